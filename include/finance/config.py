@@ -1,0 +1,96 @@
+"""The one place the pipeline reads its settings from.
+
+Every value can be overridden by the environment variable of the same name (documented in
+`.env_example`); each is cast explicitly here, so DAG files and tasks never touch `os.environ`.
+The defaults are the ones `astro dev start` and `make run` work with.
+"""
+
+import os
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _str(name: str, default: str) -> str:
+    return os.environ.get(name, default).strip() or default
+
+
+def _path(name: str, default: str) -> Path:
+    """A folder; relative paths are relative to the project root, whatever the working directory."""
+    return PROJECT_ROOT / _str(name, default)
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be an integer, got {raw!r}") from None
+
+
+def _float(name: str, default: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    try:
+        return float(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"environment variable {name} must be a number, got {raw!r}") from None
+
+
+# Where the pipeline runs: "local" trains in plain tasks, "prod" trains in Kubernetes pods.
+ENVIRONMENT = _str("ENVIRONMENT", "local").lower()
+if ENVIRONMENT not in ("local", "prod"):
+    raise ValueError(f"environment variable ENVIRONMENT must be 'local' or 'prod', got {ENVIRONMENT!r}")
+
+# Connections (defined in .env / airflow_settings.yaml / the deployment, never in code).
+AWS_CONN_ID = _str("AWS_CONN_ID", "aws_default")
+DB_CONN_ID = _str("DB_CONN_ID", "postgres_default")
+DB_SCHEMA = _str("DB_SCHEMA", "public")
+
+# Object storage layout: <kind>/dt=<logical date>/<kind>_part_NNN.csv, and one manifest per
+# kind and date that is written last and marks the partition complete.
+DATA_BUCKET_NAME = _str("DATA_BUCKET_NAME", "finance-elt-ml-data")
+FILE_KINDS = ("charge", "satisfaction")
+
+# Tables.
+IN_CHARGE_TABLE = "in_charge"
+IN_SATISFACTION_TABLE = "in_satisfaction"
+MODEL_SATISFACTION_TABLE = "model_satisfaction"
+MODEL_METRICS_TABLE = "model_metrics"
+
+# The dataset finance_elt emits when model_satisfaction is rebuilt and finance_ml is scheduled on.
+# A plain URI without "user@" (the astro Table URI does not fire under a real scheduler on 2.11).
+MODEL_SATISFACTION_DATASET_URI = _str(
+    "MODEL_SATISFACTION_DATASET_URI", "postgres://finance-db:5432/finance/public/model_satisfaction"
+)
+
+# Sensors.
+POKE_INTERVAL = _int("POKE_INTERVAL", 60)  # seconds between checks of the deferrable S3 sensors
+SENSOR_TIMEOUT = _int("SENSOR_TIMEOUT", 6 * 60 * 60)  # give up waiting for a day's files after this
+
+# Mock data: size and shape. SCALE multiplies the number of customers (1 = about the reference's size).
+MOCK_DATA_DIR = _path("MOCK_DATA_DIR", "include/mock_data")
+MOCK_DATA_SEED = _int("MOCK_DATA_SEED", 42)
+MOCK_DATA_SCALE = _float("MOCK_DATA_SCALE", 1.0)
+MOCK_DATA_CUSTOMERS = _int("MOCK_DATA_CUSTOMERS", 2000)  # at scale 1
+MOCK_DATA_PARTS = _int("MOCK_DATA_PARTS", 4)  # part files per kind
+# A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv) to ingest instead of mock data.
+_input_dir = os.environ.get("INPUT_DATA_DIR", "").strip()
+INPUT_DATA_DIR = PROJECT_ROOT / _input_dir if _input_dir else None
+
+# Machine learning.
+ML_SEED = _int("ML_SEED", 42)
+ML_TEST_SIZE = _float("ML_TEST_SIZE", 0.2)
+PLOTS_DIR = _path("PLOTS_DIR", "include/plots")
+
+# The models finance_ml trains, one mapped task each: scikit-learn class path and hyperparameters.
+MODELS = [
+    {"model_class": "sklearn.ensemble.RandomForestRegressor",
+     "hyper_parameters": {"n_estimators": 2000, "random_state": ML_SEED}},
+    {"model_class": "sklearn.linear_model.LinearRegression", "hyper_parameters": {}},
+    {"model_class": "sklearn.linear_model.RidgeCV", "hyper_parameters": {"alphas": [0.1, 1.0, 10.0]}},
+    {"model_class": "sklearn.linear_model.Lasso", "hyper_parameters": {"alpha": 2.0}},
+]
+# prod only: the image the training pods run (the deployment's own image, so include/ is importable)
+# and the namespace they run in.
+TRAINING_IMAGE = _str("TRAINING_IMAGE", "python:3.11-slim")
+K8S_NAMESPACE = _str("K8S_NAMESPACE", "default")

@@ -1,0 +1,204 @@
+"""Seeded mock data: Stripe-like charges and customer-satisfaction scores as CSV part files.
+
+The planted relation (what the models in finance_ml can learn):
+
+    mean charge of customer c = BASE_AMOUNT[product_type]
+                                * exp(SPEED_EFFECT * (speed - 5) + PRODUCT_EFFECT * (product - 5))
+                                * taste_c                       (taste_c ~ LogNormal(0, TASTE_SIGMA))
+    each charge amount        = mean charge * LogNormal(0, CHARGE_SIGMA)
+
+`customer_satisfaction_service` is pure noise, and so is everything in the charge table except
+amounts and status. `taste_c` is unobserved: it is why no model can reach R2 = 1. The mean that the
+best possible model predicts is `expected_avg_amount` below.
+
+The same (seed, logical date, size) always gives the same bytes; another date gives another day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+# Columns of Stripe's Charge object (https://docs.stripe.com/api/charges/object), nested fields
+# flattened with "_". The first 19 are the reference project's charge CSV.
+CHARGE_COLUMNS = [
+    "id",
+    "amount",
+    "amount_captured",
+    "amount_refunded",
+    "currency",
+    "created",
+    "customer_id",
+    "description",
+    "disputed",
+    "outcome_network_status",
+    "outcome_reason",
+    "outcome_risk_level",
+    "outcome_risk_score",
+    "paid",
+    "payment_intent",
+    "payment_method",
+    "payment_method_details_card_brand",
+    "payment_method_details_card_country",
+    "status",
+    "captured",
+    "refunded",
+    "livemode",
+    "failure_code",
+    "outcome_type",
+    "payment_method_details_card_funding",
+    "payment_method_details_card_last4",
+]
+SATISFACTION_COLUMNS = [
+    "customer_id",
+    "customer_satisfaction_speed",
+    "customer_satisfaction_product",
+    "customer_satisfaction_service",
+    "product_type",
+]
+
+BASE_AMOUNT = {"basic": 1_500, "standard": 4_000, "premium": 9_000, "enterprise": 20_000}  # cents
+PRODUCT_TYPE_SHARE = {"basic": 0.40, "standard": 0.30, "premium": 0.20, "enterprise": 0.10}
+SPEED_EFFECT = 0.08
+PRODUCT_EFFECT = 0.04
+TASTE_SIGMA = 0.25
+CHARGE_SIGMA = 0.35
+MEAN_CHARGES_PER_CUSTOMER = 3.5
+STATUS_SHARE = {"succeeded": 0.88, "failed": 0.08, "pending": 0.04}
+NO_SURVEY_SHARE = 0.03  # customers who never answered the satisfaction survey
+
+_ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype="S1")
+_FAILURE_CODES = np.array(["card_declined", "insufficient_funds", "expired_card", "incorrect_cvc"])
+_CARD_BRANDS = np.array(["visa", "mastercard", "amex", "discover"])
+_CARD_COUNTRIES = np.array(["US", "GB", "DE", "FR", "CA", "NL", "AU"])
+
+
+def expected_avg_amount(product_type, speed, product):
+    """The mean of a customer's average captured amount given what the data shows (cents).
+
+    The best any model can predict: E[taste] and E[charge noise] are exp(sigma^2 / 2).
+    """
+    base = pd.Series(product_type).map(BASE_AMOUNT).to_numpy(dtype=float)
+    log_mean = SPEED_EFFECT * (np.asarray(speed) - 5) + PRODUCT_EFFECT * (np.asarray(product) - 5)
+    return base * np.exp(log_mean + (TASTE_SIGMA**2 + CHARGE_SIGMA**2) / 2)
+
+
+def _ids(rng: np.random.Generator, prefix: str, n: int, length: int = 24) -> np.ndarray:
+    chars = _ALPHABET[rng.integers(0, len(_ALPHABET), size=(n, length))]
+    return np.char.add(prefix, chars.view(f"S{length}").ravel().astype(str))
+
+
+def _customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    product_type = rng.choice(list(PRODUCT_TYPE_SHARE), size=n, p=list(PRODUCT_TYPE_SHARE.values()))
+    speed = rng.integers(0, 11, size=n)
+    product = rng.integers(0, 11, size=n)
+    service = rng.integers(0, 11, size=n)
+    base = pd.Series(product_type).map(BASE_AMOUNT).to_numpy(dtype=float)
+    mean_charge = base * np.exp(
+        SPEED_EFFECT * (speed - 5) + PRODUCT_EFFECT * (product - 5) + rng.normal(0, TASTE_SIGMA, n)
+    )
+    return pd.DataFrame(
+        {
+            "customer_id": _ids(rng, "cus_", n, 14),
+            "customer_satisfaction_speed": speed,
+            "customer_satisfaction_product": product,
+            "customer_satisfaction_service": service,
+            "product_type": product_type,
+            "mean_charge": mean_charge,
+            "answered_survey": rng.random(n) >= NO_SURVEY_SHARE,
+        }
+    )
+
+
+def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) -> pd.DataFrame:
+    per_customer = 1 + rng.poisson(MEAN_CHARGES_PER_CUSTOMER - 1, size=len(customers))
+    owner = np.repeat(np.arange(len(customers)), per_customer)
+    n = len(owner)
+    amount = np.maximum(
+        50, np.round(customers["mean_charge"].to_numpy()[owner] * rng.lognormal(0, CHARGE_SIGMA, n))
+    ).astype(np.int64)
+    status = rng.choice(list(STATUS_SHARE), size=n, p=list(STATUS_SHARE.values()))
+    succeeded = status == "succeeded"
+    failed = status == "failed"
+    refunded_part = np.where(succeeded & (rng.random(n) < 0.05), rng.uniform(0.1, 1.0, n), 0.0)
+    amount_refunded = np.round(amount * refunded_part).astype(np.int64)
+    risk_score = np.clip(np.round(rng.gamma(2.0, 12.0, n)), 0, 99).astype(int)
+    risk_level = np.select([risk_score >= 75, risk_score >= 65], ["highest", "elevated"], "normal")
+    midnight = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc).timestamp())
+    product_type = pd.Series(customers["product_type"].to_numpy()[owner])
+    invoice = pd.Series(rng.integers(10_000, 99_999, n).astype(str))
+    frame = pd.DataFrame(
+        {
+            "id": _ids(rng, "ch_", n),
+            "amount": amount,
+            "amount_captured": np.where(succeeded, amount, 0),
+            "amount_refunded": amount_refunded,
+            "currency": "usd",
+            "created": midnight + np.sort(rng.integers(0, 86_400, n)),
+            "customer_id": customers["customer_id"].to_numpy()[owner],
+            # Free text with a comma and quotes, as real descriptions have.
+            "description": "Invoice " + invoice + ', "' + product_type + '" plan',
+            "disputed": succeeded & (rng.random(n) < 0.005),
+            "outcome_network_status": np.where(failed, "declined_by_network", "approved_by_network"),
+            "outcome_reason": np.where(failed, rng.choice(_FAILURE_CODES, n), ""),
+            "outcome_risk_level": risk_level,
+            "outcome_risk_score": risk_score,
+            "paid": succeeded,
+            "payment_intent": _ids(rng, "pi_", n),
+            "payment_method": _ids(rng, "pm_", n),
+            "payment_method_details_card_brand": rng.choice(_CARD_BRANDS, n, p=[0.5, 0.3, 0.15, 0.05]),
+            "payment_method_details_card_country": rng.choice(_CARD_COUNTRIES, n),
+            "status": status,
+            "captured": succeeded,
+            "refunded": amount_refunded == amount,
+            "livemode": False,
+            "failure_code": np.where(failed, rng.choice(_FAILURE_CODES, n), ""),
+            "outcome_type": np.where(failed, "issuer_declined", "authorized"),
+            "payment_method_details_card_funding": rng.choice(["credit", "debit"], n),
+            "payment_method_details_card_last4": np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4),
+        }
+    )
+    return frame[CHARGE_COLUMNS]
+
+
+def generate_mock_data(
+    out_dir: str | Path,
+    logical_date: dt.date,
+    *,
+    customers: int = 2000,
+    scale: float = 1.0,
+    parts: int = 4,
+    seed: int = 42,
+) -> dict[str, list[Path]]:
+    """Write charge and satisfaction CSV part files for one day; return their paths per kind.
+
+    Files land in `<out_dir>/charge/charge_part_NNN.csv` and
+    `<out_dir>/satisfaction/satisfaction_part_NNN.csv`; customers are split across parts, one part
+    at a time in memory.
+    """
+    n_customers = int(round(customers * scale))
+    if n_customers < 1 or parts < 1:
+        raise ValueError(f"need at least one customer and one part, got {n_customers=} {parts=}")
+    out_dir = Path(out_dir)
+    day_key = logical_date.year * 10_000 + logical_date.month * 100 + logical_date.day
+    written: dict[str, list[Path]] = {"charge": [], "satisfaction": []}
+    bounds = np.linspace(0, n_customers, parts + 1).astype(int)
+    for part, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+        rng = np.random.default_rng([seed, day_key, part])
+        people = _customers(rng, stop - start)
+        charges = _charges(rng, people, logical_date)
+        surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS]
+        for kind, frame in (("charge", charges), ("satisfaction", surveyed.sample(frac=1, random_state=rng))):
+            path = out_dir / kind / f"{kind}_part_{part:03d}.csv"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            frame.to_csv(path, index=False)
+            written[kind].append(path)
+        log.info("part %d/%d: %d customers, %d charges, %d satisfaction rows", part + 1, parts,
+                 len(people), len(charges), len(surveyed))
+    return written

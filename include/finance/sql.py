@@ -1,0 +1,29 @@
+"""The SQL of finance_elt's transforms. `{{ name }}` is filled in by the Astro SDK with the table
+passed as argument `name` of the @aql.transform function that returns the statement."""
+
+# Charges that went through: captured and paid.
+SELECT_SUCCESSFUL_CHARGES = """
+    SELECT *
+    FROM {{ in_charge }}
+    WHERE status = 'succeeded' AND paid
+"""
+
+# The target of the models: the average captured amount (cents) per customer.
+AVG_SUCCESSFUL_PER_CUSTOMER = """
+    SELECT customer_id, AVG(amount_captured) AS avg_amount_captured
+    FROM {{ successful_charges }}
+    GROUP BY customer_id
+"""
+
+# One row per paying customer, with the survey answers where the customer gave any (NULL otherwise).
+JOIN_CHARGE_SATISFACTION = """
+    SELECT
+        a.customer_id,
+        s.customer_satisfaction_speed,
+        s.customer_satisfaction_product,
+        s.customer_satisfaction_service,
+        s.product_type,
+        a.avg_amount_captured
+    FROM {{ avg_per_customer }} AS a
+    LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id
+"""
