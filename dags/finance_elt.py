@@ -74,6 +74,7 @@ def finance_elt():
     @task
     def retrieve_input_files(ds=None) -> list[dict]:
         """One LoadFileOperator input per kind: every part file of the day into its `in_` table."""
+        from astro.constants import FileType
         from astro.files import File
 
         from include.finance.storage import partition_prefix
@@ -81,7 +82,9 @@ def finance_elt():
         return [
             {
                 "input_file": File(
-                    path=f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}", conn_id=config.AWS_CONN_ID
+                    path=f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}",
+                    conn_id=config.AWS_CONN_ID,
+                    filetype=FileType.CSV,
                 ),
                 "output_table": _table(f"in_{kind}"),
             }

@@ -27,7 +27,9 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42) 
     """Split model_satisfaction into train and test sets; scale the scores, one-hot the product type.
 
     Customers without survey answers (NULL scores from the LEFT JOIN) cannot be used as features:
-    they are dropped and counted in the log. Returns X_train, X_test, y_train, y_test as DataFrames.
+    they are dropped and counted in the log. Returns {"train": DataFrame, "test": DataFrame}, each
+    with the feature columns and the target as last column: features and target travel together,
+    because the Astro SDK's XCom round trip (to_json/read_json) can reorder the rows of a frame.
     """
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -50,21 +52,14 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42) 
     encoder = OneHotEncoder(sparse_output=False, drop="first", handle_unknown="ignore")
     encoder.fit(X_train[CATEGORICAL_FEATURES])
 
-    def transform(part: pd.DataFrame) -> pd.DataFrame:
-        scaled = pd.DataFrame(scaler.transform(part[NUMERIC_FEATURES]), columns=NUMERIC_FEATURES, index=part.index)
+    def transform(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
+        scaled = pd.DataFrame(scaler.transform(X[NUMERIC_FEATURES]), columns=NUMERIC_FEATURES)
         encoded = pd.DataFrame(
-            encoder.transform(part[CATEGORICAL_FEATURES]),
-            columns=encoder.get_feature_names_out(CATEGORICAL_FEATURES),
-            index=part.index,
+            encoder.transform(X[CATEGORICAL_FEATURES]), columns=encoder.get_feature_names_out(CATEGORICAL_FEATURES)
         )
-        return pd.concat([scaled, encoded], axis=1)
+        return pd.concat([scaled, encoded], axis=1).assign(**{TARGET: y.to_numpy()})
 
-    return {
-        "X_train": transform(X_train),
-        "X_test": transform(X_test),
-        "y_train": y_train.to_frame(),
-        "y_test": y_test.to_frame(),
-    }
+    return {"train": transform(X_train, y_train), "test": transform(X_test, y_test)}
 
 
 def _model_class(path: str):
@@ -81,8 +76,8 @@ def train_model(features: dict, model_class: str, hyper_parameters: dict | None 
     """
     from sklearn.metrics import r2_score
 
-    X_train, X_test = features["X_train"], features["X_test"]
-    y_train, y_test = features["y_train"].iloc[:, 0], features["y_test"].iloc[:, 0]
+    X_train, y_train = features["train"].drop(columns=[TARGET]), features["train"][TARGET]
+    X_test, y_test = features["test"].drop(columns=[TARGET]), features["test"][TARGET]
     model = _model_class(model_class)(**(hyper_parameters or {}))
     started = time.perf_counter()
     model.fit(X_train, y_train)

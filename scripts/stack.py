@@ -1,0 +1,466 @@
+"""The local stack without Docker: a private PostgreSQL cluster, moto's S3 server and Airflow.
+
+    python scripts/stack.py up      start everything, keep it running (UI on http://localhost:8080)
+    python scripts/stack.py down    stop every process `up` started
+    python scripts/stack.py run     up, unpause the DAGs, wait for the dataset-triggered finance_ml
+                                    run, write include/results/summary.json, down
+
+PostgreSQL holds Airflow's metadata (database `airflow`, so the LocalExecutor runs mapped tasks in
+parallel) and the pipeline's data (database `finance`). Everything lives under one folder
+(`.local/` by default, git-ignored); ports are on 127.0.0.1 and can be changed by env vars
+(LOCAL_PG_PORT, LOCAL_S3_PORT, AIRFLOW_WEB_PORT). DAG code sees only Airflow connections, exactly as
+under `astro dev start`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import glob
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
+PG_USER = PG_PASSWORD = "postgres"  # documented local default of a loopback-only throwaway cluster
+UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI
+AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
+
+
+class StackError(RuntimeError):
+    """Something in the local stack did not come up or the pipeline failed; the message says what."""
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def find_pg_bin() -> Path | None:
+    """The PostgreSQL server binaries: $PG_BIN, Debian's /usr/lib/postgresql/<newest>/bin, or PATH."""
+    candidates = [os.environ.get("PG_BIN", "")]
+    candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name), reverse=True)
+    on_path = shutil.which("initdb")
+    candidates.append(str(Path(on_path).resolve().parent) if on_path else "")
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "initdb").exists() and (Path(candidate) / "pg_ctl").exists():
+            return Path(candidate)
+    return None
+
+
+def services_unavailable() -> str | None:
+    """Why the local services cannot start here (None if they can); tests skip with this reason."""
+    if find_pg_bin() is None:
+        return "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN"
+    if shutil.which("moto_server", path=str(Path(sys.executable).parent)) is None:
+        return "moto_server not installed in this Python environment (requirements.lock has moto[server])"
+    if os.geteuid() == 0 and shutil.which("runuser") is None:
+        return "running as root and runuser is missing: PostgreSQL refuses to run as root"
+    return None
+
+
+@dataclass
+class Stack:
+    state_dir: Path = ROOT / ".local"
+    pg_port: int = int(os.environ.get("LOCAL_PG_PORT", "55432"))
+    s3_port: int = int(os.environ.get("LOCAL_S3_PORT", "55900"))
+    web_port: int = int(os.environ.get("AIRFLOW_WEB_PORT", "8080"))
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    # --- paths ------------------------------------------------------------------------------
+    @property
+    def pg_data(self) -> Path:
+        return self.state_dir / "postgres"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.state_dir / "logs"
+
+    def pid_file(self, name: str) -> Path:
+        return self.state_dir / "pids" / f"{name}.pid"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://localhost:{self.web_port}"
+
+    def db_uri(self, database: str, driver: str = "postgresql") -> str:
+        return f"{driver}://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.pg_port}/{database}"
+
+    # --- environment --------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        """The environment of every Airflow process: settings and connections, as .env gives them under Docker."""
+        secret_file = self.state_dir / "webserver_secret_key"
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_hex(16))
+        aws_conn = {
+            "conn_type": "aws",
+            "login": "local-access-key",
+            "password": "local-secret-key",
+            "extra": {"endpoint_url": f"http://127.0.0.1:{self.s3_port}", "region_name": "us-east-1"},
+        }
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri("airflow", "postgresql+psycopg2"),
+            "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
+            "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": "aws_default",
+            "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom",
+            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
+            "AIRFLOW__WEBSERVER__WORKERS": "2",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": secret_file.read_text().strip(),
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
+            "AIRFLOW_CONN_POSTGRES_DEFAULT": self.db_uri("finance"),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "5"),
+        }
+        env.update(self.extra_env)
+        return env
+
+    # --- processes ----------------------------------------------------------------------------
+    def _as_pg_user(self, argv: list[str]) -> list[str]:
+        # PostgreSQL refuses to run as root; there, its commands run as the `postgres` system user.
+        return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_dir / f"{name}.log", "ab") as out:
+            proc = subprocess.Popen(
+                argv, stdout=out, stderr=subprocess.STDOUT, env=env or self.env(), cwd=ROOT, start_new_session=True
+            )
+        self.pid_file(name).write_text(str(proc.pid))
+
+    def _alive(self, name: str) -> bool:
+        try:
+            pid = int(self.pid_file(name).read_text())
+            os.kill(pid, 0)
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            return False
+        return True
+
+    def _stop(self, name: str, grace: float = 30.0) -> None:
+        """SIGTERM the process group started for `name` (gunicorn and task workers included), then SIGKILL."""
+        try:
+            pid = int(self.pid_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
+                _reap(pid)
+                os.killpg(pid, 0)
+                time.sleep(0.3)
+            log(f"{name} did not stop in {grace:.0f}s: killing it")
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.pid_file(name).unlink(missing_ok=True)
+
+    def _airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        argv = [str(Path(sys.executable).parent / "airflow"), *args]
+        proc = subprocess.run(argv, env=self.env(), cwd=ROOT, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise StackError(f"`airflow {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+    def start_postgres(self) -> None:
+        pg_bin = find_pg_bin()
+        if pg_bin is None:
+            raise StackError(services_unavailable() or "PostgreSQL not found")
+        if not (self.pg_data / "PG_VERSION").exists():
+            log(f"initdb {self.pg_data}")
+            self.pg_data.mkdir(parents=True, exist_ok=True)
+            pwfile = self.state_dir / "pg_password"
+            pwfile.write_text(PG_PASSWORD + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(self.pg_data, "postgres", "postgres")
+                shutil.chown(pwfile, "postgres", "postgres")
+            self._run_pg([str(pg_bin / "initdb"), "-D", str(self.pg_data), "-U", PG_USER, "-E", "UTF8",
+                          "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
+            pwfile.unlink()
+        options = (
+            f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
+            # A throwaway development cluster: durability against OS crashes is not worth the time.
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        )
+        self._run_pg([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"),
+                      "-o", options, "-w", "-t", "60", "start"])
+        for database in ("airflow", "finance"):
+            self._ensure_database(database)
+        log(f"PostgreSQL on 127.0.0.1:{self.pg_port} (databases airflow, finance)")
+
+    def _run_pg(self, argv: list[str]) -> None:
+        proc = subprocess.run(self._as_pg_user(argv), capture_output=True, text=True)
+        if proc.returncode != 0:
+            server_log = self.pg_data / "server.log"
+            tail = server_log.read_text()[-2000:] if server_log.exists() else ""
+            raise StackError(f"{' '.join(argv[:1])} failed:\n{proc.stdout}\n{proc.stderr}\n{tail}")
+
+    def _ensure_database(self, name: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.db_uri("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+
+    def drop_database(self, name: str) -> None:
+        import psycopg2
+
+        conn = psycopg2.connect(self.db_uri("postgres"))
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.close()
+
+    def stop_postgres(self) -> None:
+        pg_bin = find_pg_bin()
+        if pg_bin and (self.pg_data / "postmaster.pid").exists():
+            subprocess.run(self._as_pg_user([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w",
+                                             "stop"]), capture_output=True)
+
+    # --- S3 endpoint --------------------------------------------------------------------------
+    def start_s3(self) -> None:
+        moto = Path(sys.executable).parent / "moto_server"
+        self._spawn("s3", [str(moto), "-H", "127.0.0.1", "-p", str(self.s3_port)])
+        wait_for(lambda: _http_ok(f"http://127.0.0.1:{self.s3_port}/"), 30, "the S3 endpoint (moto)",
+                 self.log_dir / "s3.log")
+        log(f"S3 API (moto) on http://127.0.0.1:{self.s3_port}")
+
+    # --- Airflow ------------------------------------------------------------------------------
+    def start_airflow(self) -> None:
+        log("airflow db migrate")
+        self._airflow("db", "migrate")
+        if UI_USER not in self._airflow("users", "list", "-o", "plain").stdout.split():
+            self._airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
+                          "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
+        airflow = str(Path(sys.executable).parent / "airflow")
+        for name in AIRFLOW_PROCESSES:
+            self._spawn(name, [airflow, name])
+        wait_for(lambda: _http_ok(f"{self.web_url}/health"), 180, "the Airflow webserver",
+                 self.log_dir / "webserver.log")
+        log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")
+
+    # --- whole stack --------------------------------------------------------------------------
+    def up(self, fresh_metadata: bool = False) -> None:
+        running = [n for n in ("s3", *AIRFLOW_PROCESSES) if self._alive(n)]
+        if running:
+            raise StackError(f"already running from {self.state_dir}: {', '.join(running)} (make down first)")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_postgres()
+            if fresh_metadata:
+                self.drop_database("airflow")
+                self._ensure_database("airflow")
+            self.start_s3()
+            self.start_airflow()
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        for name in (*reversed(AIRFLOW_PROCESSES), "s3"):
+            self._stop(name)
+        self.stop_postgres()
+        log("stopped")
+
+    # --- REST API -----------------------------------------------------------------------------
+    def api(self, method: str, path: str, body: dict | None = None) -> dict:
+        token = base64.b64encode(f"{UI_USER}:{UI_PASSWORD}".encode()).decode()
+        request = urllib.request.Request(
+            f"{self.web_url}/api/v1/{path}",
+            data=json.dumps(body).encode() if body is not None else None,
+            method=method,
+            headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status of a process this one started, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wait_for(check, timeout: float, what: str, log_file: Path | None = None, every: float = 1.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    tail = log_file.read_text(errors="replace")[-3000:] if log_file and log_file.exists() else ""
+    raise StackError(f"{what} not ready after {timeout:.0f}s" + (f"; end of {log_file}:\n{tail}" if tail else ""))
+
+
+# --- the pipeline, end to end ---------------------------------------------------------------------
+FINISHED = {"success", "failed"}
+
+
+def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900) -> dict:
+    """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
+
+    Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
+    again whatever happens, writes include/results/summary.json and returns the summary.
+    """
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise StackError(f"DATA={data_dir} is not a folder (expected charge/*.csv and satisfaction/*.csv in it)")
+        stack.extra_env["INPUT_DATA_DIR"] = str(data_dir)
+    stack.up(fresh_metadata=True)
+    try:
+        wait_for(lambda: _dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
+        for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
+            stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+        log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
+        runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline", every=3)
+        summary = _summary(stack, runs)
+    finally:
+        stack.down()
+    out = ROOT / "include" / "results" / "summary.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2) + "\n")
+    _print_summary(summary, out)
+    return summary
+
+
+def _dags_loaded(stack: Stack) -> bool:
+    errors = stack.api("GET", "importErrors").get("import_errors", [])
+    if errors:
+        raise StackError("DAG import errors:\n" + "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors))
+    known = {d["dag_id"] for d in stack.api("GET", "dags?limit=100").get("dags", [])}
+    return set(DAG_IDS) <= known
+
+
+def _finished_runs(stack: Stack) -> dict | None:
+    """The newest run of each DAG once finance_ml's dataset run succeeded; raises on a failed run."""
+    latest = {}
+    for dag_id in DAG_IDS:
+        runs = stack.api("GET", f"dags/{dag_id}/dagRuns?order_by=-execution_date&limit=1").get("dag_runs", [])
+        if runs and runs[0]["state"] == "failed":
+            raise StackError(f"{dag_id} run {runs[0]['dag_run_id']} failed\n" + _failed_task_logs(stack, runs[0]))
+        latest[dag_id] = runs[0] if runs else None
+    ml_run = latest["finance_ml"]
+    return latest if ml_run and ml_run["state"] == "success" else None
+
+
+def _failed_task_logs(stack: Stack, run: dict, lines: int = 40) -> str:
+    path = f"dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances?limit=500"
+    failed = [ti for ti in stack.api("GET", path)["task_instances"] if ti["state"] == "failed"]
+    report = []
+    for ti in failed:
+        pattern = (f"dag_id={ti['dag_id']}/run_id={run['dag_run_id']}/task_id={ti['task_id']}/**/attempt=*.log")
+        logs = sorted(glob.glob(str(stack.airflow_home / "logs" / pattern), recursive=True), key=os.path.getmtime)
+        tail = "\n".join(Path(logs[-1]).read_text(errors="replace").splitlines()[-lines:]) if logs else "(no log file)"
+        report.append(f"--- task {ti['task_id']} (map index {ti['map_index']}), {logs[-1] if logs else ''}:\n{tail}")
+    return "\n".join(report) or "(no failed task instance found)"
+
+
+def _summary(stack: Stack, runs: dict) -> dict:
+    import datetime as dt
+
+    import psycopg2
+
+    tables = {}
+    with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
+        for table in ("in_charge", "in_satisfaction", "model_satisfaction", "model_metrics"):
+            cur.execute(f"SELECT count(*) FROM public.{table}")
+            tables[table] = cur.fetchone()[0]
+        cur.execute(
+            "SELECT model, r2_train, r2_test, fit_seconds FROM public.model_metrics WHERE run_id = %s"
+            " ORDER BY r2_test DESC",
+            (runs["finance_ml"]["dag_run_id"],),
+        )
+        models = [dict(zip(("model", "r2_train", "r2_test", "fit_seconds"), row)) for row in cur.fetchall()]
+    conn.close()
+    ml_logical_date = dt.datetime.fromisoformat(runs["finance_ml"]["logical_date"])
+    plots_dir = ROOT / stack.env().get("PLOTS_DIR", "include/plots") / ml_logical_date.strftime("%Y%m%dT%H%M%S")
+
+    def seconds(run: dict) -> float:
+        return round((dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"]))
+                     .total_seconds(), 1)
+
+    return {
+        "tables": tables,
+        "models": models,
+        "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
+        "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
+        "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
+                 for dag_id, run in runs.items()},
+    }
+
+
+def _print_summary(summary: dict, path: Path) -> None:
+    print("\nPipeline finished.", flush=True)
+    print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
+    print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
+    print(f"  {'model':<24} {'r2_train':>8} {'r2_test':>8} {'fit_s':>7}")
+    for m in summary["models"]:
+        print(f"  {m['model']:<24} {m['r2_train']:>8.3f} {m['r2_test']:>8.3f} {m['fit_seconds']:>7.2f}")
+    print(f"  plots: {', '.join(summary['plots'])}")
+    print(f"  summary: {path}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("up", "down", "run"))
+    parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv to use instead of mock data")
+    parser.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
+                        help="seconds `run` waits for the pipeline (default 900)")
+    args = parser.parse_args(argv)
+    stack = Stack()
+    try:
+        if args.command == "up":
+            stack.up()
+            log(f"running; open {stack.web_url}, unpause the three DAGs; `make down` stops everything")
+        elif args.command == "down":
+            stack.down()
+        else:
+            run_pipeline(stack, data_dir=Path(args.data).resolve() if args.data else None, timeout=args.timeout)
+    except StackError as error:
+        print(f"[stack] FAILED: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
