@@ -203,6 +203,8 @@ class Stack:
             self._run_pg([str(pg_bin / "initdb"), "-D", str(self.pg_data), "-U", PG_USER, "-E", "UTF8",
                           "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
             pwfile.unlink()
+        if (self.pg_data / "postmaster.pid").exists() and self._pg_ready():
+            return
         options = (
             f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
             # A throwaway development cluster: durability against OS crashes is not worth the time.
@@ -220,6 +222,15 @@ class Stack:
             server_log = self.pg_data / "server.log"
             tail = server_log.read_text()[-2000:] if server_log.exists() else ""
             raise StackError(f"{' '.join(argv[:1])} failed:\n{proc.stdout}\n{proc.stderr}\n{tail}")
+
+    def _pg_ready(self) -> bool:
+        import psycopg2
+
+        try:
+            psycopg2.connect(self.db_uri("postgres"), connect_timeout=3).close()
+        except psycopg2.OperationalError:
+            return False
+        return True
 
     def _ensure_database(self, name: str) -> None:
         import psycopg2
@@ -336,7 +347,8 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 FINISHED = {"success", "failed"}
 
 
-def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900) -> dict:
+def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
+                 summary_path: Path = ROOT / "include" / "results" / "summary.json") -> dict:
     """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
@@ -356,10 +368,9 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
         summary = _summary(stack, runs)
     finally:
         stack.down()
-    out = ROOT / "include" / "results" / "summary.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2) + "\n")
-    _print_summary(summary, out)
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    _print_summary(summary, summary_path)
     return summary
 
 
@@ -421,12 +432,29 @@ def _summary(stack: Stack, runs: dict) -> dict:
 
     return {
         "tables": tables,
+        "objects": _object_counts(stack),
         "models": models,
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
         "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
         "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
                  for dag_id, run in runs.items()},
     }
+
+
+def _object_counts(stack: Stack) -> dict[str, int]:
+    """Objects in the data bucket per folder (`charge/dt=2026-11-20`, `manifests/dt=...`, `xcom`)."""
+    import boto3
+
+    aws = json.loads(stack.env()["AIRFLOW_CONN_AWS_DEFAULT"])
+    client = boto3.client("s3", endpoint_url=aws["extra"]["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id=aws["login"], aws_secret_access_key=aws["password"])
+    counts: dict[str, int] = {}
+    bucket = stack.env().get("DATA_BUCKET_NAME", "finance-elt-ml-data")
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+        for item in page.get("Contents", []):
+            folder = item["Key"].rsplit("/", 1)[0] if item["Key"].count("/") <= 2 else item["Key"].split("/")[0]
+            counts[folder] = counts.get(folder, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 def _print_summary(summary: dict, path: Path) -> None:

@@ -1,0 +1,35 @@
+# Two commands on a bare machine (Debian/Ubuntu, Python 3.11, no Docker):
+#   make run    the whole pipeline once, end to end, with a summary   (make run DATA=path/to/dir for your CSVs)
+#   make test   the whole test suite
+# and make up / make down to keep the local stack running for the UI on http://localhost:8080.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: venv run up down test lock
+
+# The venv is built from requirements.lock alone; uv comes from the lock too.
+venv: $(VENV)/.synced
+$(VENV)/.synced: requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"
+	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	@touch $@
+
+run: venv
+	$(PY) scripts/stack.py run $(if $(DATA),--data "$(DATA)")
+
+up: venv
+	$(PY) scripts/stack.py up
+
+down: venv
+	$(PY) scripts/stack.py down
+
+test: venv
+	$(PY) -m pytest
+
+# Re-resolve requirements.lock from requirements-local.in (which includes requirements.txt).
+lock: venv
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements-local.in -o requirements.lock
+	@sed -i '1i # The one lock: every transitive pin for the local venv and CI (make lock regenerates it).' requirements.lock

@@ -1,0 +1,101 @@
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.finance.mock_data import (
+    BASE_AMOUNT,
+    CHARGE_COLUMNS,
+    SATISFACTION_COLUMNS,
+    expected_avg_amount,
+    generate_mock_data,
+)
+
+REFERENCE_CHARGE_COLUMNS = [
+    "id", "amount", "amount_captured", "amount_refunded", "currency", "created", "customer_id", "description",
+    "disputed", "outcome_network_status", "outcome_reason", "outcome_risk_level", "outcome_risk_score", "paid",
+    "payment_intent", "payment_method", "payment_method_details_card_brand",
+    "payment_method_details_card_country", "status",
+]
+DAY = dt.date(2026, 11, 20)
+
+
+def read_all(paths):
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mock")
+    files = generate_mock_data(out, DAY, customers=3000, parts=3, seed=7)
+    return {kind: read_all(paths) for kind, paths in files.items()} | {"files": files}
+
+
+def test_same_seed_and_date_give_the_same_bytes(tmp_path):
+    first = generate_mock_data(tmp_path / "a", DAY, customers=300, parts=2, seed=1)
+    second = generate_mock_data(tmp_path / "b", DAY, customers=300, parts=2, seed=1)
+    for kind in first:
+        assert [p.read_bytes() for p in first[kind]] == [p.read_bytes() for p in second[kind]]
+
+
+def test_another_date_or_seed_gives_other_data(tmp_path):
+    base = generate_mock_data(tmp_path / "a", DAY, customers=300, parts=1, seed=1)
+    other_day = generate_mock_data(tmp_path / "b", DAY + dt.timedelta(days=1), customers=300, parts=1, seed=1)
+    other_seed = generate_mock_data(tmp_path / "c", DAY, customers=300, parts=1, seed=2)
+    assert base["charge"][0].read_bytes() != other_day["charge"][0].read_bytes()
+    assert base["charge"][0].read_bytes() != other_seed["charge"][0].read_bytes()
+
+
+def test_part_files_and_columns(day):
+    assert [p.name for p in day["files"]["charge"]] == [f"charge_part_00{i}.csv" for i in range(3)]
+    assert [p.name for p in day["files"]["satisfaction"]] == [f"satisfaction_part_00{i}.csv" for i in range(3)]
+    assert list(day["charge"].columns) == CHARGE_COLUMNS
+    assert CHARGE_COLUMNS[:19] == REFERENCE_CHARGE_COLUMNS
+    assert list(day["satisfaction"].columns) == SATISFACTION_COLUMNS
+
+
+def test_charges_are_consistent_stripe_charges(day):
+    charges = day["charge"]
+    assert charges["id"].is_unique and charges["id"].str.match(r"^ch_[0-9A-Za-z]{24}$").all()
+    assert charges["customer_id"].str.match(r"^cus_[0-9A-Za-z]{14}$").all()
+    succeeded = charges["status"] == "succeeded"
+    assert (charges.loc[succeeded, "amount_captured"] == charges.loc[succeeded, "amount"]).all()
+    assert (charges.loc[~succeeded, "amount_captured"] == 0).all()
+    assert (charges["paid"] == succeeded).all()
+    assert (charges["amount_refunded"] <= charges["amount_captured"]).all()
+    assert set(charges["status"]) == {"succeeded", "failed", "pending"}
+    start = dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc).timestamp()
+    assert charges["created"].between(start, start + 86_400).all()
+    # free text survives the CSV round trip with its comma and quotes
+    assert charges["description"].str.contains(', "').all()
+
+
+def test_size_is_a_parameter(tmp_path):
+    files = generate_mock_data(tmp_path, DAY, customers=1000, scale=0.5, parts=1)
+    assert len(pd.read_csv(files["satisfaction"][0])) == pytest.approx(500 * 0.97, rel=0.05)
+
+
+def test_rejects_empty_sizes(tmp_path):
+    with pytest.raises(ValueError, match="at least one customer"):
+        generate_mock_data(tmp_path, DAY, customers=0)
+
+
+def test_planted_relation_is_learnable(day):
+    """The average captured amount follows product type and speed score; the service score is noise."""
+    charges, satisfaction = day["charge"], day["satisfaction"]
+    target = charges[charges["status"] == "succeeded"].groupby("customer_id")["amount_captured"].mean()
+    data = satisfaction.join(target.rename("avg"), on="customer_id", how="inner")
+
+    means = data.groupby("product_type")["avg"].mean()
+    assert list(means.sort_values().index) == sorted(BASE_AMOUNT, key=BASE_AMOUNT.get)
+
+    best = expected_avg_amount(
+        data["product_type"], data["customer_satisfaction_speed"], data["customer_satisfaction_product"]
+    )
+    r2_of_truth = 1 - ((data["avg"] - best) ** 2).sum() / ((data["avg"] - data["avg"].mean()) ** 2).sum()
+    assert 0.7 < r2_of_truth < 0.99, r2_of_truth
+
+    log_ratio = np.log(data["avg"] / best)
+    assert abs(np.corrcoef(log_ratio, data["customer_satisfaction_service"])[0, 1]) < 0.1
+    assert np.corrcoef(np.log(data["avg"]), data["customer_satisfaction_speed"])[0, 1] > 0.1

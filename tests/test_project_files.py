@@ -1,0 +1,317 @@
+"""Consistency checks for the Astro project's files (no network, no Docker).
+
+Dockerfile, docker-compose.override.yml, .env_example, airflow_settings.yaml, .astro/*,
+.dockerignore and .gitignore must agree with each other, with include/finance/config.py and with
+the Airflow version installed in the local environment.
+"""
+
+import importlib.metadata
+import importlib.util
+import json
+import re
+import shlex
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Astro Runtime tag -> the Apache Airflow version it ships.
+# Sources: astronomer/astro-cli pkg/runtimeversions/testdata/catalog.json (entries cut from
+# https://updates.astronomer.io/astronomer-runtime, the catalog the CLI reads: 12.12.0 -> 2.10.5,
+# 13.5.0 -> 2.11.1 (yanked), 13.10.0 and 13.11.0 -> 2.11.2) and Astro deployments reporting
+# astroRuntimeVersion 13.4.0 with airflowVersion 2.11.0. Runtime 13.0.0-13.4.0 are the 2.11.0
+# builds; only the tag the Dockerfile uses and its neighbours are listed.
+RUNTIME_AIRFLOW = {
+    "12.12.0": "2.10.5",
+    "13.4.0": "2.11.0",
+    "13.5.0": "2.11.1",
+    "13.10.0": "2.11.2",
+    "13.11.0": "2.11.2",
+}
+RUNTIME_IMAGE = "quay.io/astronomer/astro-runtime"
+
+YAML_FILES = ["docker-compose.override.yml", "airflow_settings.yaml", ".astro/config.yaml"]
+
+# What the Astro CLI's own compose file (airflow/include/airflow2/composeyml.go.tmpl) defines:
+# the network every Airflow container joins, its volumes, and the host ports it publishes.
+CLI_NETWORK = "airflow"
+CLI_VOLUMES = {"postgres_data", "airflow_logs"}
+CLI_HOST_PORTS = {5432, 8080}
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def read(rel: str) -> str:
+    return (ROOT / rel).read_text()
+
+
+def load_yaml(rel: str):
+    return yaml.safe_load(read(rel))
+
+
+def unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
+
+
+def env_example() -> tuple[dict[str, str], dict[str, str]]:
+    """The variables .env_example sets, and the ones it shows commented out (host-side variants)."""
+    active, commented = {}, {}
+    for line in read(".env_example").splitlines():
+        match = re.fullmatch(r"(#\s*)?([A-Z][A-Z0-9_]*)=(.*)", line.strip())
+        if match:
+            target = commented if match.group(1) else active
+            target[match.group(2)] = unquote(match.group(3).strip())
+    return active, commented
+
+
+def parse_connection(value: str) -> dict:
+    """Host, port, login, password, schema and extra of an Airflow env-var connection (JSON or URI)."""
+    if value.lstrip().startswith("{"):
+        conn = json.loads(value)
+        extra = conn.get("extra", {})
+        if "endpoint_url" in extra:
+            url = urlsplit(extra["endpoint_url"])
+            conn.setdefault("host", url.hostname)
+            conn.setdefault("port", url.port)
+        return conn
+    url = urlsplit(value)
+    return {
+        "conn_type": url.scheme,
+        "host": url.hostname,
+        "port": url.port,
+        "login": url.username,
+        "password": url.password,
+        "schema": url.path.lstrip("/"),
+    }
+
+
+def published_ports(service: dict) -> dict[int, int]:
+    """{container port: host port} for a compose service's `ports` (short and long syntax)."""
+    result = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            result[int(entry["target"])] = int(entry["published"])
+            continue
+        parts = str(entry).split("/")[0].split(":")
+        if len(parts) == 1:
+            continue  # container port only: published on a random host port
+        result[int(parts[-1])] = int(parts[-2])
+    return result
+
+
+def dockerfile() -> tuple[str, dict[str, str]]:
+    """The Dockerfile's FROM image and its ENV settings."""
+    image, env = None, {}
+    for line in read("Dockerfile").splitlines():
+        line = line.strip()
+        if line.upper().startswith("FROM "):
+            image = line.split()[1]
+        elif line.upper().startswith("ENV "):
+            for item in shlex.split(line[4:]):
+                key, _, value = item.partition("=")
+                env[key] = value
+    return image, env
+
+
+@pytest.fixture
+def config(monkeypatch):
+    """include/finance/config.py loaded with none of its variables set, i.e. its defaults."""
+    path = ROOT / "include" / "finance" / "config.py"
+    for name in re.findall(r'_(?:str|int|float)\("([A-Z0-9_]+)"', path.read_text()):
+        monkeypatch.delenv(name, raising=False)
+    spec = importlib.util.spec_from_file_location("finance_config_defaults", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def compose():
+    return load_yaml("docker-compose.override.yml")["services"]
+
+
+# ----------------------------------------------------------------------------- YAML files
+
+
+@pytest.mark.parametrize("rel", YAML_FILES)
+def test_yaml_file_parses_to_a_mapping(rel):
+    assert isinstance(load_yaml(rel), dict), f"{rel} is not a YAML mapping"
+
+
+def test_astro_config_names_the_project():
+    assert load_yaml(".astro/config.yaml") == {"project": {"name": "finance-elt-ml"}}
+
+
+def test_airflow_settings_has_the_cli_sections_and_leaves_connections_to_env():
+    airflow = load_yaml("airflow_settings.yaml")["airflow"]
+    for section in ("connections", "pools", "variables"):
+        assert isinstance(airflow.get(section), list), f"airflow.{section} must be a list"
+    active, _ = env_example()
+    env_conn_ids = {k.removeprefix("AIRFLOW_CONN_").lower() for k in active if k.startswith("AIRFLOW_CONN_")}
+    settings_conn_ids = {c.get("conn_id") for c in airflow["connections"]}
+    assert not env_conn_ids & settings_conn_ids, "a connection is defined both in .env and airflow_settings.yaml"
+
+
+# ----------------------------------------------------------------------------- compose services
+
+
+def test_compose_services_join_the_cli_network(compose):
+    assert {"minio", "postgres_data"} <= set(compose)
+    for name, service in compose.items():
+        if "image" in service:  # an added service, not an override of an Airflow component
+            assert CLI_NETWORK in service.get("networks", []), (
+                f"{name} is not on the `{CLI_NETWORK}` network, so Airflow containers cannot reach it by name"
+            )
+
+
+def test_compose_volumes_are_declared_and_do_not_reuse_the_cli_volumes(compose):
+    declared = set(load_yaml("docker-compose.override.yml").get("volumes") or {})
+    assert not declared & CLI_VOLUMES, f"volume names {declared & CLI_VOLUMES} would share the CLI's volumes"
+    for name, service in compose.items():
+        for volume in service.get("volumes", []):
+            source = str(volume).split(":")[0]
+            if not source.startswith((".", "/", "$", "~")):
+                assert source in declared, f"{name} uses undeclared named volume {source}"
+
+
+def test_compose_host_ports_do_not_clash_with_each_other_or_the_cli(compose):
+    host_ports = [p for service in compose.values() for p in published_ports(service).values()]
+    assert len(host_ports) == len(set(host_ports)), f"a host port is published twice: {host_ports}"
+    assert not set(host_ports) & CLI_HOST_PORTS, "a service takes a host port the Astro CLI uses"
+
+
+# ----------------------------------------------------------------------------- connections
+
+
+def test_env_example_defines_the_connections_config_uses(config):
+    active, _ = env_example()
+    for conn_id in (config.AWS_CONN_ID, config.DB_CONN_ID):
+        assert f"AIRFLOW_CONN_{conn_id.upper()}" in active
+
+
+def test_aws_connection_points_at_the_minio_s3_api(compose, config):
+    minio = compose["minio"]
+    active, _ = env_example()
+    conn = parse_connection(active[f"AIRFLOW_CONN_{config.AWS_CONN_ID.upper()}"])
+    assert conn["conn_type"] == "aws"
+    assert conn["host"] == "minio"
+    console = re.search(r"--console-address\s+\"?[^:\s]*:(\d+)", str(minio.get("command", "")))
+    assert console and conn["port"] != int(console.group(1)), "the endpoint is MinIO's console, not its S3 API"
+    assert conn["port"] in published_ports(minio), "the S3 API port is not the one the service publishes"
+    env = minio["environment"]
+    assert conn["extra"]["aws_access_key_id"] == env["MINIO_ROOT_USER"]
+    assert conn["extra"]["aws_secret_access_key"] == env["MINIO_ROOT_PASSWORD"]
+
+
+def test_postgres_connection_points_at_the_data_postgres(compose, config):
+    service = compose["postgres_data"]
+    active, _ = env_example()
+    conn = parse_connection(active[f"AIRFLOW_CONN_{config.DB_CONN_ID.upper()}"])
+    assert conn["conn_type"] in ("postgres", "postgresql")
+    assert conn["host"] == "postgres_data"
+    assert conn["port"] in published_ports(service)
+    env = service["environment"]
+    assert (conn["login"], conn["password"], conn["schema"]) == (
+        env["POSTGRES_USER"],
+        env["POSTGRES_PASSWORD"],
+        env["POSTGRES_DB"],
+    )
+
+
+def test_host_side_connections_use_the_published_host_ports(compose):
+    active, commented = env_example()
+    host_side = {k: v for k, v in commented.items() if k.startswith("AIRFLOW_CONN_")}
+    assert set(host_side) == {k for k in active if k.startswith("AIRFLOW_CONN_")}, (
+        "each connection needs a commented host-side variant"
+    )
+    for name, value in host_side.items():
+        inside, outside = parse_connection(active[name]), parse_connection(value)
+        assert outside["host"] in ("localhost", "127.0.0.1")
+        container_port = inside["port"]
+        published = published_ports(compose[inside["host"]])
+        assert outside["port"] == published[container_port], (
+            f"{name}: host side uses port {outside['port']}, compose publishes "
+            f"{container_port} on {published[container_port]}"
+        )
+
+
+# ----------------------------------------------------------------------------- settings and Dockerfile
+
+
+def test_env_example_sets_only_settings_config_reads():
+    active, _ = env_example()
+    source = read("include/finance/config.py")
+    read_by_config = set(re.findall(r'_(?:str|int|float)\("([A-Z0-9_]+)"', source))
+    unknown = {k for k in active if not k.startswith("AIRFLOW_")} - read_by_config
+    assert not unknown, f".env_example sets variables config.py never reads: {sorted(unknown)}"
+
+
+def test_env_example_values_are_valid_for_config(monkeypatch):
+    active, _ = env_example()
+    for key, value in active.items():
+        monkeypatch.setenv(key, value)
+    path = ROOT / "include" / "finance" / "config.py"
+    spec = importlib.util.spec_from_file_location("finance_config_env_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # raises on a value config.py cannot cast
+    assert module.ENVIRONMENT == "local"
+    assert module.POKE_INTERVAL == int(active["POKE_INTERVAL"])
+
+
+def test_dockerfile_uses_the_runtime_that_carries_the_installed_airflow():
+    image, _ = dockerfile()
+    repo, _, tag = image.partition(":")
+    assert repo == RUNTIME_IMAGE
+    assert tag in RUNTIME_AIRFLOW, f"runtime tag {tag!r} has no known Airflow version; add it with its source"
+    try:
+        installed = importlib.metadata.version("apache-airflow")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("apache-airflow is not installed in this environment")
+    assert RUNTIME_AIRFLOW[tag] == installed, (
+        f"Astro Runtime {tag} ships Airflow {RUNTIME_AIRFLOW[tag]}, the local environment has {installed}"
+    )
+
+
+def test_dockerfile_xcom_storage_matches_config(config):
+    _, env = dockerfile()
+    url = urlsplit(env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL"])
+    assert url.scheme == "s3"
+    assert url.hostname == config.DATA_BUCKET_NAME
+    assert env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID"] == config.AWS_CONN_ID
+    assert env_example()[0]["DATA_BUCKET_NAME"] == config.DATA_BUCKET_NAME
+
+
+def test_dockerfile_allows_astro_sdk_xcom_classes():
+    _, env = dockerfile()
+    patterns = env["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"].split()
+    assert {"airflow.*", "astro.*"} <= set(patterns)
+
+
+# ----------------------------------------------------------------------------- ignore files and .astro
+
+
+def test_env_file_is_git_ignored_and_kept_out_of_the_image():
+    gitignore = (ROOT / ".gitignore").read_text().splitlines() if (ROOT / ".gitignore").exists() else []
+    assert ".env" in [line.strip() for line in gitignore], ".env (real credentials) must be in .gitignore"
+    dockerignore = [line.strip() for line in read(".dockerignore").splitlines()]
+    assert ".env" in dockerignore, ".env must not be copied into the image"
+    assert ".env_example" not in gitignore
+
+
+def test_dag_integrity_exceptions_name_existing_files():
+    lines = read(".astro/dag_integrity_exceptions.txt").splitlines()
+    for entry in (line.strip() for line in lines):
+        if entry and not entry.startswith("#"):
+            assert (ROOT / entry).is_file(), f"stale DAG integrity exception: {entry}"
+
+
+def test_dag_integrity_test_is_the_cli_template():
+    text = read(".astro/test_dag_integrity_default.py")
+    assert text.startswith('"""Test the validity of all DAGs. **USED BY DEV PARSE COMMAND DO NOT EDIT**"""')
+    assert ".astro/dag_integrity_exceptions.txt" in text
