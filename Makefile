@@ -13,7 +13,8 @@ PY := $(VENV)/bin/python
 venv: $(VENV)/.synced
 $(VENV)/.synced: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@test -x $(VENV)/bin/uv || $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"
+	@test -x $(VENV)/bin/uv || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; \
+	  $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"; }
 	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
 	@touch $@
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -24,10 +25,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,8 +66,15 @@ def services_unavailable() -> str | None:
         return "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN"
     if shutil.which("moto_server", path=str(Path(sys.executable).parent)) is None:
         return "moto_server not installed in this Python environment (requirements.lock has moto[server])"
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        return "running as root and runuser is missing: PostgreSQL refuses to run as root"
+    if os.geteuid() == 0:
+        import pwd
+
+        if shutil.which("runuser") is None:
+            return "running as root and runuser is missing: PostgreSQL refuses to run as root"
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            return "running as root and there is no `postgres` user to run PostgreSQL as"
     return None
 
 
@@ -77,9 +87,14 @@ class Stack:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     # --- paths ------------------------------------------------------------------------------
-    @property
+    @cached_property
     def pg_data(self) -> Path:
-        return self.state_dir / "postgres"
+        """`<state>/postgres`; as root, where the `postgres` user cannot reach that, a folder under /tmp."""
+        data = self.state_dir / "postgres"
+        if os.geteuid() == 0 and not _postgres_user_can_reach(self.state_dir):
+            digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
+            return Path(tempfile.gettempdir()) / f"finance-elt-ml-postgres-{digest}"
+        return data
 
     @property
     def airflow_home(self) -> Path:
@@ -314,6 +329,11 @@ class Stack:
         )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"{}")
+
+
+def _postgres_user_can_reach(folder: Path) -> bool:
+    folder.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder)]).returncode == 0
 
 
 def _reap(pid: int) -> None:

@@ -38,7 +38,7 @@ def test_policy(dagbag, dag_id):
 def test_finance_ml_is_scheduled_on_the_dataset_finance_elt_emits(dagbag):
     elt, ml = dagbag.dags["finance_elt"], dagbag.dags["finance_ml"]
     emitted = {o.uri for t in elt.tasks for o in t.outlets if "@" not in o.uri}
-    consumed = {d.uri for d in ml.dataset_triggers.objects}
+    consumed = {uri for uri, _ in ml.timetable.dataset_condition.iter_datasets()}
     assert consumed and consumed <= emitted
     assert {o.uri for o in elt.get_task("join_charge_satisfaction").outlets} >= consumed
 
