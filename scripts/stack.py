@@ -364,8 +364,6 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 
 
 # --- the pipeline, end to end ---------------------------------------------------------------------
-FINISHED = {"success", "failed"}
-
 
 def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
                  summary_path: Path = ROOT / "include" / "results" / "summary.json") -> dict:
