@@ -247,25 +247,29 @@ class Stack:
             return False
         return True
 
-    def _ensure_database(self, name: str) -> None:
+    def _admin(self, statement, *params):
+        """One statement on the cluster's `postgres` database, outside a transaction; its first row, if any."""
         import psycopg2
 
         conn = psycopg2.connect(self.db_uri("postgres"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
-            if cur.fetchone() is None:
-                cur.execute(f'CREATE DATABASE "{name}"')
-        conn.close()
+        conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params or None)
+                return cur.fetchone() if cur.description else None
+        finally:
+            conn.close()
+
+    def _ensure_database(self, name: str) -> None:
+        from psycopg2 import sql
+
+        if self._admin("SELECT 1 FROM pg_database WHERE datname = %s", name) is None:
+            self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def drop_database(self, name: str) -> None:
-        import psycopg2
+        from psycopg2 import sql
 
-        conn = psycopg2.connect(self.db_uri("postgres"))
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.close()
+        self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
     def stop_postgres(self) -> None:
         pg_bin = find_pg_bin()
