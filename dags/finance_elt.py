@@ -1,15 +1,24 @@
 """
-### Load the day's finance files into Postgres and build `model_satisfaction`
+### Load the day's finance files into Postgres under a data contract and build `model_satisfaction`
 
 1. `wait_for_ingest`: deferrable S3 sensors (they wait in the triggerer, not in a worker slot) wait
    for the manifests `in_finance_data` writes once a day's charge and satisfaction files are complete.
-2. `s3_to_db_glob`: the Astro SDK's `LoadFileOperator`, mapped over the two kinds, loads every part
-   file of the day into `in_charge` and `in_satisfaction` (replacing the previous load).
-3. `@aql.transform` steps in SQL: successful charges -> average captured amount per customer ->
-   joined with the satisfaction scores into the permanent table `model_satisfaction`.
-4. `cleanup` drops the temporary tables once everything else has finished.
+   An unreachable endpoint is retried with backoff (`SENSOR_RETRIES`).
+2. `retrieve_input_files` lists the day's part files and checks every header against the contract
+   (`include/finance/contract.py`): a missing required column fails the run before anything is written.
+3. `s3_to_db_glob`, mapped over the two kinds, streams every file into the day's partition of
+   `in_charge` / `in_satisfaction` (typed columns, matched by name). Rows that break the contract go to
+   `load_rejects` with file, line, reason and raw text; `load_audit` accounts for every row per file.
+   The partition is swapped in one transaction: a rerun replaces its day, a backfill adds days.
+4. `check_loaded`: quality gates on the day's rows (no null or duplicate keys, value ranges, a row
+   count, a limit on the share of rejected rows).
+5. `@aql.transform` steps in SQL: successful charges -> average captured amount per customer ->
+   joined with the satisfaction scores into `model_satisfaction_staging`.
+6. `check_model_satisfaction`: quality gates on that table; only then `publish_model_satisfaction`
+   swaps it in as `model_satisfaction` and emits the dataset `finance_ml` is scheduled on.
+7. `cleanup` drops the temporary tables once everything else has finished.
 
-Updating `model_satisfaction` emits the dataset `finance_ml` is scheduled on.
+Thresholds of the gates live in `include/finance/config.py`.
 """
 
 from datetime import datetime, timedelta
@@ -17,11 +26,13 @@ from datetime import datetime, timedelta
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task, task_group
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 from astro import sql as aql
-from astro.sql.operators.load_file import LoadFileOperator
 from astro.table import Metadata, Table
 
 from include.finance import config, sql
+from include.finance.contract import CONTRACTS
+from include.finance.operators import ContractLoadOperator
 from include.finance.storage import manifest_key
 
 model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
@@ -31,8 +42,12 @@ def _table(name: str) -> Table:
     return Table(conn_id=config.DB_CONN_ID, name=name, metadata=Metadata(schema=config.DB_SCHEMA))
 
 
+def _qualified(name: str) -> str:
+    return f"{config.DB_SCHEMA}.{name}"
+
+
 @aql.transform()
-def select_successful_charges(in_charge: Table) -> Table:
+def select_successful_charges(in_charge: Table, ds: str) -> Table:
     return sql.SELECT_SUCCESSFUL_CHARGES
 
 
@@ -41,11 +56,25 @@ def avg_successful_per_customer(successful_charges: Table) -> Table:
     return sql.AVG_SUCCESSFUL_PER_CUSTOMER
 
 
-# The plain Dataset outlet is what schedules finance_ml (the Table's own astro:// URI does not
-# fire under a real scheduler on Airflow 2.11).
-@aql.transform(outlets=[model_satisfaction_dataset])
-def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table) -> Table:
+@aql.transform()
+def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table, ds: str) -> Table:
     return sql.JOIN_CHARGE_SATISFACTION
+
+
+# The plain Dataset outlet is what schedules finance_ml (an astro Table's own astro:// URI does not
+# fire under a real scheduler on Airflow 2.11).
+@task(outlets=[model_satisfaction_dataset])
+def publish_model_satisfaction() -> None:
+    """Replace model_satisfaction by the checked staging table in one transaction."""
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from include.finance.load import swap_table
+
+    conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
+    try:
+        swap_table(conn, config.DB_SCHEMA, config.MODEL_SATISFACTION_STAGING_TABLE, config.MODEL_SATISFACTION_TABLE)
+    finally:
+        conn.close()
 
 
 @dag(
@@ -65,6 +94,9 @@ def finance_elt():
             "deferrable": True,
             "poke_interval": config.POKE_INTERVAL,
             "timeout": config.SENSOR_TIMEOUT,
+            "retries": config.SENSOR_RETRIES,
+            "retry_delay": timedelta(seconds=config.SENSOR_RETRY_DELAY),
+            "retry_exponential_backoff": True,
         }
     )
     def wait_for_ingest():
@@ -73,36 +105,117 @@ def finance_elt():
 
     @task
     def retrieve_input_files(ds=None) -> list[dict]:
-        """One LoadFileOperator input per kind: every part file of the day into its `in_` table."""
+        """One load per kind: the day's part files, after every header passed the contract."""
+        from airflow.exceptions import AirflowFailException
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
         from astro.constants import FileType
         from astro.files import File
 
+        from include.finance import load
+        from include.finance.operators import list_csv_keys, read_head
         from include.finance.storage import partition_prefix
 
-        return [
-            {
-                "input_file": File(
-                    path=f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}",
-                    conn_id=config.AWS_CONN_ID,
-                    filetype=FileType.CSV,
-                ),
-                "output_table": _table(f"in_{kind}"),
-            }
-            for kind in config.FILE_KINDS
-        ]
+        s3_hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
+        loads, errors = [], []
+        for kind in config.FILE_KINDS:
+            path = f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}"
+            keys = list_csv_keys(s3_hook, path)
+            heads = {key: read_head(s3_hook, config.DATA_BUCKET_NAME, key) for key in keys}
+            errors += load.check_headers(CONTRACTS[kind], heads)
+            loads.append({
+                "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),
+                "output_table": _table(CONTRACTS[kind].table),
+                "kind": kind,
+            })
+        if errors:  # no retry: the files will not change by themselves
+            raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
+        conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
+        try:
+            load.create_tables(conn, config.DB_SCHEMA)
+        finally:
+            conn.close()
+        return loads
 
-    s3_to_db_glob = LoadFileOperator.partial(task_id="s3_to_db_glob", if_exists="replace").expand_kwargs(
-        retrieve_input_files()
-    )
+    s3_to_db_glob = ContractLoadOperator.partial(task_id="s3_to_db_glob").expand_kwargs(retrieve_input_files())
     wait_for_ingest() >> s3_to_db_glob
 
-    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE))
-    s3_to_db_glob >> successful_charges
-    join_charge_satisfaction(
+    @task_group(default_args={"conn_id": config.DB_CONN_ID, "retries": 0})
+    def check_loaded():
+        day = "ds = '{{ ds }}'"
+        SQLColumnCheckOperator(
+            task_id="check_in_charge_columns",
+            table=_qualified(config.IN_CHARGE_TABLE),
+            partition_clause=day,
+            column_mapping={
+                "id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
+                "customer_id": {"null_check": {"equal_to": 0}},
+                "amount": {"min": {"geq_to": 0}},
+                "amount_captured": {"min": {"geq_to": 0}},
+            },
+        )
+        SQLColumnCheckOperator(
+            task_id="check_in_satisfaction_columns",
+            table=_qualified(config.IN_SATISFACTION_TABLE),
+            partition_clause=day,
+            column_mapping={
+                "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
+                **{
+                    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
+                    for aspect in ("speed", "product", "service")
+                },
+            },
+        )
+        for table in (config.IN_CHARGE_TABLE, config.IN_SATISFACTION_TABLE):
+            SQLTableCheckOperator(
+                task_id=f"check_{table}_rows",
+                table=_qualified(table),
+                partition_clause=day,
+                checks={"enough_rows": {"check_statement": f"COUNT(*) >= {config.MIN_INPUT_ROWS}"}},
+            )
+        for kind in config.FILE_KINDS:
+            SQLTableCheckOperator(
+                task_id=f"check_{kind}_rejected_share",
+                table=_qualified("load_audit"),
+                partition_clause=f"{day} AND kind = '{kind}'",
+                checks={"few_rejects": {
+                    "check_statement": f"SUM(rows_rejected) <= {config.MAX_REJECTED_SHARE} * GREATEST(SUM(rows_read), 1)"
+                }},
+            )
+
+    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), ds="{{ ds }}")
+    s3_to_db_glob >> check_loaded() >> successful_charges
+    staging = join_charge_satisfaction(
         avg_successful_per_customer(successful_charges),
         _table(config.IN_SATISFACTION_TABLE),
-        output_table=_table(config.MODEL_SATISFACTION_TABLE),
+        ds="{{ ds }}",
+        output_table=_table(config.MODEL_SATISFACTION_STAGING_TABLE),
     )
+
+    @task_group(default_args={"conn_id": config.DB_CONN_ID, "retries": 0})
+    def check_model_satisfaction():
+        table = _qualified(config.MODEL_SATISFACTION_STAGING_TABLE)
+        SQLColumnCheckOperator(
+            task_id="check_model_satisfaction_columns",
+            table=table,
+            column_mapping={
+                "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
+                "avg_amount_captured": {
+                    "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": config.MAX_AVG_AMOUNT},
+                },
+                **{
+                    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
+                    for aspect in ("speed", "product", "service")
+                },
+            },
+        )
+        SQLTableCheckOperator(
+            task_id="check_model_satisfaction_rows",
+            table=table,
+            checks={"enough_rows": {"check_statement": f"COUNT(*) >= {config.MIN_MODEL_ROWS}"}},
+        )
+
+    staging >> check_model_satisfaction() >> publish_model_satisfaction()
 
     aql.cleanup()
 

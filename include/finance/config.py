@@ -55,6 +55,7 @@ FILE_KINDS = ("charge", "satisfaction")
 IN_CHARGE_TABLE = "in_charge"
 IN_SATISFACTION_TABLE = "in_satisfaction"
 MODEL_SATISFACTION_TABLE = "model_satisfaction"
+MODEL_SATISFACTION_STAGING_TABLE = "model_satisfaction_staging"  # built and checked, then swapped in
 MODEL_METRICS_TABLE = "model_metrics"
 
 # The dataset finance_elt emits when model_satisfaction is rebuilt and finance_ml is scheduled on.
@@ -66,6 +67,16 @@ MODEL_SATISFACTION_DATASET_URI = _str(
 # Sensors.
 POKE_INTERVAL = _int("POKE_INTERVAL", 60)  # seconds between checks of the deferrable S3 sensors
 SENSOR_TIMEOUT = _int("SENSOR_TIMEOUT", 6 * 60 * 60)  # give up waiting for a day's files after this
+# An unreachable S3 endpoint fails a sensor's check; it is retried after 15, 30, 60, 120, 240 s.
+SENSOR_RETRIES = _int("SENSOR_RETRIES", 5)
+SENSOR_RETRY_DELAY = _int("SENSOR_RETRY_DELAY", 15)  # seconds before the first retry, doubling after
+
+# Quality gates of finance_elt: a failing check stops the run before model_satisfaction is replaced
+# (and before the dataset that triggers finance_ml is emitted).
+MIN_INPUT_ROWS = _int("MIN_INPUT_ROWS", 1)  # loaded rows per kind and day
+MAX_REJECTED_SHARE = _float("MAX_REJECTED_SHARE", 0.05)  # of the day's rows read, per kind
+MIN_MODEL_ROWS = _int("MIN_MODEL_ROWS", 50)  # rows of model_satisfaction (customers)
+MAX_AVG_AMOUNT = _int("MAX_AVG_AMOUNT", 10_000_000)  # cents: an average charge above $100,000 is a unit error
 
 # Mock data: size and shape. SCALE multiplies the number of customers (1 = about the reference's size).
 MOCK_DATA_DIR = _path("MOCK_DATA_DIR", "include/mock_data")

@@ -1,16 +1,17 @@
-"""The SQL of finance_elt's transforms. `{{ name }}` is filled in by the Astro SDK with the table
-passed as argument `name` of the @aql.transform function that returns the statement."""
+"""The SQL of finance_elt's transforms. `{{ name }}` is filled in by the Astro SDK with the argument
+`name` of the @aql.transform function that returns the statement: a table name for a Table, a bind
+parameter (never pasted text) for anything else, such as the logical date `ds`."""
 
-# Charges that went through: captured and paid.
+# The logical date's charges that went through: succeeded and paid.
 SELECT_SUCCESSFUL_CHARGES = """
     SELECT *
     FROM {{ in_charge }}
-    WHERE status = 'succeeded' AND paid
+    WHERE ds = {{ ds }} AND status = 'succeeded' AND paid
 """
 
 # The target of the models: the average captured amount (cents) per customer.
 AVG_SUCCESSFUL_PER_CUSTOMER = """
-    SELECT customer_id, AVG(amount_captured) AS avg_amount_captured
+    SELECT customer_id, AVG(amount_captured)::double precision AS avg_amount_captured
     FROM {{ successful_charges }}
     GROUP BY customer_id
 """
@@ -25,5 +26,5 @@ JOIN_CHARGE_SATISFACTION = """
         s.product_type,
         a.avg_amount_captured
     FROM {{ avg_per_customer }} AS a
-    LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id
+    LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ ds }}
 """

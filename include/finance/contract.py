@@ -1,0 +1,314 @@
+"""The data contract of the input files: what a charge or satisfaction CSV must look like.
+
+Files come from outside (exports, vendors, `make run DATA=...`), so every row is checked against
+the declared columns before it reaches a table:
+
+- The header names the columns (any order; names are matched case-insensitively). Columns the
+  contract does not know are ignored. A missing *required* column is a `ContractError` naming the
+  file and the column: nothing of that run is loaded. A missing *optional* column loads as NULL.
+- Each data row is one CSV record (RFC 4180: quoted fields may hold commas, quotes and newlines;
+  LF or CRLF line ends; a UTF-8 byte order mark is dropped). A row that breaks the contract (wrong
+  number of fields, bytes that are not UTF-8, a required value missing, a value of the wrong type or
+  out of range) is *rejected* with its line number, the reason and the raw text, and the other rows
+  load.
+
+`RowReader` does the checking; it yields the good rows with their line numbers, values in the
+contract's column order, ready for Postgres `COPY ... CSV` (booleans as t/f, empty optional values
+as None = NULL).
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+BIGINT_MAX = 2**63 - 1
+
+
+class ContractError(ValueError):
+    """A file that cannot be loaded at all (e.g. a required column is missing)."""
+
+
+class BadValue(ValueError):
+    """One value that breaks the contract; the message is the reason stored with the rejected row."""
+
+
+# --- value checks: each takes the stripped, non-empty text and returns the text to COPY -------------
+
+def text(value: str) -> str:
+    return value
+
+
+def non_negative_int(value: str) -> str:
+    if not (value.isascii() and value.isdigit()) or int(value) > BIGINT_MAX:
+        raise BadValue(f"not a non-negative integer: {value!r}")
+    return value
+
+
+def int_between(low: int, high: int) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        digits = value[1:] if value[:1] in "+-" else value
+        if not (digits.isascii() and digits.isdigit()) or not low <= int(value) <= high:
+            raise BadValue(f"not an integer from {low} to {high}: {value!r}")
+        return value
+
+    check.__name__ = f"int_between_{low}_{high}"
+    return check
+
+
+TRUE = frozenset({"true", "t", "yes", "y", "1"})
+FALSE = frozenset({"false", "f", "no", "n", "0"})
+
+
+def boolean(value: str) -> str:
+    lowered = value.lower()
+    if lowered in TRUE:
+        return "t"
+    if lowered in FALSE:
+        return "f"
+    raise BadValue(f"not a boolean (true/false, t/f, yes/no, y/n, 1/0): {value!r}")
+
+
+def one_of(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise BadValue(f"not one of {', '.join(allowed)}: {value!r}")
+        return value
+
+    check.__name__ = f"one_of_{'_'.join(allowed)}"
+    return check
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    check: Callable[[str], str] = text
+    required: bool = False
+
+
+@dataclass(frozen=True)
+class Contract:
+    kind: str  # the file kind: charge/, satisfaction/ in object storage
+    table: str  # the permanent table the good rows go to
+    key: str  # unique per day: a second row with the same key is a duplicate and dropped
+    columns: tuple[Column, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def required(self) -> list[str]:
+        return [c.name for c in self.columns if c.required]
+
+
+CHARGE = Contract(
+    kind="charge",
+    table="in_charge",
+    key="id",
+    columns=(
+        Column("id", "text", required=True),
+        Column("amount", "bigint", non_negative_int, required=True),  # cents
+        Column("amount_captured", "bigint", non_negative_int, required=True),
+        Column("amount_refunded", "bigint", non_negative_int),
+        Column("currency", "text", required=True),
+        Column("created", "bigint", non_negative_int, required=True),  # Unix seconds, as Stripe sends it
+        Column("customer_id", "text", required=True),
+        Column("description", "text"),
+        Column("disputed", "boolean", boolean),
+        Column("outcome_network_status", "text"),
+        Column("outcome_reason", "text"),
+        Column("outcome_risk_level", "text"),
+        Column("outcome_risk_score", "smallint", int_between(0, 100)),
+        Column("paid", "boolean", boolean, required=True),
+        Column("payment_intent", "text"),
+        Column("payment_method", "text"),
+        Column("payment_method_details_card_brand", "text"),
+        Column("payment_method_details_card_country", "text"),
+        Column("status", "text", one_of("succeeded", "pending", "failed"), required=True),
+        Column("captured", "boolean", boolean),
+        Column("refunded", "boolean", boolean),
+        Column("livemode", "boolean", boolean),
+        Column("failure_code", "text"),
+        Column("outcome_type", "text"),
+        Column("payment_method_details_card_funding", "text"),
+        Column("payment_method_details_card_last4", "text"),  # text: "0042" keeps its zeros
+    ),
+)
+
+SATISFACTION = Contract(
+    kind="satisfaction",
+    table="in_satisfaction",
+    key="customer_id",
+    columns=(
+        Column("customer_id", "text", required=True),
+        Column("customer_satisfaction_speed", "smallint", int_between(0, 10), required=True),
+        Column("customer_satisfaction_product", "smallint", int_between(0, 10), required=True),
+        Column("customer_satisfaction_service", "smallint", int_between(0, 10), required=True),
+        Column("product_type", "text", required=True),
+    ),
+)
+
+CONTRACTS = {c.kind: c for c in (CHARGE, SATISFACTION)}
+
+
+@dataclass
+class Reject:
+    line: int  # 1-based line of the file where the row starts (line 1 is the header)
+    reason: str
+    raw: str  # the row as it stands in the file (bytes that are not UTF-8 shown as \xNN)
+
+
+@dataclass
+class Header:
+    positions: list[int | None]  # for each contract column: its index in the file, or None (absent)
+    width: int  # fields per row
+    ignored: list[str] = field(default_factory=list)
+    absent: list[str] = field(default_factory=list)  # optional contract columns the file lacks
+
+
+def match_header(contract: Contract, names: list[str], file: str) -> Header:
+    """Map the file's header to the contract's columns; raise ContractError if it cannot load."""
+    cleaned = [n.strip().lower() for n in names]
+    if not any(cleaned):
+        raise ContractError(f"{file}: line 1: empty header, expected the columns {', '.join(contract.names)}")
+    seen = set()
+    for name in cleaned:
+        if name in seen and name in contract.names:
+            raise ContractError(f"{file}: line 1: column {name!r} appears twice in the header")
+        seen.add(name)
+    missing = [n for n in contract.required if n not in cleaned]
+    if missing:
+        raise ContractError(
+            f"{file}: required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"missing from the header (line 1); the {contract.kind} contract requires {', '.join(contract.required)}"
+        )
+    return Header(
+        positions=[cleaned.index(n) if n in cleaned else None for n in contract.names],
+        width=len(cleaned),
+        ignored=[n for n in cleaned if n not in contract.names],
+        absent=[n for n in contract.names if n not in cleaned],
+    )
+
+
+def decode_lines(chunks: Iterable[bytes], bad_lines: set[int]) -> Iterator[str]:
+    """Split a byte stream into text lines (ends kept); a line that is not UTF-8 is decoded with
+    \\xNN escapes and its 1-based number added to `bad_lines`. A leading BOM is dropped."""
+    number = 0
+    rest = b""
+    for chunk in chunks:
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            number += 1
+            yield _decode(line + b"\n", number, bad_lines)
+    if rest:
+        yield _decode(rest, number + 1, bad_lines)
+
+
+def _decode(line: bytes, number: int, bad_lines: set[int]) -> str:
+    if number == 1 and line.startswith(b"\xef\xbb\xbf"):
+        line = line[3:]
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        bad_lines.add(number)
+        return line.decode("utf-8", errors="backslashreplace")
+
+
+class RowReader:
+    """Read one CSV file against a contract.
+
+    Iterate it for the good rows; afterwards `rejects`, `rows_read`, `header` describe the file.
+    `header` is None for an empty file. Raises ContractError (before yielding any row) when the
+    header does not satisfy the contract.
+    """
+
+    def __init__(self, contract: Contract, chunks: Iterable[bytes], file: str):
+        self.contract = contract
+        self.file = file
+        self.rows_read = 0
+        self.rejects: list[Reject] = []
+        self.header: Header | None = None
+        self._bad_lines: set[int] = set()
+        self._raw: list[str] = []  # physical lines of the record being parsed
+        lines = decode_lines(chunks, self._bad_lines)
+        self._lines = self._remember(lines)
+        self._reader = csv.reader(self._lines, strict=True)
+        self._line = 0  # physical lines consumed so far
+
+    def _remember(self, lines: Iterator[str]) -> Iterator[str]:
+        for line in lines:
+            self._raw.append(line)
+            yield line
+
+    def _next_record(self) -> tuple[int, list[str], str, str | None] | None:
+        """(first line number, fields, raw text, parse error) of the next non-blank record, or None at the end."""
+        while True:
+            self._raw.clear()
+            try:
+                fields = next(self._reader)
+                error = None
+            except StopIteration:
+                return None
+            except csv.Error as exc:  # e.g. a quote opened and never closed before the end of the file
+                fields, error = [], f"malformed CSV: {exc}"
+                self._reader = csv.reader(self._lines, strict=True)
+            start = self._line + 1
+            self._line += len(self._raw)
+            raw = "".join(self._raw).rstrip("\r\n")
+            if fields or error:
+                return start, fields, raw, error
+
+    def read_header(self) -> Header | None:
+        record = self._next_record()
+        if record is None:
+            return None
+        line, fields, _raw, error = record
+        if error or line in self._bad_lines:
+            raise ContractError(f"{self.file}: line {line}: the header is not valid UTF-8 CSV ({error or 'bad bytes'})")
+        self.header = match_header(self.contract, fields, self.file)
+        return self.header
+
+    def __iter__(self) -> Iterator[tuple[int, list[str | None]]]:
+        """(line number, values in contract column order) of each good row."""
+        header = self.header or self.read_header()
+        if header is None:
+            return
+        columns = self.contract.columns
+        plan = list(zip(header.positions, columns))
+        while (record := self._next_record()) is not None:
+            line, fields, raw, error = record
+            self.rows_read += 1
+            if error is None:
+                error = self._problem(line, fields, raw, header)
+            if error is None:
+                row: list[str | None] = []
+                for position, column in plan:
+                    value = fields[position].strip() if position is not None else ""
+                    if not value:
+                        if column.required:
+                            error = f"missing {column.name}"
+                            break
+                        row.append(None)
+                        continue
+                    try:
+                        row.append(column.check(value))
+                    except BadValue as exc:
+                        error = f"{column.name}: {exc}"
+                        break
+                if error is None:
+                    yield line, row
+                    continue
+            self.rejects.append(Reject(line, error, raw))
+
+    def _problem(self, line: int, fields: list[str], raw: str, header: Header) -> str | None:
+        if any(n in self._bad_lines for n in range(line, line + raw.count("\n") + 1)):
+            return "bytes that are not UTF-8"
+        if "\x00" in raw:
+            return "NUL byte in the row"
+        if len(fields) != header.width:
+            return f"{'short' if len(fields) < header.width else 'long'} row: {len(fields)} fields, header has {header.width}"
+        return None
