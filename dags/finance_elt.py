@@ -113,21 +113,11 @@ def finance_elt():
         from astro.files import File
 
         from include.finance import load
-        from include.finance.operators import list_csv_keys, read_head
+        from include.finance.operators import check_input_files
         from include.finance.storage import partition_prefix
 
-        s3_hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
-        loads, errors = [], []
-        for kind in config.FILE_KINDS:
-            path = f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}"
-            keys = list_csv_keys(s3_hook, path)
-            heads = {key: read_head(s3_hook, config.DATA_BUCKET_NAME, key) for key in keys}
-            errors += load.check_headers(CONTRACTS[kind], heads)
-            loads.append({
-                "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),
-                "output_table": _table(CONTRACTS[kind].table),
-                "kind": kind,
-            })
+        paths = {kind: f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}" for kind in config.FILE_KINDS}
+        errors = check_input_files(S3Hook(aws_conn_id=config.AWS_CONN_ID), paths)
         if errors:  # no retry: the files will not change by themselves
             raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
         conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
@@ -135,12 +125,19 @@ def finance_elt():
             load.create_tables(conn, config.DB_SCHEMA)
         finally:
             conn.close()
-        return loads
+        return [
+            {
+                "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),
+                "output_table": _table(CONTRACTS[kind].table),
+                "kind": kind,
+            }
+            for kind, path in paths.items()
+        ]
 
     s3_to_db_glob = ContractLoadOperator.partial(task_id="s3_to_db_glob").expand_kwargs(retrieve_input_files())
     wait_for_ingest() >> s3_to_db_glob
 
-    @task_group(default_args={"conn_id": config.DB_CONN_ID, "retries": 0})
+    @task_group(default_args={"conn_id": config.DB_CONN_ID})
     def check_loaded():
         day = "ds = '{{ ds }}'"
         SQLColumnCheckOperator(
@@ -192,7 +189,7 @@ def finance_elt():
         output_table=_table(config.MODEL_SATISFACTION_STAGING_TABLE),
     )
 
-    @task_group(default_args={"conn_id": config.DB_CONN_ID, "retries": 0})
+    @task_group(default_args={"conn_id": config.DB_CONN_ID})
     def check_model_satisfaction():
         table = _qualified(config.MODEL_SATISFACTION_STAGING_TABLE)
         SQLColumnCheckOperator(

@@ -35,7 +35,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
-PG_USER = PG_PASSWORD = "postgres"  # documented local default of a loopback-only throwaway cluster
+PG_USER = "postgres"
+# Documented local default of a loopback-only throwaway cluster. Not a common word: Airflow masks a
+# connection's password wherever it appears in task logs, and "postgres" would turn every
+# "postgres_default" into "***_default".
+PG_PASSWORD = "local-pg-password"
 UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI
 AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
 
@@ -218,15 +222,15 @@ class Stack:
             self._run_pg([str(pg_bin / "initdb"), "-D", str(self.pg_data), "-U", PG_USER, "-E", "UTF8",
                           "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
             pwfile.unlink()
-        if (self.pg_data / "postmaster.pid").exists() and self._pg_ready():
-            return
-        options = (
-            f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
-            # A throwaway development cluster: durability against OS crashes is not worth the time.
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
-        self._run_pg([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"),
-                      "-o", options, "-w", "-t", "60", "start"])
+        if not ((self.pg_data / "postmaster.pid").exists() and self._pg_ready()):
+            options = (
+                f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
+                # A throwaway development cluster: durability against OS crashes is not worth the time.
+                " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+            )
+            self._run_pg([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"),
+                          "-o", options, "-w", "-t", "60", "start"])
+        self._admin("ALTER ROLE postgres PASSWORD %s", PG_PASSWORD)  # also for clusters made with an older default
         for database in ("airflow", "finance"):
             self._ensure_database(database)
         log(f"PostgreSQL on 127.0.0.1:{self.pg_port} (databases airflow, finance)")
@@ -242,16 +246,19 @@ class Stack:
         import psycopg2
 
         try:
-            psycopg2.connect(self.db_uri("postgres"), connect_timeout=3).close()
+            psycopg2.connect(host=str(self.pg_data), port=self.pg_port, user=PG_USER, dbname="postgres",
+                             connect_timeout=3).close()
         except psycopg2.OperationalError:
             return False
         return True
 
     def _admin(self, statement, *params):
-        """One statement on the cluster's `postgres` database, outside a transaction; its first row, if any."""
+        """One statement on the cluster's `postgres` database, outside a transaction; its first row, if any.
+
+        Connects through the Unix socket in the data folder (trusted), so it works whatever the password."""
         import psycopg2
 
-        conn = psycopg2.connect(self.db_uri("postgres"))
+        conn = psycopg2.connect(host=str(self.pg_data), port=self.pg_port, user=PG_USER, dbname="postgres")
         conn.autocommit = True  # CREATE/DROP DATABASE cannot run in a transaction
         try:
             with conn.cursor() as cur:
@@ -285,6 +292,9 @@ class Stack:
                  self.log_dir / "s3.log")
         log(f"S3 API (moto) on http://127.0.0.1:{self.s3_port}")
 
+    def stop_s3(self) -> None:
+        self._stop("s3")
+
     # --- Airflow ------------------------------------------------------------------------------
     def start_airflow(self) -> None:
         log("airflow db migrate")
@@ -317,8 +327,9 @@ class Stack:
             raise
 
     def down(self) -> None:
-        for name in (*reversed(AIRFLOW_PROCESSES), "s3"):
+        for name in reversed(AIRFLOW_PROCESSES):
             self._stop(name)
+        self.stop_s3()
         self.stop_postgres()
         log("stopped")
 
@@ -433,11 +444,21 @@ def _summary(stack: Stack, runs: dict) -> dict:
 
     import psycopg2
 
-    tables = {}
+    ds = runs["finance_elt"]["logical_date"][:10]
+    tables, rejected = {}, {}
     with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
-        for table in ("in_charge", "in_satisfaction", "model_satisfaction", "model_metrics"):
+        for table in ("in_charge", "in_satisfaction"):  # the day's partition
+            cur.execute(f"SELECT count(*) FROM public.{table} WHERE ds = %s", (ds,))
+            tables[table] = cur.fetchone()[0]
+        for table in ("model_satisfaction", "model_metrics"):
             cur.execute(f"SELECT count(*) FROM public.{table}")
             tables[table] = cur.fetchone()[0]
+        cur.execute("SELECT kind, file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note"
+                    " FROM public.load_audit WHERE ds = %s ORDER BY kind, file", (ds,))
+        audit = [dict(zip(("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note"),
+                          row)) for row in cur.fetchall()]
+        for kind in ("charge", "satisfaction"):
+            rejected[f"in_{kind}"] = sum(a["rows_rejected"] for a in audit if a["kind"] == kind)
         cur.execute(
             "SELECT model, r2_train, r2_test, fit_seconds FROM public.model_metrics WHERE run_id = %s"
             " ORDER BY r2_test DESC",
@@ -454,6 +475,8 @@ def _summary(stack: Stack, runs: dict) -> dict:
 
     return {
         "tables": tables,
+        "rejected": rejected,
+        "audit": audit,
         "objects": _object_counts(stack),
         "models": models,
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
@@ -482,6 +505,7 @@ def _object_counts(stack: Stack) -> dict[str, int]:
 def _print_summary(summary: dict, path: Path) -> None:
     print("\nPipeline finished.", flush=True)
     print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
+    print("  rejected rows (see table load_rejects): " + ", ".join(f"{t}={n}" for t, n in summary["rejected"].items()))
     print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
     print(f"  {'model':<24} {'r2_train':>8} {'r2_test':>8} {'fit_s':>7}")
     for m in summary["models"]:

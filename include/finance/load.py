@@ -66,6 +66,7 @@ def create_tables(conn, schema: str) -> None:
     with conn, conn.cursor() as cur:
         cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(_id(schema)))
         for contract in CONTRACTS.values():
+            _set_aside_unpartitioned(cur, schema, contract.table)
             columns = [
                 pgsql.SQL("{} {}{}").format(_id(c.name), pgsql.SQL(c.sql_type), pgsql.SQL(" NOT NULL" if c.required else ""))
                 for c in contract.columns
@@ -93,6 +94,19 @@ def create_tables(conn, schema: str) -> None:
                 " CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped))"
             ).format(_id(schema, AUDIT_TABLE))
         )
+
+
+def _set_aside_unpartitioned(cur, schema: str, table: str) -> None:
+    """A table of the same name from before the contract (one load, types inferred) is renamed, not dropped."""
+    cur.execute("SELECT c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = %s AND c.relname = %s", (schema, table))
+    row = cur.fetchone()
+    if row and row[0] != "p":
+        backup = f"{table}_before_contract"
+        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(_id(schema, backup)))
+        cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(_id(schema, table), _id(backup)))
+        log.warning("%s.%s was not partitioned by day (made before the data contract): renamed to %s",
+                    schema, table, backup)
 
 
 def check_headers(contract: Contract, first_bytes: dict[str, bytes]) -> list[str]:

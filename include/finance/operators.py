@@ -49,6 +49,17 @@ def stream(s3_hook: S3Hook, bucket: str, key: str) -> Iterable[bytes]:
         body.close()
 
 
+def check_input_files(s3_hook: S3Hook, paths: dict[str, str]) -> list[str]:
+    """Check the header of every CSV under each kind's s3:// path (kind -> path) against its contract;
+    the errors, each naming the file and the column (empty when every file can load)."""
+    errors = []
+    for kind, path in paths.items():
+        bucket, _ = split_s3_path(path)
+        heads = {f"s3://{bucket}/{key}": read_head(s3_hook, bucket, key) for key in list_csv_keys(s3_hook, path)}
+        errors += load.check_headers(CONTRACTS[kind], heads)
+    return errors
+
+
 class ContractLoadOperator(BaseOperator):
     """Load every CSV under `input_file.path` (an s3:// prefix) into the logical date's partition of
     `output_table`, checked against the contract of `kind`. Returns the output table."""
@@ -74,7 +85,7 @@ class ContractLoadOperator(BaseOperator):
             load.load_day(
                 conn,
                 contract,
-                {key: (lambda key=key: stream(s3_hook, bucket, key)) for key in keys},
+                {f"s3://{bucket}/{key}": (lambda key=key: stream(s3_hook, bucket, key)) for key in keys},
                 ds=context["ds"],
                 run_id=context["run_id"],
                 schema=self.output_table.metadata.schema,

@@ -40,7 +40,19 @@ def test_finance_ml_is_scheduled_on_the_dataset_finance_elt_emits(dagbag):
     emitted = {o.uri for t in elt.tasks for o in t.outlets if "@" not in o.uri}
     consumed = {uri for uri, _ in ml.timetable.dataset_condition.iter_datasets()}
     assert consumed and consumed <= emitted
-    assert {o.uri for o in elt.get_task("join_charge_satisfaction").outlets} >= consumed
+    assert {o.uri for o in elt.get_task("publish_model_satisfaction").outlets} >= consumed
+
+
+def test_the_dataset_is_emitted_only_after_every_quality_gate(dagbag):
+    from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
+
+    elt = dagbag.dags["finance_elt"]
+    gates = {t.task_id for t in elt.tasks if isinstance(t, (SQLColumnCheckOperator, SQLTableCheckOperator))}
+    publish = elt.get_task("publish_model_satisfaction")
+    assert len(gates) >= 8
+    assert gates <= {t.task_id for t in publish.get_flat_relatives(upstream=True)}
+    assert all(t.task_id == publish.task_id or not t.outlets or all("@" in o.uri for o in t.outlets)
+               for t in elt.tasks), "no other task emits a plain dataset"
 
 
 def test_sensors_are_deferrable_amazon_sensors(dagbag):

@@ -39,10 +39,49 @@ def stack():
     stack.down()
 
 
+# Files a user's export could hold next to the good ones (what each row becomes is in the comments).
+BAD_CHARGES = (
+    # columns in another order, one the contract does not know, one optional column absent
+    b"status,paid,customer_id,created,currency,amount_captured,amount,id,exported_by\n"
+    b"succeeded,true,cus_X,1767225600,usd,100,-100,ch_negative,erp\n"  # rejected: negative amount
+    b"succeeded,true,cus_X,1767225600\n"  # rejected: short row
+    b"succeeded,true,cus_\xff,1767225600,usd,100,100,ch_latin1,erp\n"  # rejected: not UTF-8
+    b"succeeded,true,{customer},1767225600,usd,100,100,{charge},erp\n"  # dropped: a charge id already loaded
+)
+BAD_SATISFACTION = (
+    b"\xef\xbb\xbfcustomer_id,customer_satisfaction_speed,customer_satisfaction_product,"
+    b"customer_satisfaction_service,product_type\r\n"
+    b"cus_X,11,5,5,basic\r\n"  # rejected: score out of range
+    b"{customer},5,5,5,basic\r\n"  # dropped: a customer already answered
+)
+
+
 @pytest.fixture(scope="session")
-def pipeline(stack):
-    """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run` does."""
-    summary = run_pipeline(stack, timeout=1500, summary_path=STATE / "summary.json")
+def input_dir():
+    """`make run DATA=...` input: the generator's files plus one malformed file per kind (loaded last)."""
+    import datetime as dt
+
+    import pandas as pd
+
+    from include.finance import config
+    from include.finance.mock_data import generate_mock_data
+
+    folder = STATE / "input"
+    files = generate_mock_data(folder, dt.date(2026, 1, 1), customers=config.MOCK_DATA_CUSTOMERS,
+                               parts=config.MOCK_DATA_PARTS, seed=config.MOCK_DATA_SEED)
+    charge = pd.read_csv(files["charge"][0], nrows=1).iloc[0]
+    survey = pd.read_csv(files["satisfaction"][0], nrows=1).iloc[0]
+    (folder / "charge" / "zz_malformed.csv").write_bytes(
+        BAD_CHARGES.replace(b"{charge}", charge["id"].encode()).replace(b"{customer}", charge["customer_id"].encode()))
+    (folder / "satisfaction" / "zz_malformed.csv").write_bytes(
+        BAD_SATISFACTION.replace(b"{customer}", survey["customer_id"].encode()))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def pipeline(stack, input_dir):
+    """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does."""
+    summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json")
     stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
     return summary
 

@@ -11,9 +11,9 @@ from include.finance import config
 pytestmark = pytest.mark.integration
 
 
-def generated(stack, pipeline, kind: str) -> pd.DataFrame:
-    ds = pipeline["runs"]["in_finance_data"]["logical_date"][:10]
-    files = sorted(glob.glob(str(stack.state_dir / "mock_data" / f"dt={ds}" / kind / "*.csv")))
+def generated(input_dir, kind: str) -> pd.DataFrame:
+    """The good rows of the input: the generator's part files (the malformed file adds none)."""
+    files = sorted(glob.glob(str(input_dir / kind / f"{kind}_part_*.csv")))
     assert len(files) == config.MOCK_DATA_PARTS
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
@@ -31,19 +31,47 @@ def test_every_dag_run_succeeded_and_ml_was_triggered_by_the_dataset(pipeline):
 def test_files_landed_under_the_logical_date(pipeline):
     ds = pipeline["runs"]["in_finance_data"]["logical_date"][:10]
     objects = pipeline["objects"]
-    assert objects[f"charge/dt={ds}"] == config.MOCK_DATA_PARTS
-    assert objects[f"satisfaction/dt={ds}"] == config.MOCK_DATA_PARTS
+    assert objects[f"charge/dt={ds}"] == config.MOCK_DATA_PARTS + 1
+    assert objects[f"satisfaction/dt={ds}"] == config.MOCK_DATA_PARTS + 1
     assert objects[f"manifests/dt={ds}"] == 2
 
 
-def test_loaded_tables_hold_every_generated_row(stack, pipeline):
-    assert pipeline["tables"]["in_charge"] == len(generated(stack, pipeline, "charge"))
-    assert pipeline["tables"]["in_satisfaction"] == len(generated(stack, pipeline, "satisfaction"))
+def test_loaded_tables_hold_every_good_row(input_dir, pipeline):
+    assert pipeline["tables"]["in_charge"] == len(generated(input_dir, "charge"))
+    assert pipeline["tables"]["in_satisfaction"] == len(generated(input_dir, "satisfaction"))
 
 
-def test_model_satisfaction_equals_pandas_on_the_csvs(stack, pipeline, finance_db):
-    charges = generated(stack, pipeline, "charge")
-    satisfaction = generated(stack, pipeline, "satisfaction")
+def test_the_summary_accounts_for_every_row_of_every_file(input_dir, pipeline):
+    assert pipeline["rejected"] == {"in_charge": 3, "in_satisfaction": 1}
+    audit = {(a["kind"], a["file"].rsplit("/", 1)[1]): a for a in pipeline["audit"]}
+    assert len(audit) == 2 * (config.MOCK_DATA_PARTS + 1)
+    for a in audit.values():
+        assert a["rows_read"] == a["rows_loaded"] + a["rows_rejected"] + a["duplicates_dropped"]
+    bad_charges, bad_surveys = audit["charge", "zz_malformed.csv"], audit["satisfaction", "zz_malformed.csv"]
+    assert (bad_charges["rows_read"], bad_charges["rows_rejected"], bad_charges["duplicates_dropped"]) == (4, 3, 1)
+    assert bad_charges["note"].startswith("ignored columns: exported_by; absent optional columns: amount_refunded")
+    assert (bad_surveys["rows_read"], bad_surveys["rows_rejected"], bad_surveys["duplicates_dropped"]) == (2, 1, 1)
+    for kind in ("charge", "satisfaction"):
+        parts = [a for (k, f), a in audit.items() if k == kind and f != "zz_malformed.csv"]
+        assert sum(a["rows_loaded"] for a in parts) == sum(a["rows_read"] for a in parts) == len(generated(input_dir, kind))
+
+
+def test_rejected_rows_are_kept_with_file_line_reason_and_raw_text(pipeline, finance_db):
+    ds = pipeline["runs"]["finance_elt"]["logical_date"][:10]
+    with finance_db.cursor() as cur:
+        cur.execute("SELECT file, line, reason, raw_line FROM public.load_rejects WHERE ds = %s ORDER BY kind, line", (ds,))
+        rows = [(f.rsplit("/", 1)[1], line, reason, raw) for f, line, reason, raw in cur.fetchall()]
+    assert rows == [
+        ("zz_malformed.csv", 2, "amount: not a non-negative integer: '-100'", "succeeded,true,cus_X,1767225600,usd,100,-100,ch_negative,erp"),
+        ("zz_malformed.csv", 3, "short row: 4 fields, header has 9", "succeeded,true,cus_X,1767225600"),
+        ("zz_malformed.csv", 4, "bytes that are not UTF-8", "succeeded,true,cus_\\xff,1767225600,usd,100,100,ch_latin1,erp"),
+        ("zz_malformed.csv", 2, "customer_satisfaction_speed: not an integer from 0 to 10: '11'", "cus_X,11,5,5,basic"),
+    ]
+
+
+def test_model_satisfaction_equals_pandas_on_the_csvs(input_dir, pipeline, finance_db):
+    charges = generated(input_dir, "charge")
+    satisfaction = generated(input_dir, "satisfaction")
     ok = charges[(charges["status"] == "succeeded") & charges["paid"]]
     avg = ok.groupby("customer_id", as_index=False)["amount_captured"].mean()
     expected = (

@@ -10,25 +10,33 @@ pytestmark = pytest.mark.integration
 
 
 def render(statement: str, **tables: str) -> str:
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: tables[m.group(1)], statement)
+    """Fill in the tables and the logical date as the Astro SDK does (ds as a literal here)."""
+    values = {"ds": "'2026-01-01'", **tables}
+    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], statement)
 
 
 @pytest.fixture
 def cur(finance_db):
     with finance_db.cursor() as cur:
         cur.execute("DROP SCHEMA IF EXISTS sql_test CASCADE; CREATE SCHEMA sql_test")
-        cur.execute("CREATE TABLE sql_test.charge (id TEXT, customer_id TEXT, amount_captured BIGINT, status TEXT, paid BOOLEAN)")
+        cur.execute("CREATE TABLE sql_test.charge (ds DATE, id TEXT, customer_id TEXT, amount_captured BIGINT,"
+                    " status TEXT, paid BOOLEAN)")
         cur.execute(
             "INSERT INTO sql_test.charge VALUES"
-            " ('ch_1', 'cus_a', 1000, 'succeeded', true), ('ch_2', 'cus_a', 3000, 'succeeded', true),"
-            " ('ch_3', 'cus_a', 0, 'failed', false), ('ch_4', 'cus_b', 500, 'succeeded', true),"
-            " ('ch_5', 'cus_b', 9999, 'pending', false), ('ch_6', 'cus_c', 0, 'failed', false)"
+            " ('2026-01-01', 'ch_1', 'cus_a', 1000, 'succeeded', true),"
+            " ('2026-01-01', 'ch_2', 'cus_a', 3000, 'succeeded', true),"
+            " ('2026-01-01', 'ch_3', 'cus_a', 0, 'failed', false),"
+            " ('2026-01-01', 'ch_4', 'cus_b', 500, 'succeeded', true),"
+            " ('2026-01-01', 'ch_5', 'cus_b', 9999, 'pending', false),"
+            " ('2026-01-01', 'ch_6', 'cus_c', 0, 'failed', false),"
+            " ('2025-12-31', 'ch_7', 'cus_a', 7777, 'succeeded', true)"  # another day: not in this run
         )
         cur.execute(
-            "CREATE TABLE sql_test.satisfaction (customer_id TEXT, customer_satisfaction_speed BIGINT,"
-            " customer_satisfaction_product BIGINT, customer_satisfaction_service BIGINT, product_type TEXT)"
+            "CREATE TABLE sql_test.satisfaction (ds DATE, customer_id TEXT, customer_satisfaction_speed SMALLINT,"
+            " customer_satisfaction_product SMALLINT, customer_satisfaction_service SMALLINT, product_type TEXT)"
         )
-        cur.execute("INSERT INTO sql_test.satisfaction VALUES ('cus_a', 9, 8, 7, 'premium'), ('cus_c', 1, 2, 3, 'basic')")
+        cur.execute("INSERT INTO sql_test.satisfaction VALUES ('2026-01-01', 'cus_a', 9, 8, 7, 'premium'),"
+                    " ('2026-01-01', 'cus_c', 1, 2, 3, 'basic'), ('2025-12-31', 'cus_b', 5, 5, 5, 'basic')")
         yield cur
         cur.execute("DROP SCHEMA sql_test CASCADE")
     finance_db.commit()
@@ -36,7 +44,7 @@ def cur(finance_db):
 
 def test_successful_charges_are_succeeded_and_paid(cur):
     cur.execute(render(sql.SELECT_SUCCESSFUL_CHARGES, in_charge="sql_test.charge") + " ORDER BY id")
-    assert [row[0] for row in cur.fetchall()] == ["ch_1", "ch_2", "ch_4"]
+    assert [row[1] for row in cur.fetchall()] == ["ch_1", "ch_2", "ch_4"]
 
 
 def test_average_per_customer(cur):
@@ -51,5 +59,5 @@ def test_join_keeps_every_paying_customer(cur):
     cur.execute(render(sql.JOIN_CHARGE_SATISFACTION, avg_per_customer="sql_test.avg",
                        in_satisfaction="sql_test.satisfaction") + " ORDER BY 1")
     rows = [(r[0], r[1], r[4], float(r[5])) for r in cur.fetchall()]
-    # cus_b paid but never answered the survey: kept with NULL scores; cus_c never paid: not a row
+    # cus_b paid but never answered the survey that day: kept with NULL scores; cus_c never paid: not a row
     assert rows == [("cus_a", 9, "premium", 2000.0), ("cus_b", None, None, 500.0)]

@@ -1,0 +1,267 @@
+"""The contract load against the real services: files in the S3 endpoint, rows in PostgreSQL.
+
+`ContractLoadOperator` runs as in a task (connections from the environment, as Airflow gives them),
+on a catalogue of malformed files, on reruns and a backfill, and through a failure and a restart of
+the database server in the middle of a load.
+"""
+
+import datetime as dt
+import json
+
+import boto3
+import psycopg2
+import pytest
+from astro.constants import FileType
+from astro.files import File
+from astro.table import Metadata, Table
+
+from include.finance import load
+from include.finance.contract import CHARGE, SATISFACTION
+from include.finance.mock_data import generate_mock_data
+from include.finance.operators import ContractLoadOperator, check_input_files
+
+pytestmark = pytest.mark.integration
+
+SCHEMA = "load_test"
+BUCKET = "load-test"
+SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
+CHARGE_HEADER = b"id,amount,amount_captured,currency,created,customer_id,paid,status,description\n"
+
+
+@pytest.fixture(scope="module")
+def s3(stack):
+    stack.start_s3()
+    aws = json.loads(stack.env()["AIRFLOW_CONN_AWS_DEFAULT"])
+    client = boto3.client("s3", endpoint_url=aws["extra"]["endpoint_url"], region_name="us-east-1",
+                          aws_access_key_id=aws["login"], aws_secret_access_key=aws["password"])
+    client.create_bucket(Bucket=BUCKET)
+    yield client
+    stack.stop_s3()
+
+
+@pytest.fixture
+def db(stack, s3, monkeypatch):
+    """A fresh schema; the Airflow connections of the stack in the environment."""
+    for name in ("AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_POSTGRES_DEFAULT"):
+        monkeypatch.setenv(name, stack.env()[name])
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    load.create_tables(conn, SCHEMA)
+    yield conn
+    conn.close()
+
+
+def put(s3, ds: str, kind: str, name: str, body: bytes) -> None:
+    s3.put_object(Bucket=BUCKET, Key=f"{kind}/dt={ds}/{name}", Body=body)
+
+
+def clear(s3, ds: str) -> None:
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix="").get("Contents", []):
+        if f"/dt={ds}/" in item["Key"]:
+            s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+
+
+def run_load(kind: str, ds: str, run_id: str = "test_run"):
+    contract = {"charge": CHARGE, "satisfaction": SATISFACTION}[kind]
+    operator = ContractLoadOperator(
+        task_id=f"load_{kind}",
+        input_file=File(path=f"s3://{BUCKET}/{kind}/dt={ds}/", conn_id="aws_default", filetype=FileType.CSV),
+        output_table=Table(conn_id="postgres_default", name=contract.table, metadata=Metadata(schema=SCHEMA)),
+        kind=kind,
+    )
+    return operator.execute({"ds": ds, "run_id": run_id})
+
+
+def query(conn, statement: str, *params):
+    with conn.cursor() as cur:
+        cur.execute(statement, params or None)
+        return cur.fetchall()
+
+
+def audit(conn, ds: str, kind: str) -> dict:
+    rows = query(conn, f"SELECT file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note"
+                       f" FROM {SCHEMA}.load_audit WHERE ds = %s AND kind = %s", ds, kind)
+    return {file.rsplit("/", 1)[1]: tuple(rest) for file, *rest in rows}
+
+
+def rejects(conn, ds: str, kind: str) -> list:
+    rows = query(conn, f"SELECT file, line, reason, raw_line FROM {SCHEMA}.load_rejects"
+                       f" WHERE ds = %s AND kind = %s ORDER BY file, line", ds, kind)
+    return [(file.rsplit("/", 1)[1], line, reason, raw) for file, line, reason, raw in rows]
+
+
+CATALOGUE = {
+    # name: (body, (rows_read, rows_loaded, rows_rejected, duplicates_dropped))
+    "a_reordered_extra_columns.csv": (
+        b"status,paid,customer_id,created,currency,amount_captured,amount,id,vendor_note\n"
+        b"succeeded,true,cus_1,1767225600,usd,1500,1500,ch_a1,hello\n",
+        (1, 1, 0, 0),
+    ),
+    "b_crlf_bom.csv": (
+        b"\xef\xbb\xbf" + CHARGE_HEADER.replace(b"\n", b"\r\n")
+        + b"ch_b1,2000,2000,usd,1767225600,cus_1,True,succeeded,plain\r\n"
+        + b'ch_b2,2500,2500,usd,1767225600,cus_2,t,succeeded,"two\r\nlines"\r\n',
+        (2, 2, 0, 0),
+    ),
+    "c_quoted_text.csv": (
+        CHARGE_HEADER + b'ch_c1,100,100,usd,1767225600,cus_3,yes,succeeded,"Invoice 7, ""gold"" plan\nline 2"\n',
+        (1, 1, 0, 0),
+    ),
+    "d_bad_amounts.csv": (
+        CHARGE_HEADER
+        + b"ch_d1,abc,0,usd,1767225600,cus_4,false,failed,x\n"
+        + b"ch_d2,,0,usd,1767225600,cus_4,false,failed,x\n"
+        + b"ch_d3,-5,0,usd,1767225600,cus_4,false,failed,x\n"
+        + b"ch_d4,5000000000,5000000000,usd,1767225600,cus_4,true,succeeded,big\n",
+        (4, 1, 3, 0),
+    ),
+    "e_short_rows.csv": (CHARGE_HEADER + b"ch_e1,100,100,usd\n" + b"ch_e2,100,100,usd,1767225600,,true,succeeded,x\n",
+                         (2, 0, 2, 0)),
+    "f_empty.csv": (b"", (0, 0, 0, 0)),
+    "g_header_only.csv": (CHARGE_HEADER, (0, 0, 0, 0)),
+    "h_not_utf8.csv": (CHARGE_HEADER + b"ch_h1,100,100,usd,1767225600,cus_\xe9,true,succeeded,x\n"
+                       + b"ch_h2,100,100,usd,1767225600,cus_5,true,succeeded,caf\xc3\xa9\n", (2, 1, 1, 0)),
+    "i_duplicates.csv": (
+        CHARGE_HEADER
+        + b"ch_i1,100,100,usd,1767225600,cus_6,true,succeeded,first\n"
+        + b"ch_i1,100,100,usd,1767225600,cus_6,true,succeeded,again in the same file\n"
+        + b"ch_a1,999,999,usd,1767225600,cus_6,true,succeeded,seen in another file\n",
+        (3, 1, 0, 2),
+    ),
+}
+
+
+def test_catalogue_of_malformed_files_loses_nothing(db, s3):
+    ds = "2026-03-01"
+    clear(s3, ds)
+    for name, (body, _) in CATALOGUE.items():
+        put(s3, ds, "charge", name, body)
+
+    table = run_load("charge", ds)
+
+    assert table.name == "in_charge"
+    got = audit(db, ds, "charge")
+    assert {name: row[:4] for name, row in got.items()} == {name: counts for name, (_, counts) in CATALOGUE.items()}
+    for read, loaded, rejected, dropped, _ in got.values():
+        assert read == loaded + rejected + dropped
+    assert got["a_reordered_extra_columns.csv"][4].startswith("ignored columns: vendor_note; absent optional columns: amount_refunded")
+    assert got["f_empty.csv"][4] == "empty file"
+    assert got["g_header_only.csv"][4].startswith("header only")
+    assert rejects(db, ds, "charge") == [
+        ("d_bad_amounts.csv", 2, "amount: not a non-negative integer: 'abc'", "ch_d1,abc,0,usd,1767225600,cus_4,false,failed,x"),
+        ("d_bad_amounts.csv", 3, "missing amount", "ch_d2,,0,usd,1767225600,cus_4,false,failed,x"),
+        ("d_bad_amounts.csv", 4, "amount: not a non-negative integer: '-5'", "ch_d3,-5,0,usd,1767225600,cus_4,false,failed,x"),
+        ("e_short_rows.csv", 2, "short row: 4 fields, header has 9", "ch_e1,100,100,usd"),
+        ("e_short_rows.csv", 3, "missing customer_id", "ch_e2,100,100,usd,1767225600,,true,succeeded,x"),
+        ("h_not_utf8.csv", 2, "bytes that are not UTF-8", "ch_h1,100,100,usd,1767225600,cus_\\xe9,true,succeeded,x"),
+    ]
+    loaded = dict(query(db, f"SELECT id, description FROM {SCHEMA}.in_charge WHERE ds = %s", ds))
+    assert loaded == {
+        "ch_a1": None, "ch_b1": "plain", "ch_b2": "two\r\nlines", "ch_c1": 'Invoice 7, "gold" plan\nline 2',
+        "ch_d4": "big", "ch_h2": "café", "ch_i1": "first",
+    }
+    assert query(db, f"SELECT amount, paid FROM {SCHEMA}.in_charge WHERE id = 'ch_d4'") == [(5_000_000_000, True)]
+    types = dict(query(db, "SELECT column_name, data_type FROM information_schema.columns"
+                           " WHERE table_schema = %s AND table_name = 'in_charge'", SCHEMA))
+    assert types["amount"] == "bigint" and types["paid"] == "boolean"
+    assert types["payment_method_details_card_last4"] == "text" and types["created"] == "bigint"
+
+
+def test_a_missing_required_column_is_found_before_anything_loads(db, s3):
+    ds = "2026-03-02"
+    clear(s3, ds)
+    put(s3, ds, "satisfaction", "good.csv", SAT_HEADER + b"cus_1,1,2,3,basic\n")
+    put(s3, ds, "satisfaction", "no_speed.csv", b"customer_id,customer_satisfaction_product,customer_satisfaction_service,product_type\n")
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    errors = check_input_files(S3Hook(aws_conn_id="aws_default"), {"satisfaction": f"s3://{BUCKET}/satisfaction/dt={ds}/"})
+    assert errors == [
+        f"s3://{BUCKET}/satisfaction/dt={ds}/no_speed.csv: required column customer_satisfaction_speed missing from"
+        " the header (line 1); the satisfaction contract requires customer_id, customer_satisfaction_speed,"
+        " customer_satisfaction_product, customer_satisfaction_service, product_type"
+    ]
+
+
+def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
+    clear(s3, ds)
+    files = generate_mock_data(tmp_path / ds, dt.date.fromisoformat(ds), customers=300, parts=2)
+    for kind, paths in files.items():
+        for path in paths:
+            put(s3, ds, kind, path.name, path.read_bytes())
+    return {kind: sum(len(p.read_text().splitlines()) - 1 for p in paths) for kind, paths in files.items()}
+
+
+def snapshot(conn, table: str) -> list:
+    return query(conn, f"SELECT * FROM {SCHEMA}.{table} ORDER BY 1, 2")
+
+
+def test_rerun_leaves_identical_tables_and_a_backfill_adds_partitions(db, s3, tmp_path):
+    days = ["2026-03-10", "2026-03-11", "2026-03-12"]
+    sizes = {ds: generated_day(s3, ds, tmp_path) for ds in days}
+    for ds in days:
+        for kind in ("charge", "satisfaction"):
+            run_load(kind, ds, run_id=f"backfill_{ds}")
+    first = {t: snapshot(db, t) for t in ("in_charge", "in_satisfaction")}
+    partitions = query(db, "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                           " JOIN pg_class p ON p.oid = i.inhparent JOIN pg_namespace n ON n.oid = p.relnamespace"
+                           " WHERE p.relname = 'in_charge' AND n.nspname = %s ORDER BY 1", SCHEMA)
+    assert [p for (p,) in partitions] == ["in_charge_20260310", "in_charge_20260311", "in_charge_20260312"]
+    for ds in days:
+        counts = dict(query(db, f"SELECT 'charge', count(*) FROM {SCHEMA}.in_charge WHERE ds = %s UNION ALL"
+                                f" SELECT 'satisfaction', count(*) FROM {SCHEMA}.in_satisfaction WHERE ds = %s", ds, ds))
+        assert counts == sizes[ds]
+
+    for kind in ("charge", "satisfaction"):  # the same day again
+        run_load(kind, days[1], run_id="rerun")
+    assert {t: snapshot(db, t) for t in ("in_charge", "in_satisfaction")} == first
+    assert query(db, f"SELECT count(*), count(DISTINCT (ds, id)) FROM {SCHEMA}.in_charge") == [(len(first["in_charge"]),) * 2]
+    assert query(db, f"SELECT ds::text, run_id FROM {SCHEMA}.load_audit WHERE kind = 'charge' GROUP BY 1, 2 ORDER BY 1") == [
+        ("2026-03-10", "backfill_2026-03-10"), ("2026-03-11", "rerun"), ("2026-03-12", "backfill_2026-03-12"),
+    ]
+
+
+def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
+    ds = "2026-03-20"
+    clear(s3, ds)
+    put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\n")
+    run_load("satisfaction", ds, run_id="good")
+    before = snapshot(db, "in_satisfaction"), audit(db, ds, "satisfaction")
+
+    def broken():
+        yield SAT_HEADER + b"cus_3,1,2,3,basic\n"
+        raise ConnectionError("S3 endpoint went away")
+
+    files = {"s3://x/part_000.csv": lambda: iter([SAT_HEADER + b"cus_9,1,1,1,basic\n"]), "s3://x/part_001.csv": broken}
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    with pytest.raises(ConnectionError):
+        load.load_day(conn, SATISFACTION, files, ds, "bad", SCHEMA)
+    conn.close()
+    assert (snapshot(db, "in_satisfaction"), audit(db, ds, "satisfaction")) == before
+    assert query(db, "SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", "%_new") == [(0,)]
+
+
+def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_everything(stack, db, s3, monkeypatch):
+    monkeypatch.setattr(load, "COPY_BUFFER_BYTES", 4096)  # rows reach the server in many COPY batches
+    ds = "2026-03-21"
+    clear(s3, ds)
+    rows = b"".join(b"cus_%d,%d,5,5,basic\n" % (i, i % 11) for i in range(5000))
+    put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + rows)
+    db.close()
+
+    def restart_midway():
+        yield SAT_HEADER + rows[: len(rows) // 2]
+        stack.stop_postgres()
+        stack.start_postgres()
+        yield rows[len(rows) // 2:]
+
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    with pytest.raises(psycopg2.Error, match="(?i)connection|terminat"):
+        load.load_day(conn, SATISFACTION, {"s3://x/part_000.csv": restart_midway}, ds, "attempt_1", SCHEMA)
+    conn.close()
+    run_load("satisfaction", ds, run_id="attempt_2")  # what the task's retry does
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    assert audit(conn, ds, "satisfaction") == {"part_000.csv": (5000, 5000, 0, 0, "")}
+    assert query(conn, f"SELECT count(*) FROM {SCHEMA}.in_satisfaction WHERE ds = %s", ds) == [(5000,)]
+    conn.close()
