@@ -47,7 +47,7 @@ def _qualified(name: str) -> str:
 
 
 @aql.transform()
-def select_successful_charges(in_charge: Table, ds: str) -> Table:
+def select_successful_charges(in_charge: Table, day: str) -> Table:
     return sql.SELECT_SUCCESSFUL_CHARGES
 
 
@@ -57,7 +57,7 @@ def avg_successful_per_customer(successful_charges: Table) -> Table:
 
 
 @aql.transform()
-def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table, ds: str) -> Table:
+def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table, day: str) -> Table:
     return sql.JOIN_CHARGE_SATISFACTION
 
 
@@ -180,12 +180,12 @@ def finance_elt():
                 }},
             )
 
-    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), ds="{{ ds }}")
+    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), day="{{ ds }}")
     s3_to_db_glob >> check_loaded() >> successful_charges
     staging = join_charge_satisfaction(
         avg_successful_per_customer(successful_charges),
         _table(config.IN_SATISFACTION_TABLE),
-        ds="{{ ds }}",
+        day="{{ ds }}",
         output_table=_table(config.MODEL_SATISFACTION_STAGING_TABLE),
     )
 

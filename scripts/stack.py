@@ -381,11 +381,14 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 # --- the pipeline, end to end ---------------------------------------------------------------------
 
 def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
-                 summary_path: Path = ROOT / "include" / "results" / "summary.json") -> dict:
+                 summary_path: Path = ROOT / "include" / "results" / "summary.json",
+                 before_ingest=None) -> dict:
     """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
+    `before_ingest(stack)`, if given, runs after finance_elt is unpaused (its sensors waiting) and
+    before in_finance_data is: the place to inject a fault.
     """
     if data_dir is not None:
         if not data_dir.is_dir():
@@ -395,6 +398,10 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
     try:
         wait_for(lambda: _dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
         for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
+            if dag_id == "in_finance_data" and before_ingest is not None:
+                wait_for(lambda: _task_state(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge")
+                         == "deferred", 120, "finance_elt's sensors to defer")
+                before_ingest(stack)
             stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
         runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline", every=3)
@@ -413,6 +420,17 @@ def _dags_loaded(stack: Stack) -> bool:
         raise StackError("DAG import errors:\n" + "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors))
     known = {d["dag_id"] for d in stack.api("GET", "dags?limit=100").get("dags", [])}
     return set(DAG_IDS) <= known
+
+
+def _task_state(stack: Stack, dag_id: str, task_id: str) -> str | None:
+    runs = stack.api("GET", f"dags/{dag_id}/dagRuns?order_by=-execution_date&limit=1").get("dag_runs", [])
+    if not runs:
+        return None
+    path = f"dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{task_id}"
+    try:
+        return stack.api("GET", path).get("state")
+    except urllib.error.HTTPError:
+        return None
 
 
 def _finished_runs(stack: Stack) -> dict | None:

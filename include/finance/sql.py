@@ -1,12 +1,12 @@
 """The SQL of finance_elt's transforms. `{{ name }}` is filled in by the Astro SDK with the argument
 `name` of the @aql.transform function that returns the statement: a table name for a Table, a bind
-parameter (never pasted text) for anything else, such as the logical date `ds`."""
+parameter (never pasted text) for anything else, such as `day`, the run's logical date."""
 
 # The logical date's charges that went through: succeeded and paid.
 SELECT_SUCCESSFUL_CHARGES = """
     SELECT *
     FROM {{ in_charge }}
-    WHERE ds = {{ ds }} AND status = 'succeeded' AND paid
+    WHERE ds = {{ day }} AND status = 'succeeded' AND paid
 """
 
 # The target of the models: the average captured amount (cents) per customer.
@@ -26,5 +26,5 @@ JOIN_CHARGE_SATISFACTION = """
         s.product_type,
         a.avg_amount_captured
     FROM {{ avg_per_customer }} AS a
-    LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ ds }}
+    LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ day }}
 """

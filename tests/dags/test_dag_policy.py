@@ -119,3 +119,15 @@ def test_parsing_opens_no_connection_and_runs_no_query():
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen == {"queries": [], "connects": [], "connections": []}
+
+
+def test_transform_parameters_do_not_shadow_airflow_context_names(dagbag):
+    """The Astro SDK turns a parameter `x` into the context entry `x` = ":x" before it renders the
+    templates: a parameter named like a context variable (`ds`) would be sent as the text ':ds'."""
+    from airflow.utils.context import KNOWN_CONTEXT_KEYS
+    from astro.sql.operators.base_decorator import BaseSQLDecoratedOperator
+
+    transforms = [t for t in dagbag.dags["finance_elt"].tasks if isinstance(t, BaseSQLDecoratedOperator)]
+    assert transforms
+    for task in transforms:
+        assert not set(task.op_kwargs) & set(KNOWN_CONTEXT_KEYS), task.task_id

@@ -4,6 +4,7 @@ the whole stack (moto S3, Airflow scheduler, triggerer, webserver) on free loopb
 import shutil
 import socket
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,10 +79,23 @@ def input_dir():
     return folder
 
 
+S3_OUTAGE_SECONDS = 60
+
+
+def s3_outage(stack):
+    """The S3 endpoint goes away while finance_elt's sensors wait, and comes back (empty: moto keeps
+    objects in memory, and nothing is uploaded yet)."""
+    stack.stop_s3()
+    time.sleep(S3_OUTAGE_SECONDS)
+    stack.start_s3()
+
+
 @pytest.fixture(scope="session")
 def pipeline(stack, input_dir):
-    """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does."""
-    summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json")
+    """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does,
+    with an S3 outage while the sensors wait."""
+    summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
+                           before_ingest=s3_outage)
     stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
     return summary
 

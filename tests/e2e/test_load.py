@@ -265,3 +265,16 @@ def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_e
     assert audit(conn, ds, "satisfaction") == {"part_000.csv": (5000, 5000, 0, 0, "")}
     assert query(conn, f"SELECT count(*) FROM {SCHEMA}.in_satisfaction WHERE ds = %s", ds) == [(5000,)]
     conn.close()
+
+
+def test_the_deferrable_sensors_trigger_finds_a_key_on_the_real_endpoint(db, s3):
+    """What the triggerer runs for `S3KeySensor(deferrable=True)` (needs aiobotocore in the image and lock)."""
+    import asyncio
+
+    from airflow.providers.amazon.aws.triggers.s3 import S3KeyTrigger
+
+    s3.put_object(Bucket=BUCKET, Key="manifests/dt=2026-03-30/charge.json", Body=b"{}")
+    trigger = S3KeyTrigger(bucket_name=BUCKET, bucket_key="manifests/dt=2026-03-30/charge.json",
+                           aws_conn_id="aws_default", poke_interval=1)
+    event = asyncio.run(asyncio.wait_for(trigger.run().__anext__(), 60))
+    assert event.payload["status"] == "success", event.payload

@@ -113,3 +113,31 @@ def test_a_plot_per_model(pipeline):
     assert names == {m["model"] for m in pipeline["models"]}
     for path in pipeline["plots"]:
         assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_sensors_outlived_a_60_second_s3_outage(stack, pipeline):
+    import psycopg2
+
+    run_id = pipeline["runs"]["finance_elt"]["dag_run_id"]
+    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT task_id, state, try_number FROM task_instance"
+                    " WHERE dag_id = 'finance_elt' AND run_id = %s AND task_id LIKE 'wait_for_ingest.%%'", (run_id,))
+        sensors = cur.fetchall()
+    conn.close()
+    assert len(sensors) == 2
+    for task_id, state, tries in sensors:
+        assert state == "success", task_id
+        assert tries >= 2, f"{task_id} never saw the outage (tries={tries})"
+
+
+def test_no_credentials_in_task_logs(stack, pipeline):
+    import json
+
+    from stack import PG_PASSWORD
+
+    secret = json.loads(stack.env()["AIRFLOW_CONN_AWS_DEFAULT"])["password"]
+    logs = list((stack.airflow_home / "logs").rglob("*.log"))
+    assert len(logs) > 20
+    for path in logs:
+        text = path.read_text(errors="replace")
+        assert PG_PASSWORD not in text and secret not in text, path

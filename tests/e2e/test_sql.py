@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 def render(statement: str, **tables: str) -> str:
     """Fill in the tables and the logical date as the Astro SDK does (ds as a literal here)."""
-    values = {"ds": "'2026-01-01'", **tables}
+    values = {"day": "'2026-01-01'", **tables}
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], statement)
 
 
