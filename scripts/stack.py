@@ -88,6 +88,7 @@ class Stack:
     pg_port: int = int(os.environ.get("LOCAL_PG_PORT", "55432"))
     s3_port: int = int(os.environ.get("LOCAL_S3_PORT", "55900"))
     web_port: int = int(os.environ.get("AIRFLOW_WEB_PORT", "8080"))
+    health_port: int = int(os.environ.get("SCHEDULER_HEALTH_PORT", "8974"))  # the scheduler's liveness probe
     extra_env: dict[str, str] = field(default_factory=dict)
 
     # --- paths ------------------------------------------------------------------------------
@@ -147,6 +148,9 @@ class Stack:
             "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
             "AIRFLOW__WEBSERVER__WORKERS": "2",
             "AIRFLOW__WEBSERVER__SECRET_KEY": secret_file.read_text().strip(),
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
@@ -164,6 +168,7 @@ class Stack:
         return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
 
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start `argv` in its own process group, output to logs/<name>.log."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
@@ -304,7 +309,9 @@ class Stack:
                           "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
         airflow = str(Path(sys.executable).parent / "airflow")
         for name in AIRFLOW_PROCESSES:
-            self._spawn(name, [airflow, name])
+            # restarted when they exit (and the scheduler when its health check fails), as on a deployment
+            probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
+            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", airflow, name])
         wait_for(lambda: _http_ok(f"{self.web_url}/health"), 180, "the Airflow webserver",
                  self.log_dir / "webserver.log")
         log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")

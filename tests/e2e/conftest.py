@@ -33,6 +33,7 @@ def stack():
         pg_port=free_port(),
         s3_port=free_port(),
         web_port=free_port(),
+        health_port=free_port(),
         extra_env={"MOCK_DATA_DIR": str(STATE / "mock_data"), "PLOTS_DIR": str(STATE / "plots"), "POKE_INTERVAL": "3"},
     )
     stack.start_postgres()

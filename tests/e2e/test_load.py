@@ -63,12 +63,12 @@ def clear(s3, ds: str) -> None:
             s3.delete_object(Bucket=BUCKET, Key=item["Key"])
 
 
-def run_load(kind: str, ds: str, run_id: str = "test_run"):
+def run_load(kind: str, ds: str, run_id: str = "test_run", schema: str = SCHEMA):
     contract = {"charge": CHARGE, "satisfaction": SATISFACTION}[kind]
     operator = ContractLoadOperator(
         task_id=f"load_{kind}",
         input_file=File(path=f"s3://{BUCKET}/{kind}/dt={ds}/", conn_id="aws_default", filetype=FileType.CSV),
-        output_table=Table(conn_id="postgres_default", name=contract.table, metadata=Metadata(schema=SCHEMA)),
+        output_table=Table(conn_id="postgres_default", name=contract.table, metadata=Metadata(schema=schema)),
         kind=kind,
     )
     return operator.execute({"ds": ds, "run_id": run_id})
@@ -278,3 +278,38 @@ def test_the_deferrable_sensors_trigger_finds_a_key_on_the_real_endpoint(db, s3)
                            aws_conn_id="aws_default", poke_interval=1)
     event = asyncio.run(asyncio.wait_for(trigger.run().__anext__(), 60))
     assert event.payload["status"] == "success", event.payload
+
+
+def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
+    """finance_elt's own gate tasks, run against a loaded day in the pipeline's schema."""
+    from airflow.exceptions import AirflowException
+    from airflow.models.dagbag import DagBag
+
+    from include.finance import config
+
+    ds = "2026-04-01"
+    clear(s3, ds)
+    put(s3, ds, "charge", "part_000.csv", CHARGE_HEADER + b"ch_1,100,100,usd,1767225600,cus_1,true,succeeded,x\n"
+                                                        + b"ch_2,-1,100,usd,1767225600,cus_1,true,succeeded,x\n")
+    put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER)
+    load.create_tables(db, config.DB_SCHEMA)
+    for kind in ("charge", "satisfaction"):
+        run_load(kind, ds, schema=config.DB_SCHEMA)
+
+    elt = DagBag(str(config.PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    results = {}
+    for task in elt.task_group_dict["check_loaded"].children.values():
+        task.render_template_fields({"ds": ds})
+        try:
+            task.execute({})
+            results[task.task_id] = "passed"
+        except AirflowException:
+            results[task.task_id] = "failed"
+    assert results == {
+        "check_loaded.check_in_charge_columns": "passed",
+        "check_loaded.check_in_satisfaction_columns": "passed",
+        "check_loaded.check_in_charge_rows": "passed",
+        "check_loaded.check_in_satisfaction_rows": "failed",  # header-only file: no rows
+        "check_loaded.check_charge_rejected_share": "failed",  # 1 of 2 rows rejected > 5%
+        "check_loaded.check_satisfaction_rejected_share": "passed",
+    }
