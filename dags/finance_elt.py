@@ -46,6 +46,12 @@ def _qualified(name: str) -> str:
     return f"{config.DB_SCHEMA}.{name}"
 
 
+SCORES_FROM_0_TO_10 = {
+    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
+    for aspect in ("speed", "product", "service")
+}
+
+
 @aql.transform()
 def select_successful_charges(in_charge: Table, day: str) -> Table:
     return sql.SELECT_SUCCESSFUL_CHARGES
@@ -134,8 +140,9 @@ def finance_elt():
             for kind, path in paths.items()
         ]
 
-    s3_to_db_glob = ContractLoadOperator.partial(task_id="s3_to_db_glob").expand_kwargs(retrieve_input_files())
-    wait_for_ingest() >> s3_to_db_glob
+    input_files = retrieve_input_files()
+    wait_for_ingest() >> input_files
+    s3_to_db_glob = ContractLoadOperator.partial(task_id="s3_to_db_glob").expand_kwargs(input_files)
 
     @task_group(default_args={"conn_id": config.DB_CONN_ID})
     def check_loaded():
@@ -157,10 +164,7 @@ def finance_elt():
             partition_clause=day,
             column_mapping={
                 "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
-                **{
-                    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
-                    for aspect in ("speed", "product", "service")
-                },
+                **SCORES_FROM_0_TO_10,
             },
         )
         for table in (config.IN_CHARGE_TABLE, config.IN_SATISFACTION_TABLE):
@@ -200,10 +204,7 @@ def finance_elt():
                 "avg_amount_captured": {
                     "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": config.MAX_AVG_AMOUNT},
                 },
-                **{
-                    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
-                    for aspect in ("speed", "product", "service")
-                },
+                **SCORES_FROM_0_TO_10,
             },
         )
         SQLTableCheckOperator(

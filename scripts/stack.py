@@ -149,6 +149,8 @@ class Stack:
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
+            "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
             "AIRFLOW__WEBSERVER__WORKERS": "2",
@@ -375,9 +377,18 @@ def _http_ok(url: str) -> bool:
 
 
 def wait_for(check, timeout: float, what: str, log_file: Path | None = None, every: float = 1.0):
+    """Call `check` until it returns something true. An Airflow API that does not answer, or answers
+    with a server error (the webserver restarting, its database restarting), counts as not yet."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        result = check()
+        try:
+            result = check()
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise
+            result = None
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            result = None
         if result:
             return result
         time.sleep(every)

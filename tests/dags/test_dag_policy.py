@@ -131,3 +131,9 @@ def test_transform_parameters_do_not_shadow_airflow_context_names(dagbag):
     assert transforms
     for task in transforms:
         assert not set(task.op_kwargs) & set(KNOWN_CONTEXT_KEYS), task.task_id
+
+
+def test_the_input_files_are_read_only_after_the_sensors_saw_them(dagbag):
+    elt = dagbag.dags["finance_elt"]
+    upstream = {t.task_id for t in elt.get_task("retrieve_input_files").get_flat_relatives(upstream=True)}
+    assert {"wait_for_ingest.wait_for_ingest_charge", "wait_for_ingest.wait_for_ingest_satisfaction"} <= upstream

@@ -4,6 +4,7 @@ the whole stack (moto S3, Airflow scheduler, triggerer, webserver) on free loopb
 import shutil
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -91,12 +92,36 @@ def s3_outage(stack):
     stack.start_s3()
 
 
+def restart_postgres_when_loading(stack, done: threading.Event) -> None:
+    """Restart the PostgreSQL server (Airflow's metadata and the data) while a load task runs."""
+    while not done.is_set():
+        try:
+            runs = stack.api("GET", "dags/finance_elt/dagRuns?order_by=-execution_date&limit=1")["dag_runs"]
+            tis = stack.api("GET", f"dags/finance_elt/dagRuns/{runs[0]['dag_run_id']}/taskInstances?limit=100")
+        except (OSError, IndexError, KeyError):  # not up yet
+            time.sleep(0.5)
+            continue
+        if any(t["task_id"] == "s3_to_db_glob" and t["state"] == "running" for t in tis["task_instances"]):
+            stack.stop_postgres()
+            time.sleep(3)
+            stack.start_postgres()
+            return
+        time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def pipeline(stack, input_dir):
     """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does,
-    with an S3 outage while the sensors wait."""
-    summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
-                           before_ingest=s3_outage)
+    with an S3 outage while the sensors wait and a database restart during the load."""
+    done = threading.Event()
+    fault = threading.Thread(target=restart_postgres_when_loading, args=(stack, done), daemon=True)
+    fault.start()
+    try:
+        summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
+                               before_ingest=s3_outage)
+    finally:
+        done.set()
+        fault.join()
     stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
     return summary
 

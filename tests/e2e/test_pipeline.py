@@ -130,6 +130,21 @@ def test_the_sensors_outlived_a_60_second_s3_outage(stack, pipeline):
         assert tries >= 2, f"{task_id} never saw the outage (tries={tries})"
 
 
+def test_the_load_outlived_a_database_restart_and_counted_right(stack, pipeline, input_dir):
+    """The server was restarted while s3_to_db_glob ran: the scheduler came back (supervised), the
+    load failed and its retry loaded every row once (the counts are checked by the tests above)."""
+    import psycopg2
+
+    run_id = pipeline["runs"]["finance_elt"]["dag_run_id"]
+    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT max(try_number) FROM task_instance WHERE dag_id = 'finance_elt' AND run_id = %s"
+                    " AND task_id = 's3_to_db_glob'", (run_id,))
+        tries = cur.fetchone()[0]
+    conn.close()
+    assert tries >= 2
+    assert pipeline["tables"]["in_charge"] == len(generated(input_dir, "charge"))
+
+
 def test_no_credentials_in_task_logs(stack, pipeline):
     import json
 
