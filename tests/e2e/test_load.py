@@ -42,8 +42,15 @@ def s3(stack):
 @pytest.fixture
 def db(stack, s3, monkeypatch):
     """A fresh schema; the Airflow connections of the stack in the environment."""
+    from airflow.hooks.base import BaseHook
+    from airflow.models.connection import Connection
+
     for name in ("AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_POSTGRES_DEFAULT"):
         monkeypatch.setenv(name, stack.env()[name])
+    # The Astro CLI's DAG integrity test (collected in the same session) replaces get_connection with
+    # one that returns empty connections; here the real lookup is needed.
+    monkeypatch.setattr(BaseHook, "get_connection",
+                        classmethod(lambda cls, conn_id: Connection.get_connection_from_secrets(conn_id)))
     conn = psycopg2.connect(stack.db_uri("finance"))
     conn.autocommit = True
     with conn.cursor() as cur:
