@@ -1,0 +1,70 @@
+"""Load throughput of the contract load against `psql \\copy` of the same files into the same server.
+
+    .venv/bin/python scripts/bench_load.py [SCALE]      (default 10: about 70,000 charges, 19 MB)
+
+Generates the charge part files of one day at SCALE times the default size, loads them with
+`load.load_day` (contract checks, staging, dedup, partition swap) from local files, then `\\copy`s
+the same files into a plain table of the same columns, and prints both rates and their ratio. Runs
+its own PostgreSQL on port 56434 with state in `.local/bench/` (stopped at the end).
+"""
+
+import datetime as dt
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+import psycopg2  # noqa: E402
+from stack import Stack, find_pg_bin  # noqa: E402
+
+from include.finance import load  # noqa: E402
+from include.finance.contract import CHARGE  # noqa: E402
+from include.finance.mock_data import generate_mock_data  # noqa: E402
+
+
+def read_file(path: Path):
+    def chunks():
+        with open(path, "rb") as file:
+            while chunk := file.read(1 << 20):
+                yield chunk
+
+    return chunks
+
+
+def main() -> None:
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=56434, s3_port=56902, web_port=58082,
+                  health_port=58975)
+    stack.start_postgres()
+    try:
+        files = generate_mock_data(stack.state_dir / "data", dt.date(2026, 1, 1), scale=scale)["charge"]
+        rows = sum(1 for path in files for _ in open(path)) - len(files)
+        megabytes = sum(path.stat().st_size for path in files) / 1e6
+        conn = psycopg2.connect(stack.db_uri("finance"))
+        load.create_tables(conn, "public")
+        started = time.perf_counter()
+        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", "public")
+        contract_seconds = time.perf_counter() - started
+        with conn, conn.cursor() as cur:
+            cur.execute("DROP TABLE IF EXISTS copy_baseline")
+            cur.execute("CREATE TABLE copy_baseline (LIKE in_charge)")
+            cur.execute("ALTER TABLE copy_baseline DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line")
+        conn.close()
+        started = time.perf_counter()
+        for path in files:
+            subprocess.run([str(find_pg_bin() / "psql"), stack.db_uri("finance"), "-qc",
+                            f"\\copy copy_baseline FROM '{path}' CSV HEADER"], check=True)
+        copy_seconds = time.perf_counter() - started
+    finally:
+        stack.stop_postgres()
+    print(f"{rows:,} charge rows, {megabytes:.1f} MB in {len(files)} files (scale {scale:g})")
+    print(f"contract load: {contract_seconds:6.2f} s  {rows / contract_seconds:10,.0f} rows/s")
+    print(f"psql \\copy:    {copy_seconds:6.2f} s  {rows / copy_seconds:10,.0f} rows/s")
+    print(f"load / COPY throughput ratio: {copy_seconds / contract_seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()
