@@ -400,13 +400,14 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 
 def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
                  summary_path: Path = ROOT / "include" / "results" / "summary.json",
-                 before_ingest=None) -> dict:
+                 before_ingest=None, after=None) -> dict:
     """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
     `before_ingest(stack)`, if given, runs after finance_elt is unpaused (its sensors waiting) and
-    before in_finance_data is: the place to inject a fault.
+    before in_finance_data is: the place to inject a fault. `after(stack, runs)` runs once the
+    pipeline succeeded, before the stack stops.
     """
     if data_dir is not None:
         if not data_dir.is_dir():
@@ -424,6 +425,8 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
         runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline", every=3)
         summary = _summary(stack, runs)
+        if after is not None:
+            after(stack, runs)
     finally:
         stack.down()
     summary_path.parent.mkdir(parents=True, exist_ok=True)

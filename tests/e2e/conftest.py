@@ -6,6 +6,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,51 @@ def restart_postgres_when_loading(stack, done: threading.Event) -> None:
         time.sleep(0.2)
 
 
+def day_snapshot(stack, ds: str) -> dict:
+    """Everything finance_elt writes for a day, without the columns that record when or by whom."""
+    import psycopg2
+
+    queries = {
+        "in_charge": "SELECT * FROM public.in_charge WHERE ds = %(ds)s ORDER BY id",
+        "in_satisfaction": "SELECT * FROM public.in_satisfaction WHERE ds = %(ds)s ORDER BY customer_id",
+        "model_satisfaction": "SELECT * FROM public.model_satisfaction ORDER BY customer_id",
+        "load_rejects": "SELECT ds, kind, file, line, reason, raw_line FROM public.load_rejects"
+                        " WHERE ds = %(ds)s ORDER BY kind, file, line",
+        "load_audit": "SELECT ds, kind, file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note"
+                      " FROM public.load_audit WHERE ds = %(ds)s ORDER BY kind, file",
+    }
+    with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
+        snapshot = {}
+        for name, query in queries.items():
+            cur.execute(query, {"ds": ds})
+            snapshot[name] = cur.fetchall()
+    conn.close()
+    return snapshot
+
+
+RERUN: dict = {}  # filled by rerun_the_same_day, read through the `rerun` fixture
+
+
+def _finished(stack, dag_id: str, run_id: str) -> str | None:
+    state = stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"]
+    return state if state in ("success", "failed") else None
+
+
+def rerun_the_same_day(stack, runs) -> None:
+    """Clear and rerun in_finance_data, then finance_elt, for the day just run (finance_ml paused)."""
+    from stack import wait_for
+
+    ds = runs["finance_elt"]["logical_date"][:10]
+    RERUN["before"] = day_snapshot(stack, ds)
+    stack.api("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": True})
+    for dag_id in ("in_finance_data", "finance_elt"):
+        run_id = runs[dag_id]["dag_run_id"]
+        stack.api("POST", f"dags/{dag_id}/clearTaskInstances",
+                  {"dry_run": False, "dag_run_id": run_id, "reset_dag_runs": True, "only_failed": False})
+        RERUN[dag_id] = wait_for(lambda: _finished(stack, dag_id, run_id), 600, f"the rerun of {dag_id}", every=3)
+    RERUN["after"] = day_snapshot(stack, ds)
+
+
 @pytest.fixture(scope="session")
 def pipeline(stack, input_dir):
     """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does,
@@ -118,12 +164,18 @@ def pipeline(stack, input_dir):
     fault.start()
     try:
         summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
-                               before_ingest=s3_outage)
+                               before_ingest=s3_outage, after=rerun_the_same_day)
     finally:
         done.set()
         fault.join()
     stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
     return summary
+
+
+@pytest.fixture(scope="session")
+def rerun(pipeline):
+    """States of the rerun and the day's tables before and after it."""
+    return RERUN
 
 
 @pytest.fixture

@@ -156,3 +156,11 @@ def test_no_credentials_in_task_logs(stack, pipeline):
     for path in logs:
         text = path.read_text(errors="replace")
         assert PG_PASSWORD not in text and secret not in text, path
+
+
+def test_ingestion_and_elt_twice_for_the_same_day_leave_identical_tables(pipeline, rerun):
+    assert rerun["in_finance_data"] == rerun["finance_elt"] == "success"
+    before, after = rerun["before"], rerun["after"]
+    assert len(before["in_charge"]) == pipeline["tables"]["in_charge"] > 0
+    assert len(before["load_rejects"]) == 4
+    assert after == before
