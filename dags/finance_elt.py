@@ -72,15 +72,14 @@ def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table, da
 @task(outlets=[model_satisfaction_dataset])
 def publish_model_satisfaction() -> None:
     """Replace model_satisfaction by the checked staging table in one transaction."""
+    from contextlib import closing
+
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
     from include.finance.load import swap_table
 
-    conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
-    try:
+    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
         swap_table(conn, config.DB_SCHEMA, config.MODEL_SATISFACTION_STAGING_TABLE, config.MODEL_SATISFACTION_TABLE)
-    finally:
-        conn.close()
 
 
 @dag(
@@ -112,6 +111,8 @@ def finance_elt():
     @task
     def retrieve_input_files(ds=None) -> list[dict]:
         """One load per kind: the day's part files, after every header passed the contract."""
+        from contextlib import closing
+
         from airflow.exceptions import AirflowFailException
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
         from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -126,11 +127,8 @@ def finance_elt():
         errors = check_input_files(S3Hook(aws_conn_id=config.AWS_CONN_ID), paths)
         if errors:  # no retry: the files will not change by themselves
             raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
-        conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
-        try:
+        with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
             load.create_tables(conn, config.DB_SCHEMA)
-        finally:
-            conn.close()
         return [
             {
                 "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),

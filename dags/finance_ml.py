@@ -68,15 +68,14 @@ def finance_ml():
 
     @task
     def store_metrics(results: list[dict], run_id=None) -> int:
+        from contextlib import closing
+
         from airflow.providers.postgres.hooks.postgres import PostgresHook
 
         from include.finance.metrics import store_metrics
 
-        conn = PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()
-        try:
+        with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
             return store_metrics(conn, config.DB_SCHEMA, config.MODEL_METRICS_TABLE, run_id, list(results))
-        finally:
-            conn.close()
 
     @task
     def plot_model_results(model_results: dict, ts_nodash=None) -> str:

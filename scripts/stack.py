@@ -418,8 +418,8 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
         wait_for(lambda: _dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
         for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
             if dag_id == "in_finance_data" and before_ingest is not None:
-                wait_for(lambda: _task_state(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge")
-                         == "deferred", 120, "finance_elt's sensors to defer")
+                wait_for(lambda: "deferred" in task_states(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge"),
+                         120, "finance_elt's sensors to defer")
                 before_ingest(stack)
             stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
@@ -443,15 +443,13 @@ def _dags_loaded(stack: Stack) -> bool:
     return set(DAG_IDS) <= known
 
 
-def _task_state(stack: Stack, dag_id: str, task_id: str) -> str | None:
+def task_states(stack: Stack, dag_id: str, task_id: str) -> list[str | None]:
+    """States of a task in the DAG's newest run (one per map index); empty before the first run."""
     runs = stack.api("GET", f"dags/{dag_id}/dagRuns?order_by=-execution_date&limit=1").get("dag_runs", [])
     if not runs:
-        return None
-    path = f"dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances/{task_id}"
-    try:
-        return stack.api("GET", path).get("state")
-    except urllib.error.HTTPError:
-        return None
+        return []
+    tis = stack.api("GET", f"dags/{dag_id}/dagRuns/{runs[0]['dag_run_id']}/taskInstances?limit=500")
+    return [ti["state"] for ti in tis["task_instances"] if ti["task_id"] == task_id]
 
 
 def _finished_runs(stack: Stack) -> dict | None:

@@ -9,6 +9,7 @@ position, it creates the tables with the declared types, matches columns by name
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import closing
 
 from airflow.models.baseoperator import BaseOperator
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
@@ -80,8 +81,7 @@ class ContractLoadOperator(BaseOperator):
         bucket, _ = split_s3_path(self.input_file.path)
         keys = list_csv_keys(s3_hook, self.input_file.path)
         self.log.info("loading %d files from %s into %s", len(keys), self.input_file.path, contract.table)
-        conn = PostgresHook(postgres_conn_id=self.output_table.conn_id).get_conn()
-        try:
+        with closing(PostgresHook(postgres_conn_id=self.output_table.conn_id).get_conn()) as conn:
             load.load_day(
                 conn,
                 contract,
@@ -90,6 +90,4 @@ class ContractLoadOperator(BaseOperator):
                 run_id=context["run_id"],
                 schema=self.output_table.metadata.schema,
             )
-        finally:
-            conn.close()
         return self.output_table

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from stack import Stack, run_pipeline, services_unavailable  # noqa: E402
+from stack import Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
 
@@ -97,12 +97,10 @@ def restart_postgres_when_loading(stack, done: threading.Event) -> None:
     """Restart the PostgreSQL server (Airflow's metadata and the data) while a load task runs."""
     while not done.is_set():
         try:
-            runs = stack.api("GET", "dags/finance_elt/dagRuns?order_by=-execution_date&limit=1")["dag_runs"]
-            tis = stack.api("GET", f"dags/finance_elt/dagRuns/{runs[0]['dag_run_id']}/taskInstances?limit=100")
-        except (OSError, IndexError, KeyError):  # not up yet
-            time.sleep(0.5)
-            continue
-        if any(t["task_id"] == "s3_to_db_glob" and t["state"] == "running" for t in tis["task_instances"]):
+            states = task_states(stack, "finance_elt", "s3_to_db_glob")
+        except OSError:  # the webserver is not up yet
+            states = []
+        if "running" in states:
             stack.stop_postgres()
             time.sleep(3)
             stack.start_postgres()
