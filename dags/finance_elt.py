@@ -70,8 +70,11 @@ def join_charge_satisfaction(avg_per_customer: Table, in_satisfaction: Table, da
 # The plain Dataset outlet is what schedules finance_ml (an astro Table's own astro:// URI does not
 # fire under a real scheduler on Airflow 2.11).
 @task(outlets=[model_satisfaction_dataset])
-def publish_model_satisfaction() -> None:
-    """Replace model_satisfaction by the checked staging table in one transaction."""
+def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_end=None, outlet_events=None):
+    """Replace model_satisfaction by the checked staging table in one transaction.
+
+    The dataset event carries the day the table was built from, for finance_ml's model card.
+    """
     from contextlib import closing
 
     from airflow.providers.postgres.hooks.postgres import PostgresHook
@@ -80,6 +83,11 @@ def publish_model_satisfaction() -> None:
 
     with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
         swap_table(conn, config.DB_SCHEMA, config.MODEL_SATISFACTION_STAGING_TABLE, config.MODEL_SATISFACTION_TABLE)
+    outlet_events[model_satisfaction_dataset].extra = {
+        "ds": ds,
+        "data_interval_start": data_interval_start.isoformat(),
+        "data_interval_end": data_interval_end.isoformat(),
+    }
 
 
 @dag(

@@ -1,32 +1,50 @@
 """
-### Train and compare models on `model_satisfaction`
+### Train, compare and keep models on `model_satisfaction`
 
 Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 
-1. `feature_eng` (`@aql.dataframe`): reads the table as a DataFrame; train/test split, scaled scores,
-   one-hot product type.
-2. `train_model_task`, mapped over the models in `include/finance/config.py` (`MODELS`): fits each
-   regressor. With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`,
-   image `TRAINING_IMAGE`: your deployment's image); with `local`, in a plain task.
-3. `store_metrics`: R2 on train and test and fit seconds per model into the `model_metrics` table.
-4. `plot_model_results`, mapped over the results: predicted vs true PNGs under `include/plots/<run>/`.
+1. `feature_eng` (`@aql.dataframe`): reads the table as a DataFrame, leaves out (and counts) customers
+   without survey answers, stops with a clear message if too few rows remain, splits train and test.
+2. `train_model_task`, mapped over `MODELS` in `include/finance/config.py`: each model is one
+   scikit-learn Pipeline (scaled scores, one-hot product type, the model), cross-validated on the
+   training set (`cv_r2` = mean R2 over `ML_CV_FOLDS` seeded folds), fitted, scored on the test set.
+   With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`, image
+   `TRAINING_IMAGE`: your deployment's image); with `local`, in a plain task.
+3. `store_metrics`: metrics, feature importances and coefficients per model into `model_metrics`.
+4. `plot_model_results` (mapped) and `plot_comparison`: PNGs under `include/plots/<run>/`, uploaded to
+   `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/`.
+5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
+   (`model.joblib`), and its `model_card.json`, uploaded under the same run key.
 """
 
 from datetime import datetime, timedelta
 
+import pandas as pd
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import config
-from include.finance.ml import engineer_features
+from include.finance import config, storage
+
+model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
 
 
-def _train(features: dict, model_class: str, hyper_parameters: dict) -> dict:
+def feature_eng(df: pd.DataFrame) -> dict:
+    from airflow.exceptions import AirflowFailException
+
+    from include.finance.ml import NotEnoughData, engineer_features
+
+    try:
+        return engineer_features(df, config.ML_TEST_SIZE, config.ML_SEED, config.MIN_MODEL_ROWS)
+    except NotEnoughData as error:  # retrying cannot help: fail now, with the reason
+        raise AirflowFailException(str(error)) from None
+
+
+def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
     from include.finance.ml import train_model
 
-    return train_model(features, model_class, hyper_parameters)
+    return train_model(features, name, model_class, hyper_parameters, folds, seed)
 
 
 if config.ENVIRONMENT == "prod":
@@ -44,9 +62,82 @@ else:
     train_model_task = task(task_id="train_model_task")(_train)
 
 
+def _upload(path: str, key: str) -> str:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    S3Hook(aws_conn_id=config.AWS_CONN_ID).load_file(path, key, bucket_name=config.DATA_BUCKET_NAME, replace=True)
+    return f"s3://{config.DATA_BUCKET_NAME}/{key}"
+
+
+@task
+def store_metrics(results: list[dict], run_id=None) -> int:
+    from contextlib import closing
+
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    from include.finance.metrics import store_metrics
+
+    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
+        return store_metrics(conn, config.DB_SCHEMA, config.MODEL_METRICS_TABLE, run_id, list(results))
+
+
+@task
+def plot_model_results(model_results: dict, ts_nodash=None) -> str:
+    from pathlib import Path
+
+    from include.finance.ml import plot_model_results
+
+    path = plot_model_results(model_results, config.PLOTS_DIR / ts_nodash)
+    return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/" + Path(path).name)
+
+
+@task
+def plot_comparison(results: list[dict], ts_nodash=None) -> str:
+    from include.finance.ml import plot_comparison
+
+    path = plot_comparison(list(results), config.PLOTS_DIR / ts_nodash)
+    return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/comparison.png")
+
+
+@task
+def publish_best_model(features: dict, results: list[dict], run_id=None, ts_nodash=None,
+                       triggering_dataset_events=None) -> dict:
+    """Serialize the selected model's Pipeline and its model card to object storage; returns the card."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import joblib
+
+    from include.finance import ml
+
+    results = list(results)
+    best = ml.select_best(results)
+    pipeline = ml.fit_best(features, best, config.ML_SEED)
+    events = (triggering_dataset_events or {}).get(model_satisfaction_dataset.uri, [])
+    source = max(events, key=lambda event: event.timestamp) if events else None
+    data = {
+        "table": f"{config.DB_SCHEMA}.{config.MODEL_SATISFACTION_TABLE}",
+        "built_by": f"{source.source_dag_id} run {source.source_run_id}" if source else "unknown (manual run)",
+        **(source.extra if source else {}),
+    }
+    prefix = storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash)
+    artifacts = {"model": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model.joblib",
+                 "model_card": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model_card.json",
+                 "plots": f"s3://{config.DATA_BUCKET_NAME}/{prefix}plots/"}
+    card = {"run_id": run_id, **ml.model_card(best, results, features["rows"], data, artifacts)}
+    with tempfile.TemporaryDirectory() as tmp:
+        joblib.dump(pipeline, Path(tmp) / "model.joblib")
+        (Path(tmp) / "model_card.json").write_text(json.dumps(card, indent=2))
+        _upload(str(Path(tmp) / "model.joblib"), prefix + "model.joblib")
+        _upload(str(Path(tmp) / "model_card.json"), prefix + "model_card.json")
+    print(f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {prefix}")
+    return card
+
+
 @dag(
     start_date=datetime(2026, 1, 1),
-    schedule=[Dataset(config.MODEL_SATISFACTION_DATASET_URI)],
+    schedule=[model_satisfaction_dataset],
     catchup=False,
     max_active_runs=1,
     default_args={"owner": "data-science", "retries": 2, "retry_delay": timedelta(seconds=30)},
@@ -54,37 +145,18 @@ else:
     doc_md=__doc__,
 )
 def finance_ml():
-    features = aql.dataframe(task_id="feature_eng")(engineer_features)(
-        Table(
-            conn_id=config.DB_CONN_ID,
-            name=config.MODEL_SATISFACTION_TABLE,
-            metadata=Metadata(schema=config.DB_SCHEMA),
-        ),
-        test_size=config.ML_TEST_SIZE,
-        seed=config.ML_SEED,
+    features = aql.dataframe(task_id="feature_eng")(feature_eng)(
+        Table(conn_id=config.DB_CONN_ID, name=config.MODEL_SATISFACTION_TABLE,
+              metadata=Metadata(schema=config.DB_SCHEMA)),
     )
+    results = train_model_task.partial(
+        features=features, folds=config.ML_CV_FOLDS, seed=config.ML_SEED
+    ).expand_kwargs(config.MODELS)
 
-    model_results = train_model_task.partial(features=features).expand_kwargs(config.MODELS)
-
-    @task
-    def store_metrics(results: list[dict], run_id=None) -> int:
-        from contextlib import closing
-
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-        from include.finance.metrics import store_metrics
-
-        with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
-            return store_metrics(conn, config.DB_SCHEMA, config.MODEL_METRICS_TABLE, run_id, list(results))
-
-    @task
-    def plot_model_results(model_results: dict, ts_nodash=None) -> str:
-        from include.finance.ml import plot_model_results
-
-        return plot_model_results(model_results, config.PLOTS_DIR / ts_nodash)
-
-    store_metrics(model_results)
-    plot_model_results.expand(model_results=model_results)
+    store_metrics(results)
+    plot_model_results.expand(model_results=results)
+    plot_comparison(results)
+    publish_best_model(features, results)
 
 
 finance_ml()

@@ -496,12 +496,10 @@ def _summary(stack: Stack, runs: dict) -> dict:
                           row)) for row in cur.fetchall()]
         for kind in ("charge", "satisfaction"):
             rejected[f"in_{kind}"] = sum(a["rows_rejected"] for a in audit if a["kind"] == kind)
-        cur.execute(
-            "SELECT model, r2_train, r2_test, fit_seconds FROM public.model_metrics WHERE run_id = %s"
-            " ORDER BY r2_test DESC",
-            (runs["finance_ml"]["dag_run_id"],),
-        )
-        models = [dict(zip(("model", "r2_train", "r2_test", "fit_seconds"), row)) for row in cur.fetchall()]
+        columns = ("model", "cv_r2", "cv_r2_std", "r2_train", "r2_test", "fit_seconds")
+        cur.execute(f"SELECT {', '.join(columns)} FROM public.model_metrics WHERE run_id = %s ORDER BY cv_r2 DESC",
+                    (runs["finance_ml"]["dag_run_id"],))
+        models = [dict(zip(columns, row)) for row in cur.fetchall()]
     conn.close()
     ml_logical_date = dt.datetime.fromisoformat(runs["finance_ml"]["logical_date"])
     plots_dir = ROOT / stack.env().get("PLOTS_DIR", "include/plots") / ml_logical_date.strftime("%Y%m%dT%H%M%S")
@@ -516,6 +514,7 @@ def _summary(stack: Stack, runs: dict) -> dict:
         "audit": audit,
         "objects": _object_counts(stack),
         "models": models,
+        "model_card": _model_card(stack, ml_logical_date.strftime("%Y%m%dT%H%M%S")),
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
         "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
         "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
@@ -523,18 +522,31 @@ def _summary(stack: Stack, runs: dict) -> dict:
     }
 
 
-def _object_counts(stack: Stack) -> dict[str, int]:
-    """Objects in the data bucket per folder (`charge/dt=2026-11-20`, `manifests/dt=...`, `xcom`)."""
+def s3_client(stack: Stack):
     import boto3
 
     aws = json.loads(stack.env()["AIRFLOW_CONN_AWS_DEFAULT"])
-    client = boto3.client("s3", endpoint_url=aws["extra"]["endpoint_url"], region_name="us-east-1",
-                          aws_access_key_id=aws["login"], aws_secret_access_key=aws["password"])
+    return boto3.client("s3", endpoint_url=aws["extra"]["endpoint_url"], region_name="us-east-1",
+                        aws_access_key_id=aws["login"], aws_secret_access_key=aws["password"])
+
+
+def data_bucket(stack: Stack) -> str:
+    return stack.env().get("DATA_BUCKET_NAME", "finance-elt-ml-data")
+
+
+def _model_card(stack: Stack, ml_run: str) -> dict:
+    """The model card finance_ml's run uploaded next to its best model."""
+    key = f"{stack.env().get('ML_ARTIFACTS_PREFIX', 'ml-runs')}/{ml_run}/model_card.json"
+    return json.loads(s3_client(stack).get_object(Bucket=data_bucket(stack), Key=key)["Body"].read())
+
+
+def _object_counts(stack: Stack) -> dict[str, int]:
+    """Objects in the data bucket per folder (`charge/dt=2026-11-20`, `ml-runs/20261121T...`, `xcom`)."""
     counts: dict[str, int] = {}
-    bucket = stack.env().get("DATA_BUCKET_NAME", "finance-elt-ml-data")
+    client, bucket = s3_client(stack), data_bucket(stack)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
-            folder = item["Key"].rsplit("/", 1)[0] if item["Key"].count("/") <= 2 else item["Key"].split("/")[0]
+            folder = "/".join(item["Key"].split("/")[:-1][:2])  # at most two levels: ml-runs/<run>
             counts[folder] = counts.get(folder, 0) + 1
     return dict(sorted(counts.items()))
 
@@ -544,9 +556,13 @@ def _print_summary(summary: dict, path: Path) -> None:
     print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
     print("  rejected rows (see table load_rejects): " + ", ".join(f"{t}={n}" for t, n in summary["rejected"].items()))
     print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
-    print(f"  {'model':<24} {'r2_train':>8} {'r2_test':>8} {'fit_s':>7}")
+    print(f"  {'model':<20} {'cv_r2':>7} {'± std':>6} {'r2_train':>8} {'r2_test':>7} {'fit_s':>7}")
     for m in summary["models"]:
-        print(f"  {m['model']:<24} {m['r2_train']:>8.3f} {m['r2_test']:>8.3f} {m['fit_seconds']:>7.2f}")
+        print(f"  {m['model']:<20} {m['cv_r2']:>7.4f} {m['cv_r2_std']:>6.3f} {m['r2_train']:>8.3f} "
+              f"{m['r2_test']:>7.3f} {m['fit_seconds']:>7.2f}")
+    card = summary["model_card"]
+    print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
+    print(f"  rows left out of training (no survey answers): {card['rows']['without_survey']}")
     print(f"  plots: {', '.join(summary['plots'])}")
     print(f"  summary: {path}", flush=True)
 

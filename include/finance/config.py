@@ -91,15 +91,35 @@ INPUT_DATA_DIR = PROJECT_ROOT / _input_dir if _input_dir else None
 # Machine learning.
 ML_SEED = _int("ML_SEED", 42)
 ML_TEST_SIZE = _float("ML_TEST_SIZE", 0.2)
+ML_CV_FOLDS = _int("ML_CV_FOLDS", 5)  # k of the k-fold cross-validation models are selected on
 PLOTS_DIR = _path("PLOTS_DIR", "include/plots")
+# Where finance_ml keeps each run's best model, model card and plots in the data bucket:
+# <ML_ARTIFACTS_PREFIX>/<run's logical date, e.g. 20261121T093000>/...
+ML_ARTIFACTS_PREFIX = _str("ML_ARTIFACTS_PREFIX", "ml-runs")
 
-# The models finance_ml trains, one mapped task each: scikit-learn class path and hyperparameters.
+# The models finance_ml trains and compares, one mapped task each: a unique name, the estimator's
+# class path and its hyperparameters. Each runs as the last step of the same Pipeline (scaled scores,
+# one-hot product type). To add a model, add an entry; set random_state where the class has one,
+# so that the run is reproducible.
 MODELS = [
-    {"model_class": "sklearn.ensemble.RandomForestRegressor",
+    # The reference project's four models.
+    {"name": "RandomForest", "model_class": "sklearn.ensemble.RandomForestRegressor",
      "hyper_parameters": {"n_estimators": 2000, "random_state": ML_SEED}},
-    {"model_class": "sklearn.linear_model.LinearRegression", "hyper_parameters": {}},
-    {"model_class": "sklearn.linear_model.RidgeCV", "hyper_parameters": {"alphas": [0.1, 1.0, 10.0]}},
-    {"model_class": "sklearn.linear_model.Lasso", "hyper_parameters": {"alpha": 2.0}},
+    {"name": "LinearRegression", "model_class": "sklearn.linear_model.LinearRegression", "hyper_parameters": {}},
+    {"name": "RidgeCV", "model_class": "sklearn.linear_model.RidgeCV", "hyper_parameters": {"alphas": [0.1, 1.0, 10.0]}},
+    {"name": "Lasso", "model_class": "sklearn.linear_model.Lasso", "hyper_parameters": {"alpha": 2.0}},
+    # A generalised linear model with a log link: the mean amount is exp(linear function of the
+    # features), and the noise grows with the amount. Amounts must be >= 0 (the contract ensures it).
+    {"name": "PoissonGLM", "model_class": "sklearn.linear_model.PoissonRegressor",
+     "hyper_parameters": {"alpha": 1e-4, "max_iter": 1000}},
+    # Shallow gradient-boosted trees: any shape of relation, few interactions, early stopping off
+    # so that the result does not depend on an internal validation split.
+    {"name": "GradientBoosting", "model_class": "sklearn.ensemble.HistGradientBoostingRegressor",
+     "hyper_parameters": {"loss": "poisson", "max_depth": 2, "learning_rate": 0.1, "max_iter": 200,
+                          "early_stopping": False, "random_state": ML_SEED}},
+    # A forest that cannot memorise single customers: leaves of at least 10 customers.
+    {"name": "RegularisedForest", "model_class": "sklearn.ensemble.ExtraTreesRegressor",
+     "hyper_parameters": {"n_estimators": 300, "min_samples_leaf": 10, "random_state": ML_SEED}},
 ]
 # prod only: the image the training pods run (the deployment's own image, so include/ is importable)
 # and the namespace they run in.

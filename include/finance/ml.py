@@ -1,4 +1,4 @@
-"""Features, training and plots of finance_ml: plain functions on DataFrames and lists.
+"""Features, training, model selection and plots of finance_ml: plain functions on DataFrames and dicts.
 
 No `from __future__ import annotations` here: `@aql.dataframe` recognises the DataFrame parameter
 of `engineer_features` by comparing its annotation with `pd.DataFrame`. scikit-learn and matplotlib
@@ -14,120 +14,286 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+KEY = "customer_id"
 NUMERIC_FEATURES = [
     "customer_satisfaction_speed",
     "customer_satisfaction_product",
     "customer_satisfaction_service",
 ]
 CATEGORICAL_FEATURES = ["product_type"]
+FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 TARGET = "avg_amount_captured"
+TARGET_UNIT = "cents"
 
 
-def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42) -> dict:
-    """Split model_satisfaction into train and test sets; scale the scores, one-hot the product type.
+class NotEnoughData(ValueError):
+    """model_satisfaction has too few usable rows to train and cross-validate on."""
 
-    Customers without survey answers (NULL scores from the LEFT JOIN) cannot be used as features:
-    they are dropped and counted in the log. Returns {"train": DataFrame, "test": DataFrame}, each
-    with the feature columns and the target as last column: features and target travel together,
-    because the Astro SDK's XCom round trip (to_json/read_json) can reorder the rows of a frame.
+
+def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
+    """Keep the usable rows of model_satisfaction and split them into a train and a test set.
+
+    A customer who paid but never answered the survey has NULL scores and product type (the LEFT
+    JOIN keeps them): nothing to predict from, so such rows are left out of training on purpose and
+    counted in `rows`. Rows are sorted by customer before the seeded split, so the split does not
+    depend on the order the database returns them in. Scaling and encoding are not done here: they
+    are the first steps of each model's Pipeline (`build_pipeline`), fitted on training rows only
+    and shipped with the model.
+
+    Returns {"train": DataFrame, "test": DataFrame, "rows": {...}}; each frame holds the key, the
+    features and the target (the Astro SDK's XCom round trip may reorder rows, so they travel together).
     """
     from sklearn.model_selection import train_test_split
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    columns = NUMERIC_FEATURES + CATEGORICAL_FEATURES + [TARGET]
+    columns = [KEY] + FEATURES + [TARGET]
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"model_satisfaction lacks column(s) {missing}; it has {list(df.columns)}")
-    complete = df[columns].dropna()
-    log.info("%d rows in model_satisfaction, %d without survey answers dropped, %d used",
-             len(df), len(df) - len(complete), len(complete))
-    if len(complete) < 10:
-        raise ValueError(f"only {len(complete)} complete rows in model_satisfaction: too few to train on")
-
-    X = complete[NUMERIC_FEATURES + CATEGORICAL_FEATURES]
-    y = complete[TARGET].astype(float)
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, random_state=seed)
-
-    scaler = StandardScaler().fit(X_train[NUMERIC_FEATURES])
-    encoder = OneHotEncoder(sparse_output=False, drop="first", handle_unknown="ignore")
-    encoder.fit(X_train[CATEGORICAL_FEATURES])
-
-    def transform(X: pd.DataFrame, y: pd.Series) -> pd.DataFrame:
-        scaled = pd.DataFrame(scaler.transform(X[NUMERIC_FEATURES]), columns=NUMERIC_FEATURES)
-        encoded = pd.DataFrame(
-            encoder.transform(X[CATEGORICAL_FEATURES]), columns=encoder.get_feature_names_out(CATEGORICAL_FEATURES)
+    without_survey = df[FEATURES].isna().any(axis=1)
+    without_target = df[TARGET].isna()
+    usable = df.loc[~without_survey & ~without_target, columns].sort_values(KEY, kind="stable")
+    rows = {
+        "model_satisfaction": len(df),
+        "without_survey": int(without_survey.sum()),
+        "without_target": int((without_target & ~without_survey).sum()),
+        "used": len(usable),
+    }
+    log.info("model_satisfaction: %d rows, %d without survey answers and %d without a target left out, %d used",
+             rows["model_satisfaction"], rows["without_survey"], rows["without_target"], rows["used"])
+    if len(usable) < min_rows:
+        raise NotEnoughData(
+            f"model_satisfaction has {rows['used']} usable rows ({rows['model_satisfaction']} rows, "
+            f"{rows['without_survey']} without survey answers, {rows['without_target']} without a target); "
+            f"at least {min_rows} are needed to train and cross-validate (MIN_MODEL_ROWS). "
+            "Check the day's input files and the load_audit and load_rejects tables."
         )
-        return pd.concat([scaled, encoded], axis=1).assign(**{TARGET: y.to_numpy()})
+    usable[TARGET] = usable[TARGET].astype(float)
+    train, test = train_test_split(usable, test_size=test_size, random_state=seed)
+    rows.update(train=len(train), test=len(test))
+    return {"train": train.reset_index(drop=True), "test": test.reset_index(drop=True), "rows": rows}
 
-    return {"train": transform(X_train, y_train), "test": transform(X_test, y_test)}
 
-
-def _model_class(path: str):
+def _class(path: str):
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
 
-def train_model(features: dict, model_class: str, hyper_parameters: dict | None = None) -> dict:
-    """Fit one regressor on the training set and score it on both sets.
+def build_pipeline(model_class: str, hyper_parameters: dict | None = None):
+    """One scikit-learn Pipeline: scale the scores, one-hot encode the product type, then the model.
 
-    Returns plain JSON-friendly values (it may run in a Kubernetes pod): the model's name, R2 on
-    train and test, fit seconds, feature importances or coefficients, and the true and predicted
-    targets for the plots.
+    Whoever loads the serialized model gets the same transforms: it takes the raw feature columns.
     """
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    preprocess = ColumnTransformer(
+        [
+            ("scale", StandardScaler(), NUMERIC_FEATURES),
+            ("encode", OneHotEncoder(drop="first", handle_unknown="ignore"), CATEGORICAL_FEATURES),
+        ],
+        verbose_feature_names_out=False,
+    )
+    return Pipeline([("preprocess", preprocess), ("model", _class(model_class)(**(hyper_parameters or {})))])
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.sort_values(KEY, kind="stable").reset_index(drop=True)
+
+
+def cv_splitter(folds: int, seed: int):
+    from sklearn.model_selection import KFold
+
+    return KFold(n_splits=folds, shuffle=True, random_state=seed)
+
+
+def train_model(features: dict, name: str, model_class: str, hyper_parameters: dict | None = None,
+                folds: int = 5, seed: int = 42) -> dict:
+    """Cross-validate one model on the training set, fit it on the whole training set, score the test set.
+
+    `cv_r2` is the mean R2 over `folds` seeded folds of the training set (`cv_r2_std` their spread):
+    what models are compared and selected on. `r2_test` scores the one held-out test set. Returns
+    plain JSON-friendly values (it may run in a Kubernetes pod): metrics, fit seconds, permutation
+    feature importances (mean drop in test R2 when a feature's values are shuffled), coefficients
+    where the model has them, and true and predicted targets for the plots.
+    """
+    from sklearn.inspection import permutation_importance
     from sklearn.metrics import r2_score
+    from sklearn.model_selection import cross_val_score
 
-    X_train, y_train = features["train"].drop(columns=[TARGET]), features["train"][TARGET]
-    X_test, y_test = features["test"].drop(columns=[TARGET]), features["test"][TARGET]
-    model = _model_class(model_class)(**(hyper_parameters or {}))
+    train, test = _sorted(features["train"]), _sorted(features["test"])
+    X_train, y_train, X_test, y_test = train[FEATURES], train[TARGET], test[FEATURES], test[TARGET]
+    pipeline = build_pipeline(model_class, hyper_parameters)
+    cv_scores = cross_val_score(pipeline, X_train, y_train, cv=cv_splitter(folds, seed), scoring="r2")
     started = time.perf_counter()
-    model.fit(X_train, y_train)
+    pipeline.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
-    pred_train, pred_test = model.predict(X_train), model.predict(X_test)
+    pred_train, pred_test = pipeline.predict(X_train), pipeline.predict(X_test)
 
-    weights = getattr(model, "feature_importances_", None)
-    if weights is None:
-        weights = getattr(model, "coef_", [float("nan")] * X_train.shape[1])
+    importance = permutation_importance(pipeline, X_test, y_test, scoring="r2", n_repeats=5, random_state=seed)
+    model = pipeline.named_steps["model"]
+    coefficients = None
+    if hasattr(model, "coef_"):
+        names = pipeline.named_steps["preprocess"].get_feature_names_out()
+        coefficients = {str(n): float(c) for n, c in zip(names, model.coef_)}
+        coefficients["intercept"] = float(model.intercept_)
     result = {
-        "model": type(model).__name__,
+        "model": name,
+        "model_class": model_class,
+        "hyper_parameters": hyper_parameters or {},
+        "cv_r2": float(cv_scores.mean()),
+        "cv_r2_std": float(cv_scores.std()),
+        "cv_folds": folds,
         "r2_train": float(r2_score(y_train, pred_train)),
         "r2_test": float(r2_score(y_test, pred_test)),
         "fit_seconds": round(fit_seconds, 4),
-        "feature_importance": {col: float(w) for col, w in zip(X_train.columns, weights)},
+        "feature_importance": {f: float(v) for f, v in zip(FEATURES, importance.importances_mean)},
+        "coefficients": coefficients,
         "y_train": y_train.tolist(),
         "y_pred_train": pred_train.tolist(),
         "y_test": y_test.tolist(),
         "y_pred_test": pred_test.tolist(),
     }
-    log.info("%s: r2_train=%.3f r2_test=%.3f fit %.2fs", result["model"], result["r2_train"],
-             result["r2_test"], fit_seconds)
+    log.info("%s: cv_r2=%.4f±%.4f r2_train=%.3f r2_test=%.3f fit %.2fs", name, result["cv_r2"],
+             result["cv_r2_std"], result["r2_train"], result["r2_test"], fit_seconds)
     return result
 
 
-def plot_model_results(result: dict, out_dir: str | Path) -> str:
-    """Predicted against true target for the train and the test set, side by side; returns the PNG path."""
+def cv_r2_of(predict, features: dict, folds: int = 5, seed: int = 42) -> float:
+    """Mean R2 of a fixed predictor (a function of the feature frame) over the same folds `train_model` uses.
+
+    With the generator's true conditional mean as `predict`, this is what the data allows on exactly
+    the rows the models are cross-validated on.
+    """
+    from sklearn.metrics import r2_score
+
+    train = _sorted(features["train"])
+    scores = [r2_score(train[TARGET].iloc[fold], predict(train[FEATURES].iloc[fold]))
+              for _, fold in cv_splitter(folds, seed).split(train)]
+    return float(sum(scores) / len(scores))
+
+
+def select_best(results: list[dict]) -> dict:
+    """The model with the highest cross-validated R2; of equal scores (to 4 decimals), the fastest to fit."""
+    if not results:
+        raise ValueError("no model results to select from")
+    return max(results, key=lambda r: (round(r["cv_r2"], 4), -r["fit_seconds"]))
+
+
+def fit_best(features: dict, best: dict, seed: int = 42):
+    """Refit the selected model's Pipeline on the training set and check it reproduces its test R2.
+
+    Training is seeded, so the refit is the model that was scored; a different test R2 means the
+    training is not reproducible and the artifact would not be the model in the metrics.
+    """
+    from sklearn.metrics import r2_score
+
+    train, test = _sorted(features["train"]), _sorted(features["test"])
+    pipeline = build_pipeline(best["model_class"], best["hyper_parameters"]).fit(train[FEATURES], train[TARGET])
+    r2_test = float(r2_score(test[TARGET], pipeline.predict(test[FEATURES])))
+    if abs(r2_test - best["r2_test"]) > 1e-6:
+        raise RuntimeError(f"refitting {best['model']} gave test R2 {r2_test:.6f}, training reported "
+                           f"{best['r2_test']:.6f}: its training is not reproducible (is random_state set?)")
+    return pipeline
+
+
+def library_versions() -> dict:
+    from importlib.metadata import version
+
+    return {name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}
+
+
+def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict) -> dict:
+    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions."""
+    import platform
+
+    def metrics(r: dict) -> dict:
+        return {k: r[k] for k in ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds")}
+
+    return {
+        "model": best["model"],
+        "model_class": best["model_class"],
+        "hyper_parameters": best["hyper_parameters"],
+        "selected_by": f"highest mean R2 over {best['cv_folds']}-fold cross-validation on the training set",
+        "data": data,
+        "rows": rows,
+        "features": {"numeric (standard-scaled)": NUMERIC_FEATURES, "categorical (one-hot)": CATEGORICAL_FEATURES},
+        "target": f"{TARGET} ({TARGET_UNIT}): average captured amount of a customer's successful charges",
+        "metrics": metrics(best),
+        "feature_importance": best["feature_importance"],
+        "coefficients": best["coefficients"],
+        "all_models": {r["model"]: metrics(r) for r in results},
+        "artifacts": artifacts,
+        "usage": "joblib.load(path).predict(frame with columns " + ", ".join(FEATURES) + ") -> cents",
+        "libraries": {"python": platform.python_version(), **library_versions()},
+    }
+
+
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
+    return plt
+
+
+def plot_model_results(result: dict, out_dir: str | Path) -> str:
+    """Predicted against true target for the train and the test set, side by side; returns the PNG path."""
+    plt = _pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
     for ax, split in zip(axes, ("train", "test")):
         true, pred = result[f"y_{split}"], result[f"y_pred_{split}"]
-        sns.scatterplot(ax=ax, x=true, y=pred, color="black", marker="x", s=12)
-        low, high = min(true), max(true)
+        ax.scatter(true, pred, color="black", marker="x", s=12, linewidths=0.8)
+        low, high = min(min(true), min(pred)), max(max(true), max(pred))
         ax.plot([low, high], [low, high], "--", linewidth=1, color="red", label="perfect prediction")
         ax.grid(True, linestyle="--", linewidth=0.5)
         ax.set_title(f"{split.capitalize()} set ({len(true)} customers)")
-        ax.set_xlabel("true average captured amount (cents)")
-        ax.set_ylabel("predicted average captured amount (cents)")
-        ax.text(0.05, 0.92, f"R2 = {result[f'r2_{split}']:.3f}", transform=ax.transAxes, fontsize=12)
+        ax.set_xlabel(f"true average captured amount ({TARGET_UNIT})")
+        ax.set_ylabel(f"predicted average captured amount ({TARGET_UNIT})")
+        ax.text(0.04, 0.92, f"R2 = {result[f'r2_{split}']:.3f}", transform=ax.transAxes, fontsize=12)
         ax.legend(loc="lower right")
-    fig.suptitle(f"{result['model']}: predicted vs true", fontsize=15)
+    fig.suptitle(f"{result['model']}: predicted vs true (cross-validated R2 = {result['cv_r2']:.3f} "
+                 f"± {result['cv_r2_std']:.3f})", fontsize=14)
     fig.tight_layout()
     path = out_dir / f"{result['model']}.png"
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    return str(path)
+
+
+def plot_comparison(results: list[dict], out_dir: str | Path) -> str:
+    """One chart across models: cross-validated R2 with its spread over folds, and fit seconds."""
+    plt = _pyplot()
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(results, key=lambda r: r["cv_r2"])
+    best = select_best(results)["model"]
+    names = [r["model"] for r in ordered]
+    colors = ["tab:green" if n == best else "tab:gray" for n in names]
+    fig, (ax_r2, ax_fit) = plt.subplots(1, 2, figsize=(13, 0.55 * len(names) + 2.2), sharey=True,
+                                        gridspec_kw={"width_ratios": [3, 2]})
+    ax_r2.barh(names, [r["cv_r2"] for r in ordered], xerr=[r["cv_r2_std"] for r in ordered], color=colors,
+               capsize=4, error_kw={"elinewidth": 1})
+    for i, r in enumerate(ordered):
+        ax_r2.text(0.01, i, f"{r['cv_r2']:.3f} ± {r['cv_r2_std']:.3f}", va="center", color="white", fontsize=10)
+    low = min(0.0, min(r["cv_r2"] - r["cv_r2_std"] for r in ordered))
+    ax_r2.set_xlim(low, 1.0)
+    ax_r2.set_xlabel(f"R2, mean ± std over {ordered[0]['cv_folds']} cross-validation folds (higher is better)")
+    ax_r2.set_title("Cross-validated R2 on the training set")
+    ax_fit.barh(names, [max(r["fit_seconds"], 1e-3) for r in ordered], color=colors)
+    ax_fit.set_xscale("log")
+    ax_fit.set_xlabel("fit seconds on the training set (log scale, lower is better)")
+    ax_fit.set_title("Fit time")
+    for i, r in enumerate(ordered):
+        ax_fit.text(max(r["fit_seconds"], 1e-3), i, f" {r['fit_seconds']:.2f} s", va="center", fontsize=10)
+    for ax in (ax_r2, ax_fit):
+        ax.grid(True, axis="x", linestyle="--", linewidth=0.5)
+    fig.suptitle(f"Models on model_satisfaction: best is {best} (green)", fontsize=14)
+    fig.tight_layout()
+    path = out_dir / "comparison.png"
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return str(path)

@@ -8,8 +8,8 @@ The planted relation (what the models in finance_ml can learn):
     each charge amount        = mean charge * LogNormal(0, CHARGE_SIGMA)
 
 `customer_satisfaction_service` is pure noise, and so is everything in the charge table except
-amounts and status. `taste_c` is unobserved: it is why no model can reach R2 = 1. The mean that the
-best possible model predicts is `expected_avg_amount` below.
+amounts and status. `taste_c` is unobserved and a customer has only a few charges: that is why no model can reach
+R2 = 1. The best possible model predicts `expected_avg_amount` below; `r2_limit` is its R2.
 
 The same (seed, logical date, size) always gives the same bytes; another date gives another day.
 """
@@ -87,6 +87,43 @@ def expected_avg_amount(product_type, speed, product):
     base = pd.Series(product_type).map(BASE_AMOUNT).to_numpy(dtype=float)
     log_mean = SPEED_EFFECT * (np.asarray(speed) - 5) + PRODUCT_EFFECT * (np.asarray(product) - 5)
     return base * np.exp(log_mean + (TASTE_SIGMA**2 + CHARGE_SIGMA**2) / 2)
+
+
+def r2_limit() -> float:
+    """The R2 that `expected_avg_amount` scores on an unlimited number of generated customers.
+
+    No model can do better on average. With f(x) = BASE_AMOUNT[type] * exp(SPEED_EFFECT * (speed - 5)
+    + PRODUCT_EFFECT * (product - 5)) and S >= 1 successful charges (a customer with none is not in
+    model_satisfaction), a customer's average y = f(x) * taste * mean of S charge factors, so
+
+        E[y | x]   = f(x) * c,  c = exp((TASTE_SIGMA^2 + CHARGE_SIGMA^2) / 2)
+        Var(y | x) = f(x)^2 * k,  k = exp(2 TASTE_SIGMA^2) * (exp(CHARGE_SIGMA^2)
+                     + (exp(2 CHARGE_SIGMA^2) - exp(CHARGE_SIGMA^2)) * E[1/S | S >= 1]) - c^2
+        limit      = c^2 Var(f) / (c^2 Var(f) + k E[f^2])
+
+    over the generator's distributions (product-type shares, scores uniform on 0-10, charges per
+    customer 1 + Poisson, each succeeding with STATUS_SHARE["succeeded"]). Rounding amounts to whole
+    cents and the 50-cent floor are left out (their effect is below 0.001).
+    """
+    from scipy import stats
+
+    scores = np.arange(11) - 5
+    share = np.array(list(PRODUCT_TYPE_SHARE.values()))
+    base = np.array([BASE_AMOUNT[t] for t in PRODUCT_TYPE_SHARE], dtype=float)
+    mean_f = (share * base).sum() * np.exp(SPEED_EFFECT * scores).mean() * np.exp(PRODUCT_EFFECT * scores).mean()
+    mean_f2 = ((share * base**2).sum() * np.exp(2 * SPEED_EFFECT * scores).mean()
+               * np.exp(2 * PRODUCT_EFFECT * scores).mean())
+    # E[1/S | S >= 1]: N = 1 + Poisson(MEAN - 1) charges, S ~ Binomial(N, p) of them succeed.
+    charges = np.arange(1, 100)
+    p_charges = stats.poisson.pmf(charges - 1, MEAN_CHARGES_PER_CUSTOMER - 1)
+    succeeded = np.arange(1, 100)
+    p_succeeded = p_charges @ stats.binom.pmf(succeeded[None, :], charges[:, None], STATUS_SHARE["succeeded"])
+    mean_inverse = (p_succeeded / succeeded).sum() / p_succeeded.sum()
+    c2 = np.exp(TASTE_SIGMA**2 + CHARGE_SIGMA**2)
+    k = np.exp(2 * TASTE_SIGMA**2) * (np.exp(CHARGE_SIGMA**2)
+                                      + (np.exp(2 * CHARGE_SIGMA**2) - np.exp(CHARGE_SIGMA**2)) * mean_inverse) - c2
+    explained = c2 * (mean_f2 - mean_f**2)
+    return float(explained / (explained + k * mean_f2))
 
 
 def _ids(rng: np.random.Generator, prefix: str, n: int, length: int = 24) -> np.ndarray:

@@ -2,6 +2,8 @@
 
     <kind>/dt=<YYYY-MM-DD>/<file>.csv      the day's part files of one kind (charge, satisfaction)
     manifests/dt=<YYYY-MM-DD>/<kind>.json  written after every part is uploaded: the partition is complete
+    <ML_ARTIFACTS_PREFIX>/<run>/           finance_ml's results of one run: model.joblib, model_card.json,
+                                           plots/<model>.png, plots/comparison.png
 
 Keys carry the logical date, so a rerun overwrites its own day and a backfill adds days.
 """
@@ -21,6 +23,11 @@ def partition_prefix(kind: str, ds: str) -> str:
 
 def manifest_key(kind: str, ds: str) -> str:
     return f"manifests/dt={ds}/{kind}.json"
+
+
+def ml_run_prefix(prefix: str, ts_nodash: str) -> str:
+    """Where one finance_ml run keeps its model, model card and plots (ts_nodash: the run's logical date)."""
+    return f"{prefix}/{ts_nodash}/"
 
 
 def upload_kwargs(files: dict[str, list[str]], ds: str) -> list[dict[str, str]]:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from include.finance import config
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
@@ -131,6 +133,18 @@ def day_snapshot(stack, ds: str) -> dict:
 
 
 RERUN: dict = {}  # filled by rerun_the_same_day, read through the `rerun` fixture
+ARTIFACTS = STATE / "ml-run"  # finance_ml's uploads, downloaded while the (in-memory) S3 endpoint runs
+
+
+def download_ml_artifacts(stack, runs) -> None:
+    from stack import data_bucket, s3_client
+
+    prefix = f"{config.ML_ARTIFACTS_PREFIX}/{runs['finance_ml']['logical_date'][:19].replace('-', '').replace(':', '')}/"
+    client = s3_client(stack)
+    for item in client.list_objects_v2(Bucket=data_bucket(stack), Prefix=prefix).get("Contents", []):
+        target = ARTIFACTS / item["Key"][len(prefix):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(data_bucket(stack), item["Key"], str(target))
 
 
 def _finished(stack, dag_id: str, run_id: str) -> str | None:
@@ -162,7 +176,9 @@ def pipeline(stack, input_dir):
     fault.start()
     try:
         summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
-                               before_ingest=s3_outage, after=rerun_the_same_day)
+                               before_ingest=s3_outage,
+                               after=lambda stack, runs: (download_ml_artifacts(stack, runs),
+                                                          rerun_the_same_day(stack, runs)))
     finally:
         done.set()
         fault.join()
@@ -174,6 +190,12 @@ def pipeline(stack, input_dir):
 def rerun(pipeline):
     """States of the rerun and the day's tables before and after it."""
     return RERUN
+
+
+@pytest.fixture(scope="session")
+def ml_artifacts(pipeline) -> Path:
+    """The folder holding the best model, its card and the plots finance_ml uploaded."""
+    return ARTIFACTS
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import importlib
 
+import pandas as pd
 import pytest
 
 from include.finance import config
@@ -46,8 +47,22 @@ def test_bad_values_are_named(reload_config, env, message):
         reload_config(**env)
 
 
-def test_models_are_declared_once():
-    classes = [m["model_class"] for m in config.MODELS]
-    assert len(classes) == len(set(classes)) >= 4
-    for name in ("RandomForestRegressor", "LinearRegression", "RidgeCV", "Lasso"):
-        assert any(c.endswith("." + name) for c in classes)
+def test_models_are_declared_once_and_reproducible():
+    import numpy as np
+
+    from include.finance import ml
+
+    names = [m["name"] for m in config.MODELS]
+    assert len(names) == len(set(names)) >= 6
+    # the reference project's four models are among them
+    classes = {m["model_class"].rsplit(".", 1)[1] for m in config.MODELS}
+    assert {"RandomForestRegressor", "LinearRegression", "RidgeCV", "Lasso"} <= classes
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({f: rng.integers(0, 11, 200) for f in ml.NUMERIC_FEATURES}).assign(
+        product_type=rng.choice(["basic", "premium"], 200))
+    y = 1000 + 100 * X["customer_satisfaction_speed"] + rng.gamma(2, 100, 200)
+    for spec in config.MODELS:
+        assert set(spec) == {"name", "model_class", "hyper_parameters"}
+        first, second = (ml.build_pipeline(spec["model_class"], spec["hyper_parameters"]).fit(X, y).predict(X)
+                         for _ in range(2))
+        assert np.array_equal(first, second), f"{spec['name']} is not reproducible: set its random_state"

@@ -10,6 +10,7 @@ from include.finance.mock_data import (
     SATISFACTION_COLUMNS,
     expected_avg_amount,
     generate_mock_data,
+    r2_limit,
 )
 
 REFERENCE_CHARGE_COLUMNS = [
@@ -99,3 +100,18 @@ def test_planted_relation_is_learnable(day):
     log_ratio = np.log(data["avg"] / best)
     assert abs(np.corrcoef(log_ratio, data["customer_satisfaction_service"])[0, 1]) < 0.1
     assert np.corrcoef(np.log(data["avg"]), data["customer_satisfaction_speed"])[0, 1] > 0.1
+
+
+def test_r2_limit_is_what_the_true_mean_scores_on_many_customers(tmp_path):
+    """The derived limit matches the R2 of expected_avg_amount on 40,000 generated customers."""
+    files = generate_mock_data(tmp_path, DAY, scale=20, seed=5)
+    charges, satisfaction = read_all(files["charge"]), read_all(files["satisfaction"])
+    target = charges[charges["status"] == "succeeded"].groupby("customer_id")["amount_captured"].mean()
+    data = satisfaction.join(target.rename("avg"), on="customer_id", how="inner")
+    best = expected_avg_amount(
+        data["product_type"], data["customer_satisfaction_speed"], data["customer_satisfaction_product"]
+    )
+    r2_of_truth = 1 - ((data["avg"] - best) ** 2).sum() / ((data["avg"] - data["avg"].mean()) ** 2).sum()
+    assert len(data) > 37_000
+    assert r2_limit() == pytest.approx(r2_of_truth, abs=0.01)
+    assert 0.78 < r2_limit() < 0.85
