@@ -275,12 +275,18 @@ def plot_comparison(results: list[dict], out_dir: str | Path) -> str:
     colors = ["tab:green" if n == best else "tab:gray" for n in names]
     fig, (ax_r2, ax_fit) = plt.subplots(1, 2, figsize=(13, 0.55 * len(names) + 2.2), sharey=True,
                                         gridspec_kw={"width_ratios": [3, 2]})
-    ax_r2.barh(names, [r["cv_r2"] for r in ordered], xerr=[r["cv_r2_std"] for r in ordered], color=colors,
-               capsize=4, error_kw={"elinewidth": 1})
+    # Points, not bars: the differences that matter are a few hundredths, on an axis that does not start at 0.
+    y = range(len(names))
+    ax_r2.errorbar([r["cv_r2"] for r in ordered], y, xerr=[r["cv_r2_std"] for r in ordered], fmt="none",
+                   ecolor="black", elinewidth=1, capsize=4)
+    ax_r2.scatter([r["cv_r2"] for r in ordered], y, c=colors, s=80, zorder=3)
     for i, r in enumerate(ordered):
-        ax_r2.text(0.01, i, f"{r['cv_r2']:.3f} ± {r['cv_r2_std']:.3f}", va="center", color="white", fontsize=10)
-    low = min(0.0, min(r["cv_r2"] - r["cv_r2_std"] for r in ordered))
-    ax_r2.set_xlim(low, 1.0)
+        ax_r2.annotate(f"{r['cv_r2']:.3f} ± {r['cv_r2_std']:.3f}", (r["cv_r2"], i), xytext=(0, 9),
+                       textcoords="offset points", ha="center", fontsize=9)
+    low = min(r["cv_r2"] - r["cv_r2_std"] for r in ordered)
+    high = max(r["cv_r2"] + r["cv_r2_std"] for r in ordered)
+    ax_r2.set_xlim(low - 0.02, min(high + 0.02, 1.0))
+    ax_r2.set_ylim(-0.6, len(names) - 0.3)
     ax_r2.set_xlabel(f"R2, mean ± std over {ordered[0]['cv_folds']} cross-validation folds (higher is better)")
     ax_r2.set_title("Cross-validated R2 on the training set")
     ax_fit.barh(names, [max(r["fit_seconds"], 1e-3) for r in ordered], color=colors)

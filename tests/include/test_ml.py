@@ -150,7 +150,8 @@ def test_the_best_pipeline_is_refitted_identically_and_serves_raw_features(tmp_p
     raw = features["test"].sort_values(ml.KEY)[ml.FEATURES]
     assert np.allclose(loaded.predict(raw), pipeline.predict(raw))
     assert [name for name, _ in loaded.steps] == ["preprocess", "model"]
-    assert np.isfinite(loaded.predict(raw.assign(product_type="never seen"))).all()
+    with pytest.warns(UserWarning, match="unknown categories"):  # a new product type: encoded as all zeros
+        assert np.isfinite(loaded.predict(raw.assign(product_type="never seen"))).all()
 
 
 def test_an_unseeded_model_is_caught_when_refitted():
