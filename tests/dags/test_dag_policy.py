@@ -137,3 +137,16 @@ def test_the_input_files_are_read_only_after_the_sensors_saw_them(dagbag):
     elt = dagbag.dags["finance_elt"]
     upstream = {t.task_id for t in elt.get_task("retrieve_input_files").get_flat_relatives(upstream=True)}
     assert {"wait_for_ingest.wait_for_ingest_charge", "wait_for_ingest.wait_for_ingest_satisfaction"} <= upstream
+
+
+@pytest.mark.parametrize("rows", [0, 10])
+def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_retry(dagbag, rows):
+    import pandas as pd
+    from airflow.exceptions import AirflowFailException
+
+    from include.finance import ml
+
+    table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
+    feature_eng = dagbag.get_dag("finance_ml").get_task("feature_eng").python_callable
+    with pytest.raises(AirflowFailException, match=rf"model_satisfaction has {rows} usable rows .* at least 50"):
+        feature_eng(table)
