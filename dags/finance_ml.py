@@ -19,7 +19,7 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 
 from datetime import datetime, timedelta
 
-import pandas as pd
+import pandas as pd  # for the annotation @aql.dataframe reads; astro.sql loads pandas anyway
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task
 from astro import sql as aql

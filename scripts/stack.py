@@ -514,7 +514,7 @@ def _summary(stack: Stack, runs: dict) -> dict:
         "audit": audit,
         "objects": _object_counts(stack),
         "models": models,
-        "model_card": _model_card(stack, ml_logical_date.strftime("%Y%m%dT%H%M%S")),
+        "model_card": _model_card(stack, runs["finance_ml"]),
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
         "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
         "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
@@ -534,9 +534,17 @@ def data_bucket(stack: Stack) -> str:
     return stack.env().get("DATA_BUCKET_NAME", "finance-elt-ml-data")
 
 
-def _model_card(stack: Stack, ml_run: str) -> dict:
+def ml_artifacts_prefix(stack: Stack, ml_run: dict) -> str:
+    """Where a finance_ml run (from the REST API) uploaded its model, card and plots: ml-runs/<ts_nodash>/."""
+    import datetime as dt
+
+    ts_nodash = dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
+    return f"{stack.env().get('ML_ARTIFACTS_PREFIX', 'ml-runs')}/{ts_nodash}/"
+
+
+def _model_card(stack: Stack, ml_run: dict) -> dict:
     """The model card finance_ml's run uploaded next to its best model."""
-    key = f"{stack.env().get('ML_ARTIFACTS_PREFIX', 'ml-runs')}/{ml_run}/model_card.json"
+    key = ml_artifacts_prefix(stack, ml_run) + "model_card.json"
     return json.loads(s3_client(stack).get_object(Bucket=data_bucket(stack), Key=key)["Body"].read())
 
 

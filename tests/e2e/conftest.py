@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from include.finance import config
-
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
@@ -137,9 +135,9 @@ ARTIFACTS = STATE / "ml-run"  # finance_ml's uploads, downloaded while the (in-m
 
 
 def download_ml_artifacts(stack, runs) -> None:
-    from stack import data_bucket, s3_client
+    from stack import data_bucket, ml_artifacts_prefix, s3_client
 
-    prefix = f"{config.ML_ARTIFACTS_PREFIX}/{runs['finance_ml']['logical_date'][:19].replace('-', '').replace(':', '')}/"
+    prefix = ml_artifacts_prefix(stack, runs["finance_ml"])
     client = s3_client(stack)
     for item in client.list_objects_v2(Bucket=data_bucket(stack), Prefix=prefix).get("Contents", []):
         target = ARTIFACTS / item["Key"][len(prefix):]

@@ -6,9 +6,7 @@ the database server in the middle of a load.
 """
 
 import datetime as dt
-import json
 
-import boto3
 import psycopg2
 import pytest
 from astro.constants import FileType
@@ -30,10 +28,10 @@ CHARGE_HEADER = b"id,amount,amount_captured,currency,created,customer_id,paid,st
 
 @pytest.fixture(scope="module")
 def s3(stack):
+    from stack import s3_client
+
     stack.start_s3()
-    aws = json.loads(stack.env()["AIRFLOW_CONN_AWS_DEFAULT"])
-    client = boto3.client("s3", endpoint_url=aws["extra"]["endpoint_url"], region_name="us-east-1",
-                          aws_access_key_id=aws["login"], aws_secret_access_key=aws["password"])
+    client = s3_client(stack)
     client.create_bucket(Bucket=BUCKET)
     yield client
     stack.stop_s3()
