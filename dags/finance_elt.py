@@ -30,7 +30,7 @@ from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, S
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import config, sql
+from include.finance import alerts, config, sql
 from include.finance.contract import CONTRACTS
 from include.finance.operators import ContractLoadOperator
 from include.finance.storage import manifest_key
@@ -95,7 +95,8 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
     schedule="@daily",
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
     tags=["finance", "elt", "astro-sdk"],
     doc_md=__doc__,
 )

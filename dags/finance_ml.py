@@ -25,7 +25,7 @@ from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import config, storage
+from include.finance import alerts, config, storage
 
 model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
 
@@ -140,7 +140,8 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
     schedule=[model_satisfaction_dataset],
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-science", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "data-science", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
     tags=["finance", "ml", "astro-sdk"],
     doc_md=__doc__,
 )

@@ -17,7 +17,7 @@ from airflow.decorators import dag, task
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from airflow.providers.amazon.aws.transfers.local_to_s3 import LocalFilesystemToS3Operator
 
-from include.finance import config
+from include.finance import alerts, config
 
 
 @dag(
@@ -25,7 +25,8 @@ from include.finance import config
     schedule="@daily",
     catchup=False,
     max_active_runs=1,
-    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30)},
+    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30),
+                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
     tags=["finance", "ingest"],
     doc_md=__doc__,
 )

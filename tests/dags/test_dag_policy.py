@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from airflow.models import DagBag
 
+from include.finance import alerts
+
 ROOT = Path(__file__).resolve().parents[2]
 DAG_IDS = ["in_finance_data", "finance_elt", "finance_ml"]
 
@@ -33,6 +35,7 @@ def test_policy(dagbag, dag_id):
     for task in dag.tasks:
         assert task.retries >= 2, f"{dag_id}.{task.task_id} has retries={task.retries}"
         assert task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
+        assert alerts.log_failure in (task.on_failure_callback or []), f"{dag_id}.{task.task_id} fails silently"
 
 
 def test_finance_ml_is_scheduled_on_the_dataset_finance_elt_emits(dagbag):
