@@ -471,7 +471,9 @@ def _failed_task_logs(stack: Stack, run: dict, lines: int = 40) -> str:
     for ti in failed:
         pattern = (f"dag_id={ti['dag_id']}/run_id={run['dag_run_id']}/task_id={ti['task_id']}/**/attempt=*.log")
         logs = sorted(glob.glob(str(stack.airflow_home / "logs" / pattern), recursive=True), key=os.path.getmtime)
-        tail = "\n".join(Path(logs[-1]).read_text(errors="replace").splitlines()[-lines:]) if logs else "(no log file)"
+        text = Path(logs[-1]).read_text(errors="replace").splitlines() if logs else ["(no log file)"]
+        alert = [line[line.index("TASK FAILED"):] for line in text if "TASK FAILED" in line][-1:]  # alerts.py
+        tail = "\n".join(alert + ["..."] + text[-lines:] if alert else text[-lines:])
         report.append(f"--- task {ti['task_id']} (map index {ti['map_index']}), {logs[-1] if logs else ''}:\n{tail}")
     return "\n".join(report) or "(no failed task instance found)"
 
