@@ -19,26 +19,15 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 
 from datetime import datetime, timedelta
 
-import pandas as pd  # for the annotation @aql.dataframe reads; astro.sql loads pandas anyway
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
 from include.finance import alerts, config, storage
+from include.finance.ml import feature_eng
 
 model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
-
-
-def feature_eng(df: pd.DataFrame) -> dict:
-    from airflow.exceptions import AirflowFailException
-
-    from include.finance.ml import NotEnoughData, engineer_features
-
-    try:
-        return engineer_features(df, config.ML_TEST_SIZE, config.ML_SEED, config.MIN_MODEL_ROWS)
-    except NotEnoughData as error:  # retrying cannot help: fail now, with the reason
-        raise AirflowFailException(str(error)) from None
 
 
 def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
@@ -149,6 +138,9 @@ def finance_ml():
     features = aql.dataframe(task_id="feature_eng")(feature_eng)(
         Table(conn_id=config.DB_CONN_ID, name=config.MODEL_SATISFACTION_TABLE,
               metadata=Metadata(schema=config.DB_SCHEMA)),
+        test_size=config.ML_TEST_SIZE,
+        seed=config.ML_SEED,
+        min_rows=config.MIN_MODEL_ROWS,
     )
     results = train_model_task.partial(
         features=features, folds=config.ML_CV_FOLDS, seed=config.ML_SEED
