@@ -1,13 +1,14 @@
 # Two commands on a bare machine (Debian/Ubuntu, Python 3.11, no Docker):
 #   make run    the whole pipeline once, end to end, with a summary   (make run DATA=path/to/dir for your CSVs)
 #   make test   the whole test suite
-# and make up / make down to keep the local stack running for the UI on http://localhost:8080.
+# and make up / make down to keep the local stack running for the UI on http://localhost:8080
+# (make reset deletes its data).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run up down test lock
+.PHONY: venv run up down reset test lock pictures
 
 # The venv is built from requirements.lock alone; uv comes from the lock too.
 venv: $(VENV)/.synced
@@ -26,6 +27,13 @@ up: venv
 
 down: venv
 	$(PY) scripts/stack.py down
+
+reset: venv
+	$(PY) scripts/stack.py reset
+
+# The README's pictures (docs/images/) from a real run, taken in headless Chromium.
+pictures: venv
+	$(PY) scripts/ui.py pictures
 
 test: venv
 	$(PY) -m pytest

@@ -98,7 +98,7 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
 
     import joblib
 
-    from include.finance import ml
+    from include.finance import ml, report
 
     results = list(results)
     best = ml.select_best(results)
@@ -120,7 +120,9 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
         (Path(tmp) / "model_card.json").write_text(json.dumps(card, indent=2))
         _upload(str(Path(tmp) / "model.joblib"), prefix + "model.joblib")
         _upload(str(Path(tmp) / "model_card.json"), prefix + "model_card.json")
-    print(f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {prefix}")
+    print(f"{len(results)} models on {len(features['train'])} training and {len(features['test'])} test rows:\n"
+          f"{report.model_table(results)}\n"
+          f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {prefix}")
     return card
 
 

@@ -1,7 +1,9 @@
 """The local stack without Docker: a private PostgreSQL cluster, moto's S3 server and Airflow.
 
     python scripts/stack.py up      start everything, keep it running (UI on http://localhost:8080)
-    python scripts/stack.py down    stop every process `up` started
+    python scripts/stack.py down    stop every process `up` started; keep the data (PostgreSQL's
+                                    cluster, the S3 objects saved to .local/s3/) for the next `up`
+    python scripts/stack.py reset   down, then delete all local state
     python scripts/stack.py run     up, unpause the DAGs, wait for the dataset-triggered finance_ml
                                     run, write include/results/summary.json, down
 
@@ -34,6 +36,8 @@ from functools import cached_property
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from include.finance.report import model_table  # noqa: E402
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 PG_USER = "postgres"
 # Documented local default of a loopback-only throwaway cluster. Not a common word: Airflow masks a
@@ -302,6 +306,40 @@ class Stack:
     def stop_s3(self) -> None:
         self._stop("s3")
 
+    @property
+    def s3_saved(self) -> Path:
+        return self.state_dir / "s3"
+
+    def save_s3(self) -> None:
+        """Copy every object to <state>/s3/<bucket>/<key> (moto keeps them in memory only); `up` restores them."""
+        if not self._alive("s3"):
+            return
+        client, saving, count = s3_client(self), self.state_dir / "s3.saving", 0
+        shutil.rmtree(saving, ignore_errors=True)
+        for bucket in client.list_buckets()["Buckets"]:
+            (saving / bucket["Name"]).mkdir(parents=True)
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
+                for item in page.get("Contents", []):
+                    if not item["Key"].endswith("/"):
+                        target = saving / bucket["Name"] / item["Key"]
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        client.download_file(bucket["Name"], item["Key"], str(target))
+                        count += 1
+        shutil.rmtree(self.s3_saved, ignore_errors=True)
+        saving.rename(self.s3_saved)
+        log(f"saved {count} objects of the S3 endpoint to {self.s3_saved}")
+
+    def restore_s3(self) -> None:
+        if not self.s3_saved.is_dir():
+            return
+        client, count = s3_client(self), 0
+        for bucket in sorted(self.s3_saved.iterdir()):
+            client.create_bucket(Bucket=bucket.name)
+            for path in sorted(p for p in bucket.rglob("*") if p.is_file()):
+                client.upload_file(str(path), bucket.name, path.relative_to(bucket).as_posix())
+                count += 1
+        log(f"restored {count} objects from {self.s3_saved}")
+
     # --- Airflow ------------------------------------------------------------------------------
     def start_airflow(self) -> None:
         log("airflow db migrate")
@@ -330,17 +368,40 @@ class Stack:
                 self.drop_database("airflow")
                 self._ensure_database("airflow")
             self.start_s3()
+            self.restore_s3()
             self.start_airflow()
         except BaseException:
             self.down()
             raise
 
     def down(self) -> None:
+        """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
         for name in reversed(AIRFLOW_PROCESSES):
             self._stop(name)
-        self.stop_s3()
-        self.stop_postgres()
+        try:
+            self.save_s3()
+        finally:
+            self.stop_s3()
+            self.stop_postgres()
         log("stopped")
+
+    def reset(self) -> None:
+        """`down`, then delete all local state: the databases, the saved objects, logs, Airflow's home."""
+        self.down()
+        for folder in (self.pg_data, self.state_dir):
+            shutil.rmtree(folder, ignore_errors=True)
+        log(f"deleted {self.state_dir}" + (f" and {self.pg_data}" if not self.pg_data.is_relative_to(self.state_dir) else ""))
+
+    def pids(self) -> dict[str, int]:
+        """The process (group) id of each running service `up` started, PostgreSQL's postmaster included."""
+        found = {}
+        for name in ("s3", *AIRFLOW_PROCESSES):
+            if self._alive(name):
+                found[name] = int(self.pid_file(name).read_text())
+        postmaster = self.pg_data / "postmaster.pid"
+        if postmaster.exists():
+            found["postgres"] = int(postmaster.read_text().split()[0])
+        return found
 
     # --- REST API -----------------------------------------------------------------------------
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
@@ -400,14 +461,15 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 
 def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
                  summary_path: Path = ROOT / "include" / "results" / "summary.json",
-                 before_ingest=None, after=None) -> dict:
+                 before_ingest=None, after=None, switch_on=None) -> dict:
     """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
     `before_ingest(stack)`, if given, runs after finance_elt is unpaused (its sensors waiting) and
     before in_finance_data is: the place to inject a fault. `after(stack, runs)` runs once the
-    pipeline succeeded, before the stack stops.
+    pipeline succeeded, before the stack stops. `switch_on(stack, dag_id)`, if given, unpauses a DAG
+    instead of the REST API (the browser test clicks the DAG's switch in the UI).
     """
     if data_dir is not None:
         if not data_dir.is_dir():
@@ -421,7 +483,7 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
                 wait_for(lambda: "deferred" in task_states(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge"),
                          120, "finance_elt's sensors to defer")
                 before_ingest(stack)
-            stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+            (switch_on or unpause)(stack, dag_id)
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
         runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline", every=3)
         summary = _summary(stack, runs)
@@ -433,6 +495,10 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     _print_summary(summary, summary_path)
     return summary
+
+
+def unpause(stack: Stack, dag_id: str) -> None:
+    stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
 
 
 def _dags_loaded(stack: Stack) -> bool:
@@ -566,10 +632,7 @@ def _print_summary(summary: dict, path: Path) -> None:
     print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
     print("  rejected rows (see table load_rejects): " + ", ".join(f"{t}={n}" for t, n in summary["rejected"].items()))
     print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
-    print(f"  {'model':<20} {'cv_r2':>7} {'± std':>6} {'r2_train':>8} {'r2_test':>7} {'fit_s':>7}")
-    for m in summary["models"]:
-        print(f"  {m['model']:<20} {m['cv_r2']:>7.4f} {m['cv_r2_std']:>6.3f} {m['r2_train']:>8.3f} "
-              f"{m['r2_test']:>7.3f} {m['fit_seconds']:>7.2f}")
+    print("  " + model_table(summary["models"]).replace("\n", "\n  "))
     card = summary["model_card"]
     print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
     print(f"  rows left out of training (no survey answers): {card['rows']['without_survey']}")
@@ -579,7 +642,7 @@ def _print_summary(summary: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("up", "down", "run"))
+    parser.add_argument("command", choices=("up", "down", "reset", "run"))
     parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv to use instead of mock data")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
                         help="seconds `run` waits for the pipeline (default 900)")
@@ -591,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
             log(f"running; open {stack.web_url}, unpause the three DAGs; `make down` stops everything")
         elif args.command == "down":
             stack.down()
+        elif args.command == "reset":
+            stack.reset()
         else:
             run_pipeline(stack, data_dir=Path(args.data).resolve() if args.data else None, timeout=args.timeout)
     except StackError as error:

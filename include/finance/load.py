@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from psycopg2 import sql as pgsql
 
 from include.finance.contract import CONTRACTS, Contract, ContractError, RowReader
+from include.finance.report import text_table
 
 log = logging.getLogger(__name__)
 
@@ -228,8 +229,9 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
                 list(row.values()),
             )
     total = {k: sum(getattr(a, k) for a in audits) for k in ("rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped")}
-    log.info("%s dt=%s: %d files, %s, in %.1f s", contract.table, ds, len(audits),
-             ", ".join(f"{k} {v}" for k, v in total.items()), time.monotonic() - started)
+    log.info("%s dt=%s: %d files, %s, in %.1f s\n%s", contract.table, ds, len(audits),
+             ", ".join(f"{k} {v}" for k, v in total.items()), time.monotonic() - started,
+             text_table([asdict(a) for a in audits], {"file": "", **{k: "d" for k in total}}))
     return audits
 
 

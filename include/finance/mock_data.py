@@ -236,6 +236,5 @@ def generate_mock_data(
             path.parent.mkdir(parents=True, exist_ok=True)
             frame.to_csv(path, index=False)
             written[kind].append(path)
-        log.info("part %d/%d: %d customers, %d charges, %d satisfaction rows", part + 1, parts,
-                 len(people), len(charges), len(surveyed))
+            log.info("%s: %d rows generated (part %d/%d, %d customers)", path, len(frame), part + 1, parts, len(people))
     return written

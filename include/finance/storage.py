@@ -60,13 +60,38 @@ def clear_partition(s3_hook, bucket: str, ds: str, kinds: tuple[str, ...]) -> in
     return len(keys)
 
 
+def data_rows(path: str | Path) -> int:
+    """Lines after a CSV file's header (its rows, unless a quoted field holds a line break), read in 1 MiB blocks."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return max(lines + (last != b"\n") - 1, 0)
+
+
 def write_manifests(s3_hook, bucket: str, ds: str, uploads: list[dict[str, str]], kinds: tuple[str, ...]) -> list[str]:
-    """Write one manifest per kind listing the uploaded keys; return the manifest keys."""
+    """Check every upload against its local file, then write one manifest per kind listing the keys
+    (with rows and bytes per file); return the manifest keys.
+
+    Raises ValueError naming the object when one is missing or its size differs from the local file's.
+    """
+    files = []
+    for upload in uploads:
+        local = Path(upload["filename"])
+        head = s3_hook.head_object(key=upload["dest_key"], bucket_name=bucket)
+        size = local.stat().st_size
+        if head is None or head["ContentLength"] != size:
+            found = "missing" if head is None else f"{head['ContentLength']} bytes"
+            raise ValueError(f"s3://{bucket}/{upload['dest_key']}: {found} in object storage, {size} bytes in {local}")
+        files.append({"key": upload["dest_key"], "rows": data_rows(local), "bytes": size})
+        log.info("s3://%s/%s: %d rows, %d bytes uploaded", bucket, upload["dest_key"], files[-1]["rows"], size)
     written = []
     for kind in kinds:
-        keys = [u["dest_key"] for u in uploads if u["dest_key"].startswith(partition_prefix(kind, ds))]
-        body = json.dumps({"kind": kind, "ds": ds, "keys": keys}, indent=2)
-        s3_hook.load_string(body, key=manifest_key(kind, ds), bucket_name=bucket, replace=True)
+        parts = [f for f in files if f["key"].startswith(partition_prefix(kind, ds))]
+        body = {"kind": kind, "ds": ds, "keys": [f["key"] for f in parts], "files": parts}
+        s3_hook.load_string(json.dumps(body, indent=2), key=manifest_key(kind, ds), bucket_name=bucket, replace=True)
         written.append(manifest_key(kind, ds))
-        log.info("s3://%s/%s: %d files", bucket, manifest_key(kind, ds), len(keys))
+        log.info("s3://%s/%s: %d files, %d rows", bucket, manifest_key(kind, ds), len(parts),
+                 sum(f["rows"] for f in parts))
     return written

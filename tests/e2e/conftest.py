@@ -14,6 +14,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
 from stack import Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
+from ui import AirflowUI, chromium_unavailable  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
 
@@ -165,23 +166,54 @@ def rerun_the_same_day(stack, runs) -> None:
     RERUN["after"] = day_snapshot(stack, ds)
 
 
+BROWSER: dict = {}  # what the browser saw, read through the `browser` fixture
+PIDS: dict = {}  # the services' process (group) ids while the pipeline ran, read through `services_pids`
+
+
 @pytest.fixture(scope="session")
 def pipeline(stack, input_dir):
     """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does,
-    with an S3 outage while the sensors wait and a database restart during the load."""
+    with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
+    is installed, a user does the unpausing in the UI and looks at the finished runs there."""
     done = threading.Event()
     fault = threading.Thread(target=restart_postgres_when_loading, args=(stack, done), daemon=True)
     fault.start()
+    ui = None if chromium_unavailable() else AirflowUI(stack, STATE / "screenshots")
+
+    def after(stack, runs):
+        PIDS.update(stack.pids())
+        download_ml_artifacts(stack, runs)
+        if ui is not None:
+            ui.after(runs)
+        rerun_the_same_day(stack, runs)
+
     try:
         summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
-                               before_ingest=s3_outage,
-                               after=lambda stack, runs: (download_ml_artifacts(stack, runs),
-                                                          rerun_the_same_day(stack, runs)))
+                               before_ingest=s3_outage, after=after,
+                               switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
     finally:
         done.set()
         fault.join()
+        if ui is not None:
+            BROWSER.update(ui.seen)
+            ui.close()
     stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
     return summary
+
+
+@pytest.fixture(scope="session")
+def browser(pipeline):
+    """What the browser saw of the pipeline run: DAG lists, switches, graphs, run states, screenshots."""
+    reason = chromium_unavailable()
+    if reason:
+        pytest.skip(f"no browser here: {reason}")
+    return BROWSER
+
+
+@pytest.fixture(scope="session")
+def services_pids(pipeline) -> dict[str, int]:
+    """The process (group) id of every service `up` started, recorded while they ran."""
+    return PIDS
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,223 @@
+"""The Airflow UI in a real browser: Debian's headless Chromium driven by Selenium through Debian's
+chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded at run time).
+
+    python scripts/ui.py pictures   run the pipeline as `make run` does, switching the DAGs on in the
+                                    browser, and write the README's pictures to docs/images/
+
+The end-to-end tests drive their pipeline run through the same `AirflowUI` (tests/e2e/test_ui.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from stack import DAG_IDS, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for  # noqa: E402
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
+IMAGES = ROOT / "docs" / "images"
+
+
+def chromium_unavailable() -> str | None:
+    """Why the browser cannot run here (None if it can); the browser test skips with this reason."""
+    missing = [path for path in (CHROMIUM, CHROMEDRIVER) if not os.access(path, os.X_OK)]
+    if missing:
+        return (f"{' and '.join(missing)} not found: apt-get install chromium chromium-driver "
+                "(or set CHROMIUM and CHROMEDRIVER)")
+    return None
+
+
+class AirflowUI:
+    """One logged-in browser session on the local webserver; what it saw goes into `seen`."""
+
+    def __init__(self, stack: Stack, shots: Path, size: tuple[int, int] = (1400, 900)):
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        reason = chromium_unavailable()
+        if reason:
+            raise StackError(reason)
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                         f"--window-size={size[0]},{size[1]}"):
+            options.add_argument(argument)
+        self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+        self.driver.implicitly_wait(10)
+        self.stack = stack
+        self.shots = shots
+        self.seen: dict = {"screenshots": []}
+
+    def __enter__(self) -> AirflowUI:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.driver.quit()
+
+    # --- pages ---------------------------------------------------------------------------------
+    def open(self, path: str) -> None:
+        self.driver.get(self.stack.web_url + path)
+
+    def text(self) -> str:
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.TAG_NAME, "body").text
+
+    def login(self) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.open("/login/")
+        self.driver.find_element(By.ID, "username").send_keys(UI_USER)
+        self.driver.find_element(By.ID, "password").send_keys(UI_PASSWORD)
+        self.driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+        wait_for(lambda: self.driver.current_url.rstrip("/").endswith("/home"), 30, "the DAG list after login")
+        self.seen["logged_in_as"] = UI_USER
+
+    def dag_list(self) -> dict:
+        """The DAG ids on the home page, and the import errors it shows (one 'Broken DAG' alert each)."""
+        from selenium.webdriver.common.by import By
+
+        self.open("/home")
+        dags = [e.get_attribute("data-dag-id") for e in self.driver.find_elements(By.CSS_SELECTOR, "input[id^=toggle-]")]
+        errors = [e.text for e in self.driver.find_elements(By.CSS_SELECTOR, ".alert") if "Broken DAG" in e.text]
+        return {"dags": sorted(dags), "import_errors": errors}
+
+    def react_root(self):
+        """The shadow root Airflow's React views (grid, graph, datasets) render into."""
+        from selenium.webdriver.common.by import By
+
+        return self.driver.find_element(By.ID, "root").shadow_root
+
+    def graph(self) -> dict:
+        """The React Flow graph on the page: node ids and (source, target) edges."""
+        from selenium.webdriver.common.by import By
+
+        root = self.react_root()
+        wait_for(lambda: root.find_elements(By.CSS_SELECTOR, ".react-flow__edge"), 30, "the graph to render")
+        nodes = [e.get_attribute("data-id") for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__node")]
+        # an edge's test id is "rf__edge-<source>-<target>"; node ids may hold dashes themselves
+        edges = [(a, b) for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__edge")
+                 for a in nodes for b in nodes if e.get_attribute("data-testid") == f"rf__edge-{a}-{b}"]
+        return {"nodes": sorted(nodes), "edges": sorted(edges)}
+
+    def screenshot(self, name: str, graph: bool = False) -> Path:
+        """A PNG under `shots` of the page, or with `graph` of its React Flow graph alone."""
+        from selenium.webdriver.common.by import By
+
+        self.shots.mkdir(parents=True, exist_ok=True)
+        path = self.shots / f"{name}.png"
+        time.sleep(1)  # let the page settle (auto-refresh, the graph's layout)
+        if graph:
+            root = self.react_root()
+            # the zoom buttons, the minimap and the dotted background do not belong in a picture
+            self.driver.execute_script(
+                "arguments[0].querySelectorAll('.react-flow__panel, .react-flow__background').forEach(e => e.style.display = 'none')", root)
+            root.find_element(By.CSS_SELECTOR, ".react-flow").screenshot(str(path))
+        else:
+            self.driver.save_screenshot(str(path))
+        self.seen["screenshots"].append(str(path))
+        return path
+
+    # --- the pipeline, as a user runs it ---------------------------------------------------------
+    def switch_on(self, dag_id: str) -> None:
+        """Click the DAG's on/off switch in the DAG list, as a user does, and wait until it took effect.
+
+        The first call logs in and records the DAG list as it is before anything runs. For
+        `in_finance_data` the switch is what starts the pipeline: switched on, the @daily DAG runs
+        at once for the last complete day, the day `finance_elt`'s sensors wait for."""
+        from selenium.webdriver.common.by import By
+
+        if "before" not in self.seen:
+            self.login()
+            self.seen["before"] = self.dag_list()
+            self.screenshot("dag_list")
+        self.open("/home")
+        switch = self.driver.find_element(By.ID, f"toggle-{dag_id}")
+        if not switch.is_selected():
+            switch.find_element(By.XPATH, "./..").click()  # the visible <label> around the hidden checkbox
+        wait_for(lambda: not self.stack.api("GET", f"dags/{dag_id}")["is_paused"], 30, f"{dag_id} to be switched on")
+        self.seen.setdefault("switched_on", []).append(dag_id)
+
+    def after(self, runs: dict) -> None:
+        """Once finance_ml succeeded: the DAG list, the Datasets view and each run's graph, with screenshots."""
+        self.seen["after"] = self.dag_list()
+        self.screenshot("dag_list_done")
+        self.open("/datasets?tab=graph")
+        self.seen["dataset_graph"] = self.graph()
+        self.screenshot("datasets", graph=True)
+        for dag_id in DAG_IDS:
+            run_id = urllib.parse.quote(runs[dag_id]["dag_run_id"])
+            self.open(f"/dags/{dag_id}/grid?dag_run_id={run_id}&tab=graph")
+            self.seen.setdefault("graphs", {})[dag_id] = self.graph()
+            self.screenshot(f"graph_{dag_id}", graph=True)
+            self.open(f"/dags/{dag_id}/grid?dag_run_id={run_id}&tab=details")
+            self.seen.setdefault("run_states", {})[dag_id] = self.run_state_shown()
+
+    def run_state_shown(self) -> str | None:
+        """The state the grid's details panel shows for the selected run."""
+        found = []
+
+        def status():
+            found[:] = re.findall(r"\bStatus\s+(\w+)", self.text())
+            return found
+
+        wait_for(status, 30, "the run's details")
+        return found[0]
+
+
+def small_png(source: Path, target: Path, size: tuple[int, int] = (2400, 1000)) -> str:
+    """`source` without its blank margins, at most `size`, in 64 colours: a picture for the README."""
+    from PIL import Image, ImageChops
+
+    with Image.open(source) as image:
+        image = image.convert("RGB")
+    box = ImageChops.difference(image, Image.new("RGB", image.size, image.getpixel((0, 0)))).getbbox()
+    if box:
+        image = image.crop((max(box[0] - 10, 0), max(box[1] - 10, 0),
+                            min(box[2] + 10, image.width), min(box[3] + 10, image.height)))
+    image.thumbnail(size)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.convert("P", palette=Image.ADAPTIVE, colors=64).save(target, optimize=True)
+    return f"{target}: {image.width}x{image.height}, {target.stat().st_size // 1024} KiB"
+
+
+def pictures(stack: Stack, images: Path = IMAGES) -> None:
+    """Run the pipeline through the browser and keep the README's pictures."""
+    shots = stack.state_dir / "screenshots"
+    with AirflowUI(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
+        summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
+                               after=lambda _, runs: ui.after(runs))
+    comparison = ROOT / next(p for p in summary["plots"] if p.endswith("comparison.png"))
+    for source, name in ((shots / "graph_finance_elt.png", "finance_elt_graph.png"),
+                         (shots / "graph_finance_ml.png", "finance_ml_graph.png"),
+                         (shots / "datasets.png", "datasets.png"),
+                         (comparison, "comparison.png")):
+        log(small_png(source, images / name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("pictures",))
+    parser.parse_args(argv)
+    try:
+        pictures(Stack())
+    except StackError as error:
+        print(f"[ui] FAILED: {error}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

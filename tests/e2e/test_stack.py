@@ -1,0 +1,45 @@
+"""`make up` / `make down` (scripts/stack.py): down leaves no process behind and keeps the data."""
+
+import os
+
+import pytest
+
+from stack import AIRFLOW_PROCESSES, data_bucket, s3_client
+
+pytestmark = pytest.mark.integration
+
+
+def _alive(pid: int, group: bool) -> bool:
+    try:
+        os.killpg(pid, 0) if group else os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_down_stops_every_process_it_started(services_pids):
+    assert set(services_pids) == {"s3", "postgres", *AIRFLOW_PROCESSES}
+    # each service ran in its own process group (gunicorn workers and task runners included)
+    left = [name for name, pid in services_pids.items() if _alive(pid, group=name != "postgres")]
+    assert left == []
+
+
+def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
+    saved = stack.s3_saved / data_bucket(stack)
+    files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+    model_key = pipeline["model_card"]["artifacts"]["model"].split(f"{data_bucket(stack)}/", 1)[1]
+    assert model_key in files
+    assert [f for f in files if f.startswith("manifests/")] == [
+        f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
+        for kind in ("charge", "satisfaction")]
+    stack.start_s3()  # empty, as every moto server starts
+    try:
+        stack.restore_s3()
+        client = s3_client(stack)
+        keys = sorted(item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=data_bucket(stack))
+                      for item in page.get("Contents", []))
+        assert keys == files
+        restored = client.get_object(Bucket=data_bucket(stack), Key=model_key)["Body"].read()
+        assert restored == (saved / model_key).read_bytes()
+    finally:
+        stack.stop_s3()

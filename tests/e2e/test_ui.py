@@ -1,0 +1,52 @@
+"""The Airflow UI in headless Chromium, as a user meets it: log in, see the DAGs, switch them on,
+follow the dataset from finance_elt to finance_ml, see every run succeed (scripts/ui.py)."""
+
+from pathlib import Path
+
+import pytest
+
+from include.finance import config
+from stack import DAG_IDS
+
+pytestmark = pytest.mark.integration
+
+DATASET = config.MODEL_SATISFACTION_DATASET_URI
+
+
+def test_the_user_logs_in_and_sees_the_three_dags_without_import_errors(browser):
+    assert browser["logged_in_as"] == "admin"
+    assert browser["before"] == {"dags": sorted(DAG_IDS), "import_errors": []}
+    assert browser["after"] == {"dags": sorted(DAG_IDS), "import_errors": []}
+
+
+def test_switching_the_dags_on_in_the_ui_runs_the_pipeline(browser):
+    # consumer first, so no dataset event finds finance_ml paused; in_finance_data's switch starts the day
+    assert browser["switched_on"] == ["finance_ml", "finance_elt", "in_finance_data"]
+    assert browser["run_states"] == {dag_id: "success" for dag_id in DAG_IDS}
+
+
+def test_the_datasets_view_shows_finance_elt_feeding_finance_ml(browser):
+    graph = browser["dataset_graph"]
+    assert ("dag:finance_elt", f"dataset:{DATASET}") in graph["edges"]
+    assert (f"dataset:{DATASET}", "dag:finance_ml") in graph["edges"]
+    assert not [edge for edge in graph["edges"] if edge[0] == "dag:in_finance_data"]  # files, not datasets
+
+
+def test_each_dag_graph_shows_its_tasks_in_order(browser):
+    assert ("retrieve_input_files", "s3_to_db_glob") in browser["graphs"]["finance_elt"]["edges"]
+    assert ("publish_model_satisfaction", DATASET) in browser["graphs"]["finance_elt"]["edges"]
+    ml_edges = browser["graphs"]["finance_ml"]["edges"]
+    assert ("feature_eng", "train_model_task") in ml_edges
+    assert ("train_model_task", "publish_best_model") in ml_edges
+    assert "upload_mock_data" in browser["graphs"]["in_finance_data"]["nodes"]
+
+
+def test_screenshots_are_real_pictures(browser):
+    from PIL import Image
+
+    names = {Path(p).stem for p in browser["screenshots"]}
+    assert {"dag_list", "dag_list_done", "datasets", *(f"graph_{d}" for d in DAG_IDS)} <= names
+    for path in browser["screenshots"]:
+        with Image.open(path) as image:
+            assert image.format == "PNG" and image.width >= 400 and image.height >= 100, path
+            assert len(set(image.convert("L").getdata())) > 10, f"{path} is blank"
