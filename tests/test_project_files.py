@@ -315,3 +315,15 @@ def test_dag_integrity_test_is_the_cli_template():
     text = read(".astro/test_dag_integrity_default.py")
     assert text.startswith('"""Test the validity of all DAGs. **USED BY DEV PARSE COMMAND DO NOT EDIT**"""')
     assert ".astro/dag_integrity_exceptions.txt" in text
+
+
+def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
+    workflow = load_yaml(".github/workflows/tests.yml")
+    jobs = workflow["jobs"]
+    runs = {name: [step.get("run") for step in job["steps"] if step.get("run")] for name, job in jobs.items()}
+    assert runs["make-test"] == ["bash .ci/run"]
+    assert jobs["make-test"]["container"].startswith("python:3.11-")
+    assert "make test" in read(".ci/run").splitlines()
+    assert runs["astro-dev-pytest"] == ["astro dev pytest"]
+    triggers = workflow.get("on") or workflow[True]  # YAML 1.1 reads the key `on` as true
+    assert {"push", "pull_request"} <= set(triggers)
