@@ -1,8 +1,10 @@
 """The Airflow UI in a real browser: Debian's headless Chromium driven by Selenium through Debian's
 chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded at run time).
 
-    python scripts/ui.py pictures   run the pipeline as `make run` does, switching the DAGs on in the
-                                    browser, and write the README's pictures to docs/images/
+    python scripts/ui.py pictures   (make pictures) run the pipeline as `make run` does, switching the
+                                    DAGs on in the browser, and write the README's pictures to docs/images/:
+                                    the DAG graphs and the Datasets view as the UI shows them after the
+                                    run, the model comparison and the best model's plot
 
 The end-to-end tests drive their pipeline run through the same `AirflowUI` (tests/e2e/test_ui.py).
 """
@@ -49,6 +51,9 @@ class AirflowUI:
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          f"--window-size={size[0]},{size[1]}"):
             options.add_argument(argument)
+        # Selenium takes the driver from os.getenv("SE_CHROMEDRIVER") first, and the Astro CLI's DAG
+        # integrity test patches os.getenv for the whole pytest run to answer "MOCKED_..._VALUE" when unset
+        os.environ["SE_CHROMEDRIVER"] = CHROMEDRIVER
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         self.driver.implicitly_wait(10)
         self.stack = stack
@@ -197,11 +202,12 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
     with AirflowUI(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
         summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
                                after=lambda _, runs: ui.after(runs))
-    comparison = ROOT / next(p for p in summary["plots"] if p.endswith("comparison.png"))
+    plots = {Path(p).name: ROOT / p for p in summary["plots"]}
     for source, name in ((shots / "graph_finance_elt.png", "finance_elt_graph.png"),
                          (shots / "graph_finance_ml.png", "finance_ml_graph.png"),
                          (shots / "datasets.png", "datasets.png"),
-                         (comparison, "comparison.png")):
+                         (plots["comparison.png"], "comparison.png"),
+                         (plots[f"{summary['model_card']['model']}.png"], "best_model.png")):
         log(small_png(source, images / name))
 
 
