@@ -651,7 +651,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "up":
             stack.up()
-            log(f"running; open {stack.web_url}, unpause the three DAGs; `make down` stops everything")
+            log(f"running: open {stack.web_url}, log in as {UI_USER} / {UI_PASSWORD}, switch on finance_ml, finance_elt, "
+                "in_finance_data (README: the first ten minutes); `make down` stops it all and keeps the data")
         elif args.command == "down":
             stack.down()
         elif args.command == "reset":

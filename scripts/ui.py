@@ -7,6 +7,7 @@ chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded 
                                     run, the model comparison and the best model's plot
 
 The end-to-end tests drive their pipeline run through the same `AirflowUI` (tests/e2e/test_ui.py).
+Selenium is imported where it is used: the project's image (`astro dev pytest`) does not have it.
 """
 
 from __future__ import annotations

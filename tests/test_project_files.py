@@ -327,3 +327,14 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert runs["astro-dev-pytest"] == ["astro dev pytest"]
     triggers = workflow.get("on") or workflow[True]  # YAML 1.1 reads the key `on` as true
     assert {"push", "pull_request"} <= set(triggers)
+
+
+def test_readme_pictures_exist_are_small_pngs_and_all_are_used():
+    from PIL import Image
+
+    used = set(re.findall(r"!\[[^\]]*\]\((docs/images/[^)]+)\)", read("README.md")))
+    assert used == {f"docs/images/{p.name}" for p in (ROOT / "docs" / "images").iterdir()}
+    for rel in used:
+        with Image.open(ROOT / rel) as image:
+            assert image.format == "PNG", rel
+        assert (ROOT / rel).stat().st_size < 200_000, f"{rel} is over 200 kB: make pictures writes small ones"

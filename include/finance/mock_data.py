@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +205,21 @@ def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) ->
     return frame[CHARGE_COLUMNS]
 
 
+PROGRESS_SECONDS = 10  # a log line at least this often while a large file is written
+WRITE_ROWS = 50_000
+
+
+def _write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """`frame` to `path` in slices, saying how far it got at least every PROGRESS_SECONDS."""
+    last_report = time.monotonic()
+    with open(path, "w", newline="") as out:
+        for start in range(0, max(len(frame), 1), WRITE_ROWS):
+            frame.iloc[start:start + WRITE_ROWS].to_csv(out, index=False, header=start == 0)
+            if time.monotonic() - last_report >= PROGRESS_SECONDS:
+                last_report = time.monotonic()
+                log.info("%s: %d of %d rows written", path, min(start + WRITE_ROWS, len(frame)), len(frame))
+
+
 def generate_mock_data(
     out_dir: str | Path,
     logical_date: dt.date,
@@ -234,7 +250,7 @@ def generate_mock_data(
         for kind, frame in (("charge", charges), ("satisfaction", surveyed.sample(frac=1, random_state=rng))):
             path = out_dir / kind / f"{kind}_part_{part:03d}.csv"
             path.parent.mkdir(parents=True, exist_ok=True)
-            frame.to_csv(path, index=False)
+            _write_csv(frame, path)
             written[kind].append(path)
             log.info("%s: %d rows generated (part %d/%d, %d customers)", path, len(frame), part + 1, parts, len(people))
     return written

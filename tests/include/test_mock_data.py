@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.finance import mock_data
 from include.finance.mock_data import (
     BASE_AMOUNT,
     CHARGE_COLUMNS,
@@ -115,3 +116,19 @@ def test_r2_limit_is_what_the_true_mean_scores_on_many_customers(tmp_path):
     assert len(data) > 37_000
     assert r2_limit() == pytest.approx(r2_of_truth, abs=0.01)
     assert 0.78 < r2_limit() < 0.85
+
+
+def test_large_files_are_written_in_slices_with_progress_and_the_same_bytes(tmp_path, monkeypatch, caplog):
+    import logging
+
+    frame = mock_data.generate_mock_data(tmp_path / "whole", dt.date(2026, 11, 20), customers=300, parts=1)
+    whole = frame["charge"][0]
+    monkeypatch.setattr(mock_data, "WRITE_ROWS", 100)
+    monkeypatch.setattr(mock_data, "PROGRESS_SECONDS", 0)
+    with caplog.at_level(logging.INFO, logger=mock_data.__name__):
+        sliced = mock_data.generate_mock_data(tmp_path / "sliced", dt.date(2026, 11, 20), customers=300, parts=1)
+    assert sliced["charge"][0].read_bytes() == whole.read_bytes()
+    rows = len(whole.read_text().splitlines()) - 1
+    progress = [r.getMessage() for r in caplog.records if "rows written" in r.getMessage() and "charge_part" in r.getMessage()]
+    assert progress[0].endswith(f": 100 of {rows} rows written") and progress[-1].endswith(f": {rows} of {rows} rows written")
+    assert any(r.getMessage().endswith(f"{rows} rows generated (part 1/1, 300 customers)") for r in caplog.records)
