@@ -276,6 +276,8 @@ def plot_model_results(result: dict, out_dir: str | Path) -> str:
 
 def plot_comparison(results: list[dict], out_dir: str | Path) -> str:
     """One chart across models: cross-validated R2 with its spread over folds, and fit seconds."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
     plt = _pyplot()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,6 +303,9 @@ def plot_comparison(results: list[dict], out_dir: str | Path) -> str:
     ax_r2.set_title("Cross-validated R2 on the training set")
     ax_fit.barh(names, [max(r["fit_seconds"], 1e-3) for r in ordered], color=colors)
     ax_fit.set_xscale("log")
+    # seconds as plain numbers on the powers of ten only: labels on the minor ticks overlap
+    ax_fit.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: f"{seconds:g}"))
+    ax_fit.xaxis.set_minor_formatter(NullFormatter())
     ax_fit.set_xlabel("fit seconds on the training set (log scale, lower is better)")
     ax_fit.set_title("Fit time")
     for i, r in enumerate(ordered):
