@@ -40,7 +40,7 @@ def chromium_unavailable() -> str | None:
 class AirflowUI:
     """One logged-in browser session on the local webserver; what it saw goes into `seen`."""
 
-    def __init__(self, stack: Stack, shots: Path, size: tuple[int, int] = (1400, 900)):
+    def __init__(self, stack: Stack, shots: Path, size: tuple[int, int] = (1600, 1000)):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -105,16 +105,38 @@ class AirflowUI:
         return self.driver.find_element(By.ID, "root").shadow_root
 
     def graph(self) -> dict:
-        """The React Flow graph on the page: node ids and (source, target) edges."""
+        """The React Flow graph on the page, once drawn: node ids and (source, target) edges.
+
+        The graph is fetched, laid out and drawn in steps, so it counts as drawn when three reads,
+        a second apart, agree."""
+        from selenium.common.exceptions import StaleElementReferenceException
         from selenium.webdriver.common.by import By
 
         root = self.react_root()
-        wait_for(lambda: root.find_elements(By.CSS_SELECTOR, ".react-flow__edge"), 30, "the graph to render")
-        nodes = [e.get_attribute("data-id") for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__node")]
-        # an edge's test id is "rf__edge-<source>-<target>"; node ids may hold dashes themselves
-        edges = [(a, b) for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__edge")
-                 for a in nodes for b in nodes if e.get_attribute("data-testid") == f"rf__edge-{a}-{b}"]
-        return {"nodes": sorted(nodes), "edges": sorted(edges)}
+
+        def read() -> dict:
+            nodes = [e.get_attribute("data-id") for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__node")]
+            # an edge's test id is "rf__edge-<source>-<target>"; node ids may hold dashes themselves
+            ids = {e.get_attribute("data-testid") for e in root.find_elements(By.CSS_SELECTOR, ".react-flow__edge")}
+            edges = [(a, b) for a in nodes for b in nodes if f"rf__edge-{a}-{b}" in ids]
+            return {"nodes": sorted(nodes), "edges": sorted(edges)}
+
+        last: list[dict] = []
+
+        def drawn() -> dict | None:
+            try:
+                # the graph draws only the nodes inside its view, and does not always fit itself to
+                # it on load: its own "fit view" button does
+                root.find_element(By.CSS_SELECTOR, ".react-flow__controls-fitview").click()
+                now = read()
+            except StaleElementReferenceException:  # redrawn while being read
+                last.clear()
+                return None
+            settled = now["edges"] and last[-2:] == [now, now]
+            last.append(now)
+            return now if settled else None
+
+        return wait_for(drawn, 60, "the graph to be drawn")
 
     def screenshot(self, name: str, graph: bool = False) -> Path:
         """A PNG under `shots` of the page, or with `graph` of its React Flow graph alone."""
