@@ -11,6 +11,10 @@ the declared columns before it reaches a table:
   number of fields, bytes that are not UTF-8, a required value missing, a value of the wrong type or
   out of range) is *rejected* with its line number, the reason and the raw text, and the other rows
   load.
+- Values are read the way PostgreSQL reads them, so that a clean file can go straight to `COPY`
+  (`include/finance/load.py`) and give the same rows: numbers and booleans may have spaces around
+  them, booleans are PostgreSQL's spellings, text is kept as it is (an empty field is NULL; a required
+  text made of spaces only is missing).
 
 `RowReader` does the checking; it yields the good rows with their line numbers, values in the
 contract's column order, ready for Postgres `COPY ... CSV` (booleans as t/f, empty optional values
@@ -20,6 +24,7 @@ as None = NULL).
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -34,40 +39,58 @@ class BadValue(ValueError):
     """One value that breaks the contract; the message is the reason stored with the rejected row."""
 
 
-# --- value checks: each takes the stripped, non-empty text and returns the text to COPY -------------
+# --- value checks: each takes a non-empty field and returns the text to COPY -----------------------
+# Each has the SQL twin `sql_check` (for the COPY path's CHECK constraints), or none when the column's
+# type already enforces it.
+
+SPACE = " \t\n\r\v\f"  # what PostgreSQL trims around numbers and booleans (C isspace)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
 
 def text(value: str) -> str:
     return value
 
 
+text.sql_check = None
+
+
 def non_negative_int(value: str) -> str:
-    if not (value.isascii() and value.isdigit()) or int(value) > BIGINT_MAX:
+    value = value.strip(SPACE)
+    if not _INTEGER.fullmatch(value) or not 0 <= int(value) <= BIGINT_MAX:
         raise BadValue(f"not a non-negative integer: {value!r}")
     return value
 
 
+non_negative_int.sql_check = "{column} >= 0"
+
+
 def int_between(low: int, high: int) -> Callable[[str], str]:
     def check(value: str) -> str:
-        digits = value[1:] if value[:1] in "+-" else value
-        if not (digits.isascii() and digits.isdigit()) or not low <= int(value) <= high:
+        value = value.strip(SPACE)
+        if not _INTEGER.fullmatch(value) or not low <= int(value) <= high:
             raise BadValue(f"not an integer from {low} to {high}: {value!r}")
         return value
 
     check.__name__ = f"int_between_{low}_{high}"
+    check.sql_check = f"{{column}} BETWEEN {low:d} AND {high:d}"
     return check
 
 
-TRUE = frozenset({"true", "t", "yes", "y", "1"})
-FALSE = frozenset({"false", "f", "no", "n", "0"})
+# PostgreSQL's boolean input: any prefix of true/false/yes/no, on/off/of, 1/0, in any case.
+TRUE = frozenset({"t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"})
+FALSE = frozenset({"f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0"})
 
 
 def boolean(value: str) -> str:
-    lowered = value.lower()
-    if lowered in TRUE:
+    lowered = value.strip(SPACE).lower()
+    if lowered in TRUE and value.isascii():
         return "t"
-    if lowered in FALSE:
+    if lowered in FALSE and value.isascii():
         return "f"
-    raise BadValue(f"not a boolean (true/false, t/f, yes/no, y/n, 1/0): {value!r}")
+    raise BadValue(f"not a boolean (true/false, t/f, yes/no, y/n, on/off, 1/0): {value.strip(SPACE)!r}")
+
+
+boolean.sql_check = None
 
 
 def one_of(*allowed: str) -> Callable[[str], str]:
@@ -77,6 +100,7 @@ def one_of(*allowed: str) -> Callable[[str], str]:
         return value
 
     check.__name__ = f"one_of_{'_'.join(allowed)}"
+    check.sql_check = "{column} IN (" + ", ".join("'" + a.replace("'", "''") + "'" for a in allowed) + ")"
     return check
 
 
@@ -86,6 +110,10 @@ class Column:
     sql_type: str
     check: Callable[[str], str] = text
     required: bool = False
+
+    def missing(self, value: str) -> bool:
+        """An empty field; for a required column also one of spaces only."""
+        return not (value.strip(SPACE) if self.required or self.check is not text else value)
 
 
 @dataclass(frozen=True)
@@ -287,8 +315,8 @@ class RowReader:
             if error is None:
                 row: list[str | None] = []
                 for position, column in plan:
-                    value = fields[position].strip() if position is not None else ""
-                    if not value:
+                    value = fields[position] if position is not None else ""
+                    if column.missing(value):
                         if column.required:
                             error = f"missing {column.name}"
                             break

@@ -2,12 +2,16 @@
 
 Per kind and logical date, in ONE transaction:
 
-1. every part file is streamed from object storage through `contract.RowReader`; good rows go by
-   `COPY` into a temporary staging table, rejected rows (with file, line, reason, raw text) into a
-   temporary rejects table;
-2. the day's partition is built from the staging table, one row per key (the first by file name and
-   line: a charge id seen twice counts once);
-3. the old partition of that day is dropped and the new one attached; the day's rows in
+1. the day's new partition `<table>_<yyyymmdd>_new` is created with the contract as constraints
+   (NOT NULL, value ranges, allowed values);
+2. every part file is streamed from object storage straight into it with `COPY` (PostgreSQL parses
+   and checks the rows: the fast path). When `COPY` refuses the file (a bad value, a short row, bytes
+   that are not UTF-8, ...) or a record spans several lines, that file's rows are rolled back and it
+   is read row by row through `contract.RowReader` instead: good rows go in by `COPY`, rejected rows
+   (file, line, reason, raw text) into `load_rejects`. Both paths give the same rows for a clean file;
+   `load_audit.loaded_by` says which one each file took;
+3. a key seen twice keeps its first row (by file name and line) and counts the others as duplicates;
+4. the old partition of that day is dropped and the new one attached; the day's rows in
    `load_rejects` and `load_audit` are replaced.
 
 A failure anywhere rolls everything back: the permanent tables hold the previous state, never half a
@@ -19,16 +23,20 @@ rows_read = rows_loaded + rows_rejected + duplicates_dropped.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
+import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
+import psycopg2
+import psycopg2.errors
 from psycopg2 import sql as pgsql
 
-from include.finance.contract import CONTRACTS, Contract, ContractError, RowReader
+from include.finance.contract import CONTRACTS, Contract, ContractError, Header, RowReader, text
 from include.finance.report import text_table
 
 log = logging.getLogger(__name__)
@@ -51,6 +59,7 @@ class FileAudit:
     rows_rejected: int = 0
     duplicates_dropped: int = 0
     note: str = ""
+    loaded_by: str = ""  # "copy" (the fast path) or "row reader"
     run_id: str = ""
 
 
@@ -90,11 +99,13 @@ def create_tables(conn, schema: str) -> None:
             pgsql.SQL(
                 "CREATE TABLE IF NOT EXISTS {} (ds date NOT NULL, kind text NOT NULL, file text NOT NULL,"
                 " rows_read bigint NOT NULL, rows_loaded bigint NOT NULL, rows_rejected bigint NOT NULL,"
-                " duplicates_dropped bigint NOT NULL, note text NOT NULL, run_id text NOT NULL,"
+                " duplicates_dropped bigint NOT NULL, note text NOT NULL, loaded_by text NOT NULL, run_id text NOT NULL,"
                 " loaded_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (ds, kind, file),"
                 " CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped))"
             ).format(_id(schema, AUDIT_TABLE))
         )
+        cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS loaded_by text NOT NULL DEFAULT ''").format(
+            _id(schema, AUDIT_TABLE)))  # an audit table from before the COPY path
 
 
 def _set_aside_unpartitioned(cur, schema: str, table: str) -> None:
@@ -145,64 +156,176 @@ class _CopyBuffer:
             self.buffer.truncate()
 
 
+class _Stream:
+    """A file's chunks as the file-like object `copy_expert` reads, counting lines and logging progress."""
+
+    def __init__(self, chunks: Iterable[bytes], file: str):
+        self.chunks = iter(chunks)
+        self.file = file
+        self.lines = 0  # newline characters seen, plus one for a last line without one
+        self.bytes = 0
+        self._last = b"\n"
+        self._reported = time.monotonic()
+        self.error: Exception | None = None
+
+    def read(self, _size: int = -1) -> bytes:
+        try:
+            chunk = next(self.chunks, b"")
+        except Exception as exc:  # psycopg2 reports it as a cancelled COPY: keep the cause for the caller
+            self.error = exc
+            raise
+        if chunk:
+            self.lines += chunk.count(b"\n")
+            self.bytes += len(chunk)
+            self._last = chunk[-1:]
+            if time.monotonic() - self._reported >= PROGRESS_SECONDS:
+                self._reported = time.monotonic()
+                log.info("%s: %.0f MB sent to COPY", self.file, self.bytes / 1e6)
+        elif self._last != b"\n":
+            self.lines, self._last = self.lines + 1, b"\n"
+        return chunk
+
+    def close(self) -> None:
+        getattr(self.chunks, "close", lambda: None)()
+
+
+def contract_checks(contract: Contract) -> list[pgsql.Composable]:
+    """The contract's value rules as CHECK constraints (NOT NULL comes with the table)."""
+    checks = []
+    for column in contract.columns:
+        rule = column.check.sql_check
+        if rule is None and column.required and column.check is text:
+            rule = "btrim({column}, E' \\t\\n\\r\\x0B\\f') <> ''"
+        if rule:
+            checks.append(pgsql.SQL("CONSTRAINT {} CHECK ({})").format(
+                _id(f"{column.name}_contract"), pgsql.SQL(rule).format(column=_id(column.name))))
+    return checks
+
+
+def _copy_file(cur, new: pgsql.Composable, line_numbers: str, contract: Contract, file: str,
+               open_file: ChunkSource, audit: FileAudit) -> bool:
+    """The fast path: `COPY` the whole file into the new partition. False (and nothing written) when
+    PostgreSQL refuses it or a record spans lines: then it must be read row by row."""
+    chunks = iter(open_file())
+    first = next(chunks, b"")
+    if not first:
+        audit.note = "empty file"
+        return True
+    header = RowReader(contract, [first], file).read_header()  # a ContractError stops the load
+    if header is None or b"\n" not in first:
+        return False  # blank lines only, or a header longer than a chunk: rare enough for the row reader
+    columns = []
+    for index in range(header.width):
+        if index in header.positions:
+            columns.append(contract.names[header.positions.index(index)])
+        else:  # a column the contract does not know: copied into a column dropped before the swap
+            columns.append(f"_ignored_{index}")
+            cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(new, _id(columns[-1])))
+    known = [c for c in columns if not c.startswith("_ignored_")]
+    stream = _Stream(itertools.chain([first], chunks), file)
+    cur.execute("SAVEPOINT copy_file")
+    cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN source_file SET DEFAULT %s,"
+                          " ALTER COLUMN source_line RESTART WITH 2").format(new), (file,))
+    try:
+        cur.copy_expert(
+            pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
+                new, pgsql.SQL(", ").join(map(_id, columns)), pgsql.SQL(", ").join(map(_id, known))),
+            stream,
+        )
+    except psycopg2.Error as exc:
+        if stream.error is not None:  # reading the file failed, not the data
+            raise stream.error from exc
+        if not isinstance(exc, (psycopg2.DataError, psycopg2.IntegrityError)):
+            raise
+        cur.execute("ROLLBACK TO SAVEPOINT copy_file")
+        stream.close()
+        log.info("%s: COPY refused it (%s): reading it row by row", file, str(exc).splitlines()[0])
+        return False
+    # the rows copied, from the line numbers given (psycopg2 has no row count for COPY)
+    cur.execute(pgsql.SQL("SELECT CASE WHEN is_called THEN last_value - 1 ELSE 0 END FROM {}").format(
+        pgsql.SQL(line_numbers)))
+    rows = cur.fetchone()[0]
+    if stream.lines != rows + 1:  # a quoted line break: line numbers must come from the row reader
+        cur.execute("ROLLBACK TO SAVEPOINT copy_file")
+        log.info("%s: %d rows on %d lines: reading it row by row", file, rows, stream.lines)
+        return False
+    cur.execute("RELEASE SAVEPOINT copy_file")
+    audit.rows_read = rows
+    audit.loaded_by = "copy"
+    audit.note = _note(header, audit.rows_read)
+    return True
+
+
+def _read_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_file: ChunkSource,
+               audit: FileAudit, bad: _CopyBuffer) -> None:
+    """The exact path: every row checked in Python, good ones copied, rejected ones kept with the reason."""
+    good = _CopyBuffer(cur, new, [*contract.names, "source_file", "source_line"])
+    reader = RowReader(contract, open_file(), file)
+    last_report = time.monotonic()
+    for line, row in reader:
+        row.extend((file, line))
+        good.add(row)
+        if time.monotonic() - last_report >= PROGRESS_SECONDS:
+            last_report = time.monotonic()
+            log.info("%s: %d rows read, %d rejected so far", file, reader.rows_read, len(reader.rejects))
+    good.flush()
+    for reject in reader.rejects:
+        bad.add((file, reject.line, reject.reason, reject.raw))
+    audit.rows_read = reader.rows_read
+    audit.rows_rejected = len(reader.rejects)
+    audit.loaded_by = "row reader"
+    audit.note = _note(reader.header, reader.rows_read)
+
+
 def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, run_id: str, schema: str) -> list[FileAudit]:
     """Load one kind's files of one logical date (file name -> opener) and return the audit per file."""
     table = _id(schema, contract.table)
     partition = partition_name(contract.table, ds)
-    columns = contract.names
+    new = _id(schema, f"{partition}_new")
     audits = []
     started = time.monotonic()
     with conn, conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
         cur.execute(
-            pgsql.SQL("CREATE TEMP TABLE stage (LIKE {}) ON COMMIT DROP").format(table)
+            pgsql.SQL("CREATE TABLE {} (LIKE {}, CHECK (ds = DATE %s), {})").format(
+                new, table, pgsql.SQL(", ").join(contract_checks(contract))),
+            (ds,),
         )
-        cur.execute("ALTER TABLE stage ALTER COLUMN ds SET DEFAULT %s", (ds,))
+        cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds SET DEFAULT %s,"
+                              " ALTER COLUMN source_line ADD GENERATED BY DEFAULT AS IDENTITY").format(new), (ds,))
+        cur.execute("SELECT pg_get_serial_sequence(%s, 'source_line')", (new.as_string(cur),))
+        line_numbers = cur.fetchone()[0]  # the sequence numbering the lines COPY writes
         cur.execute(
             "CREATE TEMP TABLE stage_rejects (file text, line integer, reason text, raw_line text) ON COMMIT DROP"
         )
-        good = _CopyBuffer(cur, _id("stage"), [*columns, "source_file", "source_line"])
         bad = _CopyBuffer(cur, _id("stage_rejects"), ["file", "line", "reason", "raw_line"])
         for file, open_file in sorted(files.items()):
             audit = FileAudit(ds=ds, kind=contract.kind, file=file, run_id=run_id)
-            reader = RowReader(contract, open_file(), file)
-            last_report = time.monotonic()
-            for line, row in reader:
-                row.extend((file, line))
-                good.add(row)
-                if time.monotonic() - last_report >= PROGRESS_SECONDS:
-                    last_report = time.monotonic()
-                    log.info("%s: %d rows read, %d rejected so far", file, reader.rows_read, len(reader.rejects))
-            for reject in reader.rejects:
-                bad.add((file, reject.line, reject.reason, reject.raw))
-            audit.rows_read = reader.rows_read
-            audit.rows_rejected = len(reader.rejects)
-            audit.note = _note(reader)
+            file_started = time.monotonic()
+            if not _copy_file(cur, new, line_numbers, contract, file, open_file, audit):
+                _read_file(cur, new, contract, file, open_file, audit, bad)
             audits.append(audit)
-            log.info("%s: %d rows read, %d rejected%s", file, audit.rows_read, audit.rows_rejected,
-                     f" ({audit.note})" if audit.note else "")
-        good.flush()
+            log.info("%s: %d rows read, %d rejected, by %s in %.1f s%s", file, audit.rows_read, audit.rows_rejected,
+                     audit.loaded_by or "-", time.monotonic() - file_started, f" ({audit.note})" if audit.note else "")
         bad.flush()
 
-        # the day's new partition: one row per key, the first occurrence by file and line
-        new = _id(schema, f"{partition}_new")
-        names = pgsql.SQL(", ").join(map(_id, ["ds", *columns, "source_file", "source_line"]))
-        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
-        cur.execute(pgsql.SQL("CREATE TABLE {} (LIKE {}, CHECK (ds = DATE %s))").format(new, table), (ds,))
-        cur.execute(
-            pgsql.SQL(
-                "INSERT INTO {new} ({names}) SELECT DISTINCT ON ({key}) {names} FROM stage"
-                " ORDER BY {key}, source_file, source_line"
-            ).format(new=new, names=names, key=_id(contract.key))
-        )
-        cur.execute(pgsql.SQL("SELECT source_file, count(*) FROM {} GROUP BY source_file").format(new))
-        loaded = dict(cur.fetchall())
+        # one row per key, the first by file and line: checked by the primary key, fixed only if it fails
+        duplicates = _drop_duplicates(cur, new, contract.key, f"{partition}_new_pkey")
         for audit in audits:
-            audit.rows_loaded = loaded.get(audit.file, 0)
-            audit.duplicates_dropped = audit.rows_read - audit.rows_rejected - audit.rows_loaded
+            audit.duplicates_dropped = duplicates.get(audit.file, 0)
+            audit.rows_loaded = audit.rows_read - audit.rows_rejected - audit.duplicates_dropped
+        cur.execute(pgsql.SQL("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
+                              " AND attname LIKE '\\_ignored\\_%%' AND NOT attisdropped"), (new.as_string(cur),))
+        for (ignored,) in cur.fetchall():
+            cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(ignored)))
+        cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT,"
+                              " ALTER COLUMN source_line DROP IDENTITY").format(new))
 
         # swap: readers see the old day or the new day, never a mix
         cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(_id(schema, partition)))
         cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(new, _id(partition)))
+        cur.execute(pgsql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            _id(schema, f"{partition}_new_pkey"), _id(f"{partition}_pkey")))
         cur.execute(
             pgsql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN (%s)").format(table, _id(schema, partition)),
             (ds,),
@@ -231,20 +354,44 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
     total = {k: sum(getattr(a, k) for a in audits) for k in ("rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped")}
     log.info("%s dt=%s: %d files, %s, in %.1f s\n%s", contract.table, ds, len(audits),
              ", ".join(f"{k} {v}" for k, v in total.items()), time.monotonic() - started,
-             text_table([asdict(a) for a in audits], {"file": "", **{k: "d" for k in total}}))
+             text_table([asdict(a) for a in audits], {"file": "", **{k: "d" for k in total}, "loaded_by": ""}))
     return audits
 
 
-def _note(reader: RowReader) -> str:
-    if reader.header is None:
+def _drop_duplicates(cur, new: pgsql.Composable, key: str, index: str) -> dict[str, int]:
+    """Give `new` its primary key (ds, key); where a key occurs more than once, keep its first row by
+    file and line and delete the others first. Returns the rows deleted per file."""
+    add_key = pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY (ds, {})").format(new, _id(index), _id(key))
+    cur.execute("SAVEPOINT primary_key")
+    try:
+        cur.execute(add_key)
+        cur.execute("RELEASE SAVEPOINT primary_key")
+        return {}
+    except psycopg2.errors.UniqueViolation:
+        cur.execute("ROLLBACK TO SAVEPOINT primary_key")
+    cur.execute(
+        pgsql.SQL(
+            "DELETE FROM {new} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER"
+            " (PARTITION BY {key} ORDER BY source_file, source_line) AS n FROM {new}"
+            " WHERE {key} IN (SELECT {key} FROM {new} GROUP BY {key} HAVING count(*) > 1)) d WHERE n > 1)"
+            " RETURNING source_file"
+        ).format(new=new, key=_id(key))
+    )
+    deleted = collections.Counter(file for (file,) in cur.fetchall())
+    cur.execute(add_key)
+    return dict(deleted)
+
+
+def _note(header: Header | None, rows_read: int) -> str:
+    if header is None:
         return "empty file"
     notes = []
-    if reader.rows_read == 0:
+    if rows_read == 0:
         notes.append("header only")
-    if reader.header.ignored:
-        notes.append(f"ignored columns: {', '.join(reader.header.ignored)}")
-    if reader.header.absent:
-        notes.append(f"absent optional columns: {', '.join(reader.header.absent)}")
+    if header.ignored:
+        notes.append(f"ignored columns: {', '.join(header.ignored)}")
+    if header.absent:
+        notes.append(f"absent optional columns: {', '.join(header.absent)}")
     return "; ".join(notes)
 
 

@@ -227,6 +227,36 @@ def test_rerun_leaves_identical_tables_and_a_backfill_adds_partitions(db, s3, tm
     ]
 
 
+EDGE_VALUES = (  # values COPY accepts: the row reader must read them the same way
+    b"vendor,status,paid,customer_id,created,currency,amount_captured,amount,id,description,disputed,outcome_reason\n"
+    b'x,succeeded, TRUE ,cus_1,1767225600,usd,+1500, 1500 ,ch_e1,  spaces kept  ,of,""\n'
+    b'y,failed,off,cus_2,1767225600,usd,0,0042,ch_e2,"quoted, with ""quotes""",on,\n'
+)
+
+
+def test_clean_files_go_by_copy_and_give_the_rows_the_row_reader_gives(db, s3, tmp_path, monkeypatch):
+    ds = "2026-03-15"
+    generated_day(s3, ds, tmp_path)
+    put(s3, ds, "charge", "edge_values.csv", EDGE_VALUES)
+
+    def load_both_kinds():
+        for kind in ("charge", "satisfaction"):
+            run_load(kind, ds)
+        return ({t: snapshot(db, t) for t in ("in_charge", "in_satisfaction")},
+                query(db, f"SELECT kind, file, rows_read, rows_loaded, note FROM {SCHEMA}.load_audit WHERE ds = %s"
+                          " ORDER BY 1, 2", ds),
+                {loaded_by for (loaded_by,) in query(db, f"SELECT loaded_by FROM {SCHEMA}.load_audit WHERE ds = %s", ds)})
+
+    tables, audits, paths = load_both_kinds()
+    assert paths == {"copy"} and len(audits) == 5
+    edge = [row for row in tables["in_charge"] if row[1] in ("ch_e1", "ch_e2")]
+    assert [(r[1], r[2], r[3], r[8], r[9], r[11]) for r in edge] == [
+        ("ch_e1", 1500, 1500, "  spaces kept  ", False, None), ("ch_e2", 42, 0, 'quoted, with "quotes"', True, None)]
+
+    monkeypatch.setattr(load, "_copy_file", lambda *args: False)  # every file through the row reader
+    assert load_both_kinds() == (tables, audits, {"row reader"})
+
+
 def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
     ds = "2026-03-20"
     clear(s3, ds)

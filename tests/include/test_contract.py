@@ -73,7 +73,11 @@ def test_amounts_above_2_to_the_31_load_and_last4_keeps_its_zeros():
         ({"amount": ""}, "missing amount"),
         ({"amount": "99999999999999999999"}, "amount: not a non-negative integer: '99999999999999999999'"),
         ({"customer_id": "  "}, "missing customer_id"),
-        ({"paid": "maybe"}, "paid: not a boolean (true/false, t/f, yes/no, y/n, 1/0): 'maybe'"),
+        ({"amount": "1e3"}, "amount: not a non-negative integer: '1e3'"),
+        ({"amount": "\u0661"}, "amount: not a non-negative integer: '\u0661'"),  # an Arabic-Indic digit
+        ({"paid": "o"}, "paid: not a boolean (true/false, t/f, yes/no, y/n, on/off, 1/0): 'o'"),
+        ({"status": " succeeded"}, "status: not one of succeeded, pending, failed: ' succeeded'"),
+        ({"paid": "maybe"}, "paid: not a boolean (true/false, t/f, yes/no, y/n, on/off, 1/0): 'maybe'"),
         ({"status": "refunded"}, "status: not one of succeeded, pending, failed: 'refunded'"),
     ],
 )
@@ -85,10 +89,23 @@ def test_a_bad_value_rejects_the_row_with_the_column_and_the_reason(values, reas
     assert reader.rows_read == 2
 
 
-@pytest.mark.parametrize("spelling", ["true", "TRUE", "t", "Yes", "y", "1", "false", "F", "no", "N", "0"])
-def test_booleans_in_their_common_spellings(spelling):
+@pytest.mark.parametrize("spelling", ["true", "TRUE", "t", "Yes", "y", "1", "on", " tru ", "false", "F", "no", "N",
+                                      "0", "off", "of", "fals"])
+def test_booleans_in_the_spellings_postgresql_reads(spelling):
     rows, rejects, _ = read(CHARGE, charge_file(charge_row(paid=spelling)))
-    assert rows[0][1][CHARGE.names.index("paid")] == ("t" if spelling.lower() in {"true", "t", "yes", "y", "1"} else "f")
+    assert rows[0][1][CHARGE.names.index("paid")] == ("t" if spelling.strip().lower() in {"true", "tru", "t", "yes", "y",
+                                                                                          "1", "on"} else "f")
+
+
+def test_values_are_read_as_postgresql_reads_them():
+    """Numbers may carry spaces and a plus sign; text keeps its spaces; an empty optional value is NULL."""
+    data = charge_file(charge_row(amount=" +1500 ", amount_captured="\t0", description="  two spaces ",
+                                  outcome_reason="", failure_code="  "))
+    rows, rejects, _ = read(CHARGE, data)
+    values = dict(zip(CHARGE.names, rows[0][1]))
+    assert rejects == []
+    assert (values["amount"], values["amount_captured"]) == ("+1500", "0")
+    assert (values["description"], values["outcome_reason"], values["failure_code"]) == ("  two spaces ", None, "  ")
 
 
 @pytest.mark.parametrize("score", ["-1", "11", "5.5", "five"])
