@@ -291,9 +291,13 @@ class Stack:
 
     def stop_postgres(self) -> None:
         pg_bin = find_pg_bin()
-        if pg_bin and (self.pg_data / "postmaster.pid").exists():
+        postmaster = self.pg_data / "postmaster.pid"
+        if pg_bin and postmaster.exists():
+            pid = int(postmaster.read_text().split()[0])
             subprocess.run(self._as_pg_user([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-m", "fast", "-w",
                                              "stop"]), capture_output=True)
+            # pg_ctl returns when the pid file is gone, a moment before the postmaster has exited
+            wait_for(lambda: not running(pid), 30, "PostgreSQL to exit", every=0.1)
 
     # --- S3 endpoint --------------------------------------------------------------------------
     def start_s3(self) -> None:
@@ -419,6 +423,14 @@ class Stack:
 def _postgres_user_can_reach(folder: Path) -> bool:
     folder.mkdir(parents=True, exist_ok=True)
     return subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(folder)]).returncode == 0
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
 
 
 def _reap(pid: int) -> None:

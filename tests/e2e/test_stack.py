@@ -4,14 +4,16 @@ import os
 
 import pytest
 
-from stack import AIRFLOW_PROCESSES, data_bucket, s3_client
+from stack import AIRFLOW_PROCESSES, data_bucket, running, s3_client
 
 pytestmark = pytest.mark.integration
 
 
 def _alive(pid: int, group: bool) -> bool:
+    if not group:
+        return running(pid)
     try:
-        os.killpg(pid, 0) if group else os.kill(pid, 0)
+        os.killpg(pid, 0)
     except ProcessLookupError:
         return False
     return True
