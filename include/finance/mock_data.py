@@ -206,18 +206,7 @@ def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) ->
 
 
 PROGRESS_SECONDS = 10  # a log line at least this often while a large file is written
-WRITE_ROWS = 50_000
-
-
-def _write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """`frame` to `path` in slices, saying how far it got at least every PROGRESS_SECONDS."""
-    last_report = time.monotonic()
-    with open(path, "w", newline="") as out:
-        for start in range(0, max(len(frame), 1), WRITE_ROWS):
-            frame.iloc[start:start + WRITE_ROWS].to_csv(out, index=False, header=start == 0)
-            if time.monotonic() - last_report >= PROGRESS_SECONDS:
-                last_report = time.monotonic()
-                log.info("%s: %d of %d rows written", path, min(start + WRITE_ROWS, len(frame)), len(frame))
+BATCH_CUSTOMERS = 20_000  # customers generated and written at a time: memory stays flat at any size
 
 
 def generate_mock_data(
@@ -232,8 +221,8 @@ def generate_mock_data(
     """Write charge and satisfaction CSV part files for one day; return their paths per kind.
 
     Files land in `<out_dir>/charge/charge_part_NNN.csv` and
-    `<out_dir>/satisfaction/satisfaction_part_NNN.csv`; customers are split across parts, one part
-    at a time in memory.
+    `<out_dir>/satisfaction/satisfaction_part_NNN.csv`; customers are split across parts, and each
+    part is generated and appended `BATCH_CUSTOMERS` customers at a time.
     """
     n_customers = int(round(customers * scale))
     if n_customers < 1 or parts < 1:
@@ -242,15 +231,33 @@ def generate_mock_data(
     day_key = logical_date.year * 10_000 + logical_date.month * 100 + logical_date.day
     written: dict[str, list[Path]] = {"charge": [], "satisfaction": []}
     bounds = np.linspace(0, n_customers, parts + 1).astype(int)
+    last_report = time.monotonic()
     for part, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
-        rng = np.random.default_rng([seed, day_key, part])
-        people = _customers(rng, stop - start)
-        charges = _charges(rng, people, logical_date)
-        surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS]
-        for kind, frame in (("charge", charges), ("satisfaction", surveyed.sample(frac=1, random_state=rng))):
-            path = out_dir / kind / f"{kind}_part_{part:03d}.csv"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _write_csv(frame, path)
+        paths = {kind: out_dir / kind / f"{kind}_part_{part:03d}.csv" for kind in written}
+        rows = dict.fromkeys(written, 0)
+        files = {}
+        try:
+            for kind, path in paths.items():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                files[kind] = open(path, "w", newline="")
+            for batch, first in enumerate(range(start, max(stop, start + 1), BATCH_CUSTOMERS)):
+                # the first batch of a part has the part's own stream, so parts below the batch size
+                # give the same bytes as when they were written whole
+                rng = np.random.default_rng([seed, day_key, part] + ([batch] if batch else []))
+                people = _customers(rng, min(BATCH_CUSTOMERS, stop - first))
+                charges = _charges(rng, people, logical_date)
+                surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS].sample(frac=1, random_state=rng)
+                for kind, frame in (("charge", charges), ("satisfaction", surveyed)):
+                    frame.to_csv(files[kind], index=False, header=batch == 0)
+                    rows[kind] += len(frame)
+                if time.monotonic() - last_report >= PROGRESS_SECONDS:
+                    last_report = time.monotonic()
+                    log.info("%s: %d rows written (%d of %d customers)", paths["charge"], rows["charge"],
+                             first + len(people) - start, stop - start)
+        finally:
+            for file in files.values():
+                file.close()
+        for kind, path in paths.items():
             written[kind].append(path)
-            log.info("%s: %d rows generated (part %d/%d, %d customers)", path, len(frame), part + 1, parts, len(people))
+            log.info("%s: %d rows generated (part %d/%d, %d customers)", path, rows[kind], part + 1, parts, stop - start)
     return written

@@ -118,17 +118,24 @@ def test_r2_limit_is_what_the_true_mean_scores_on_many_customers(tmp_path):
     assert 0.78 < r2_limit() < 0.85
 
 
-def test_large_files_are_written_in_slices_with_progress_and_the_same_bytes(tmp_path, monkeypatch, caplog):
+def test_large_parts_are_written_in_batches_with_progress(tmp_path, monkeypatch, caplog):
     import logging
 
-    frame = mock_data.generate_mock_data(tmp_path / "whole", dt.date(2026, 11, 20), customers=300, parts=1)
-    whole = frame["charge"][0]
-    monkeypatch.setattr(mock_data, "WRITE_ROWS", 100)
+    whole = mock_data.generate_mock_data(tmp_path / "whole", dt.date(2026, 11, 20), customers=300, parts=1)
+    monkeypatch.setattr(mock_data, "BATCH_CUSTOMERS", 300)  # a part of exactly one batch: the same bytes
+    same = mock_data.generate_mock_data(tmp_path / "same", dt.date(2026, 11, 20), customers=300, parts=1)
+    assert [p.read_bytes() for p in same["charge"] + same["satisfaction"]] == [
+        p.read_bytes() for p in whole["charge"] + whole["satisfaction"]]
+
+    monkeypatch.setattr(mock_data, "BATCH_CUSTOMERS", 100)
     monkeypatch.setattr(mock_data, "PROGRESS_SECONDS", 0)
     with caplog.at_level(logging.INFO, logger=mock_data.__name__):
-        sliced = mock_data.generate_mock_data(tmp_path / "sliced", dt.date(2026, 11, 20), customers=300, parts=1)
-    assert sliced["charge"][0].read_bytes() == whole.read_bytes()
-    rows = len(whole.read_text().splitlines()) - 1
-    progress = [r.getMessage() for r in caplog.records if "rows written" in r.getMessage() and "charge_part" in r.getMessage()]
-    assert progress[0].endswith(f": 100 of {rows} rows written") and progress[-1].endswith(f": {rows} of {rows} rows written")
-    assert any(r.getMessage().endswith(f"{rows} rows generated (part 1/1, 300 customers)") for r in caplog.records)
+        batched = mock_data.generate_mock_data(tmp_path / "batched", dt.date(2026, 11, 20), customers=300, parts=1)
+    charges, satisfaction = read_all(batched["charge"]), read_all(batched["satisfaction"])
+    assert list(charges.columns) == CHARGE_COLUMNS and charges["id"].is_unique  # one header, then rows
+    assert charges["customer_id"].nunique() == 300 and satisfaction["customer_id"].is_unique
+    assert set(satisfaction["customer_id"]) <= set(charges["customer_id"])
+    progress = [r.getMessage() for r in caplog.records if "rows written" in r.getMessage()]
+    assert [m.rsplit("(", 1)[1] for m in progress] == ["100 of 300 customers)", "200 of 300 customers)",
+                                                       "300 of 300 customers)"]
+    assert any(r.getMessage().endswith(f"{len(charges)} rows generated (part 1/1, 300 customers)") for r in caplog.records)
