@@ -8,7 +8,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: venv run up down reset test lock pictures
+.PHONY: venv run up down reset test lock pictures bench
 
 # The venv is built from requirements.lock alone; uv comes from the lock too.
 venv: $(VENV)/.synced
@@ -34,6 +34,10 @@ reset: venv
 # The README's pictures (docs/images/) from a real run, taken in headless Chromium.
 pictures: venv
 	$(PY) scripts/ui.py pictures
+
+# The pipeline at SCALE times the default data, stage by stage, against psql \copy (docs/benchmarks.md).
+bench: venv
+	$(PY) scripts/bench.py --scale $(or $(SCALE),1)
 
 test: venv
 	$(PY) -m pytest

@@ -3,7 +3,9 @@
 
 Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 
-1. `feature_eng` (`@aql.dataframe`): reads the table as a DataFrame, leaves out (and counts) customers
+1. `select_model_rows` (`@aql.transform`, in Postgres): the columns the models use, of at most
+   `ML_MAX_ROWS` customers (a fixed pseudo-random sample when the table has more).
+   `feature_eng` (`@aql.dataframe`): reads them as a DataFrame, leaves out (and counts) customers
    without survey answers, stops with a clear message if too few rows remain, splits train and test.
 2. `train_model_task`, mapped over `MODELS` in `include/finance/config.py`: each model is one
    scikit-learn Pipeline (scaled scores, one-hot product type, the model), cross-validated on the
@@ -24,10 +26,15 @@ from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import alerts, config, storage
+from include.finance import alerts, config, sql, storage
 from include.finance.ml import feature_eng
 
 model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
+
+
+@aql.transform()
+def select_model_rows(model_satisfaction: Table, max_rows: int) -> Table:
+    return sql.SELECT_MODEL_ROWS
 
 
 def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
@@ -137,9 +144,12 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
     doc_md=__doc__,
 )
 def finance_ml():
+    model_rows = select_model_rows(
+        Table(conn_id=config.DB_CONN_ID, name=config.MODEL_SATISFACTION_TABLE, metadata=Metadata(schema=config.DB_SCHEMA)),
+        max_rows=config.ML_MAX_ROWS,
+    )
     features = aql.dataframe(task_id="feature_eng")(feature_eng)(
-        Table(conn_id=config.DB_CONN_ID, name=config.MODEL_SATISFACTION_TABLE,
-              metadata=Metadata(schema=config.DB_SCHEMA)),
+        model_rows,
         test_size=config.ML_TEST_SIZE,
         seed=config.ML_SEED,
         min_rows=config.MIN_MODEL_ROWS,
@@ -152,6 +162,8 @@ def finance_ml():
     plot_model_results.expand(model_results=results)
     plot_comparison(results)
     publish_best_model(features, results)
+
+    aql.cleanup()
 
 
 finance_ml()

@@ -53,13 +53,16 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     without_target = df[TARGET].isna()
     usable = df.loc[~without_survey & ~without_target, columns].sort_values(KEY, kind="stable")
     rows = {
-        "model_satisfaction": len(df),
+        # the whole table's rows when df is a sample of it (SELECT_MODEL_ROWS)
+        "model_satisfaction": int(df["table_rows"].iloc[0]) if "table_rows" in df and len(df) else len(df),
+        "sampled": len(df),
         "without_survey": int(without_survey.sum()),
         "without_target": int((without_target & ~without_survey).sum()),
         "used": len(usable),
     }
-    log.info("model_satisfaction: %d rows, %d without survey answers and %d without a target left out, %d used",
-             rows["model_satisfaction"], rows["without_survey"], rows["without_target"], rows["used"])
+    log.info("model_satisfaction: %d rows, %d sampled; %d without survey answers and %d without a target left out,"
+             " %d used", rows["model_satisfaction"], rows["sampled"], rows["without_survey"], rows["without_target"],
+             rows["used"])
     if len(usable) < min_rows:
         raise NotEnoughData(
             f"model_satisfaction has {rows['used']} usable rows ({rows['model_satisfaction']} rows, "

@@ -1,6 +1,9 @@
 """The SQL of finance_elt's transforms. `{{ name }}` is filled in by the Astro SDK with the argument
 `name` of the @aql.transform function that returns the statement: a table name for a Table, a bind
-parameter (never pasted text) for anything else, such as `day`, the run's logical date."""
+parameter (never pasted text) for anything else, such as `day`, the run's logical date.
+
+finance_elt: SELECT_SUCCESSFUL_CHARGES -> AVG_SUCCESSFUL_PER_CUSTOMER -> JOIN_CHARGE_SATISFACTION;
+finance_ml: SELECT_MODEL_ROWS."""
 
 # The logical date's charges that went through: succeeded and paid.
 SELECT_SUCCESSFUL_CHARGES = """
@@ -27,4 +30,20 @@ JOIN_CHARGE_SATISFACTION = """
         a.avg_amount_captured
     FROM {{ avg_per_customer }} AS a
     LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ day }}
+"""
+
+# finance_ml's input: the columns the models use, of at most `max_rows` customers in a fixed
+# pseudo-random order (all of them when the table is smaller), and the table's size for the model card.
+SELECT_MODEL_ROWS = """
+    SELECT
+        customer_id,
+        customer_satisfaction_speed,
+        customer_satisfaction_product,
+        customer_satisfaction_service,
+        product_type,
+        avg_amount_captured,
+        count(*) OVER () AS table_rows
+    FROM {{ model_satisfaction }}
+    ORDER BY md5(customer_id)
+    LIMIT {{ max_rows }}
 """

@@ -49,8 +49,15 @@ def test_features_are_split_with_key_features_and_target():
     assert (len(train_set), len(test_set)) == (300, 100)
     assert list(train_set.columns) == [ml.KEY, *ml.FEATURES, ml.TARGET]
     assert set(train_set[ml.KEY]).isdisjoint(test_set[ml.KEY])
-    assert features["rows"] == {"model_satisfaction": 400, "without_survey": 0, "without_target": 0,
+    assert features["rows"] == {"model_satisfaction": 400, "sampled": 400, "without_survey": 0, "without_target": 0,
                                 "used": 400, "train": 300, "test": 100}
+
+
+def test_a_sample_reports_the_whole_tables_size():
+    """SELECT_MODEL_ROWS adds table_rows, the size of model_satisfaction the sample was drawn from."""
+    sample = satisfaction_table().assign(table_rows=2_000_000)
+    rows = ml.engineer_features(sample, test_size=0.25, seed=1)["rows"]
+    assert (rows["model_satisfaction"], rows["sampled"], rows["used"]) == (2_000_000, 400, 400)
 
 
 def test_rows_without_survey_answers_are_left_out_and_counted():

@@ -1,0 +1,187 @@
+"""The whole pipeline at N times the default data, stage by stage, against `psql \\copy` as the baseline.
+
+    make bench SCALE=10          (= .venv/bin/python scripts/bench.py --scale 10)
+
+Runs `make run`'s pipeline (real scheduler, LocalExecutor, PostgreSQL, moto's S3 server) on its own
+stack (state in `.local/bench/`, its own ports, fresh each time) with `MOCK_DATA_SCALE=N`, and prints
+per stage (generate, upload, load, transform, features, train, plot) and in total: wall seconds
+(first task start to last task end, from Airflow's task instances), rows per second and the peak
+RSS of the stage's largest task. Then, on the same files and the same server, `psql \\copy` of every
+input file into a plain table of the same columns: the baseline for the load and the load/COPY ratio
+(COPY seconds / load seconds, the load being the mapped `s3_to_db_glob` tasks).
+
+Peak RSS is each task process's VmHWM (Linux's high-water mark of its resident memory), read every
+0.2 s from /proc while it runs; a task process is a fork of Airflow's, so it starts with Airflow's own
+memory (the smallest task shows how much). Results also go to `.local/bench/bench_<N>.json`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+
+from stack import Stack, find_pg_bin, log, run_pipeline  # noqa: E402
+
+from include.finance.report import text_table  # noqa: E402
+
+STATE = ROOT / ".local" / "bench" / "pipeline"
+# task id (before any "." of a task group) -> stage
+STAGES = {
+    "generate": ["generate_mock_data"],
+    "upload": ["create_bucket", "clear_partition", "get_upload_kwargs", "upload_mock_data", "write_manifests"],
+    "load": ["retrieve_input_files", "s3_to_db_glob", "check_loaded"],
+    "transform": ["select_successful_charges", "avg_successful_per_customer", "join_charge_satisfaction",
+                  "check_model_satisfaction", "publish_model_satisfaction", "cleanup"],
+    "features": ["select_model_rows", "feature_eng"],
+    "train": ["train_model_task"],
+    "plot": ["store_metrics", "plot_model_results", "plot_comparison", "publish_best_model"],
+}
+TITLE = "airflow task runner: "  # the process title Airflow gives a running task (StandardTaskRunner)
+
+
+class PeakRSS(threading.Thread):
+    """Samples the VmHWM of every Airflow task process: the largest per (dag_id, task_id)."""
+
+    def __init__(self, every: float = 0.2):
+        super().__init__(daemon=True)
+        self.every = every
+        self.peaks: dict[tuple[str, str], int] = {}
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(self.every):
+            for proc in Path("/proc").iterdir():
+                if not proc.name.isdigit():
+                    continue
+                try:
+                    title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                    if not title.startswith(TITLE):
+                        continue
+                    dag_id, task_id = title[len(TITLE):].split()[:2]
+                    status = (proc / "status").read_text()
+                except (FileNotFoundError, ProcessLookupError, ValueError):
+                    continue
+                kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+                key = (dag_id, task_id)
+                self.peaks[key] = max(self.peaks.get(key, 0), kib * 1024)
+
+
+def task_instances(stack: Stack, runs: dict) -> list[dict]:
+    found = []
+    for dag_id, run in runs.items():
+        path = f"dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=1000"
+        found += stack.api("GET", path)["task_instances"]
+    return found
+
+
+def copy_baseline(stack: Stack, files: list[Path]) -> float:
+    """Seconds `psql \\copy` takes for the files, one after the other, into plain tables of their columns."""
+    psql = str(find_pg_bin() / "psql")
+    uri = stack.db_uri("finance")
+    for kind, table in (("charge", "in_charge"), ("satisfaction", "in_satisfaction")):
+        subprocess.run([psql, uri, "-qc", f"DROP TABLE IF EXISTS copy_{kind}; CREATE TABLE copy_{kind} (LIKE {table});"
+                        f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line"],
+                       check=True)
+    started = time.perf_counter()
+    for path in files:
+        subprocess.run([psql, uri, "-qc", f"\\copy copy_{path.parent.name} FROM '{path}' CSV HEADER"], check=True)
+    seconds = time.perf_counter() - started
+    subprocess.run([psql, uri, "-qc", "DROP TABLE copy_charge, copy_satisfaction"], check=True)
+    return seconds
+
+
+def stage_table(tis: list[dict], peaks: dict[tuple[str, str], int], rows: dict[str, int]) -> list[dict]:
+    def parse(stamp: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(stamp)
+
+    table = []
+    for stage, task_ids in STAGES.items():
+        mine = [ti for ti in tis if ti["task_id"].split(".")[0] in task_ids and ti["start_date"] and ti["end_date"]]
+        if not mine:
+            continue
+        seconds = (max(parse(t["end_date"]) for t in mine) - min(parse(t["start_date"]) for t in mine)).total_seconds()
+        largest = max((peak, task) for (_dag, task), peak in peaks.items() if task.split(".")[0] in task_ids) \
+            if any(task.split(".")[0] in task_ids for _dag, task in peaks) else (0, "")
+        table.append({"stage": stage, "seconds": round(seconds, 1), "rows": rows[stage],
+                      "rows_per_s": round(rows[stage] / seconds) if seconds else 0,
+                      "peak_rss_mb": round(largest[0] / 2**20), "largest_task": largest[1]})
+    starts = [parse(t["start_date"]) for t in tis if t["start_date"]]
+    ends = [parse(t["end_date"]) for t in tis if t["end_date"]]
+    total = (max(ends) - min(starts)).total_seconds()
+    table.append({"stage": "total", "seconds": round(total, 1), "rows": rows["generate"],
+                  "rows_per_s": round(rows["generate"] / total), "peak_rss_mb": max(r["peak_rss_mb"] for r in table),
+                  "largest_task": max(table, key=lambda r: r["peak_rss_mb"])["largest_task"]})
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scale", type=float, default=1.0, help="times the default data (MOCK_DATA_SCALE)")
+    parser.add_argument("--timeout", type=float, help="seconds to wait for the pipeline (default 900 + 4 x scale)")
+    args = parser.parse_args(argv)
+    shutil.rmtree(STATE, ignore_errors=True)
+    stack = Stack(state_dir=STATE, pg_port=56440, s3_port=56910, web_port=58090, health_port=58980,
+                  extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}", "MOCK_DATA_DIR": str(STATE / "mock_data"),
+                             "PLOTS_DIR": str(STATE / "plots")})
+    measured: dict = {}
+
+    def after(stack: Stack, runs: dict) -> None:
+        measured["tis"] = task_instances(stack, runs)
+        ds = runs["in_finance_data"]["logical_date"][:10]
+        files = sorted((STATE / "mock_data" / f"dt={ds}").glob("*/*.csv"))
+        log(f"psql \\copy of the same {len(files)} files into the same server")
+        measured["copy_seconds"] = copy_baseline(stack, files)
+        measured["input_bytes"] = sum(p.stat().st_size for p in files)
+
+    sampler = PeakRSS()
+    sampler.start()
+    summary = run_pipeline(stack, timeout=args.timeout or 900 + 4 * args.scale, summary_path=STATE / "summary.json",
+                           after=after)
+    sampler.stopped.set()
+    sampler.join()
+
+    tables, card_rows = summary["tables"], summary["model_card"]["rows"]
+    inputs = tables["in_charge"] + tables["in_satisfaction"]
+    rows = {"generate": inputs, "upload": inputs, "load": inputs, "transform": tables["in_charge"],
+            "features": tables["model_satisfaction"], "train": card_rows["train"], "plot": card_rows["train"]}
+    stages = stage_table(measured["tis"], sampler.peaks, rows)
+    load_tis = [t for t in measured["tis"] if t["task_id"] == "s3_to_db_glob"]
+    load_seconds = (max(dt.datetime.fromisoformat(t["end_date"]) for t in load_tis)
+                    - min(dt.datetime.fromisoformat(t["start_date"]) for t in load_tis)).total_seconds()
+    smallest = min(sampler.peaks.items(), key=lambda item: item[1])
+    result = {
+        "scale": args.scale,
+        "input_rows": inputs,
+        "input_mb": round(measured["input_bytes"] / 1e6, 1),
+        "stages": stages,
+        "load_seconds": round(load_seconds, 1),
+        "copy_seconds": round(measured["copy_seconds"], 1),
+        "load_copy_ratio": round(measured["copy_seconds"] / load_seconds, 2),
+        "smallest_task": {"task": smallest[0][1], "peak_rss_mb": round(smallest[1] / 2**20)},
+        "models": summary["models"],
+    }
+    (STATE.parent / f"bench_{args.scale:g}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nscale {args.scale:g}: {inputs:,} input rows, {result['input_mb']} MB of CSV")
+    print(text_table(stages, {"stage": "", "seconds": ".1f", "rows": ",d", "rows_per_s": ",d", "peak_rss_mb": "d",
+                              "largest_task": ""}))
+    print(f"load (s3_to_db_glob) {result['load_seconds']} s, psql \\copy {result['copy_seconds']} s:"
+          f" {inputs / load_seconds:,.0f} vs {inputs / measured['copy_seconds']:,.0f} rows/s,"
+          f" load/COPY ratio {result['load_copy_ratio']}")
+    print(f"smallest task: {result['smallest_task']['task']} {result['smallest_task']['peak_rss_mb']} MB"
+          f" (what any task process starts with)")
+    print(f"results: {STATE.parent / f'bench_{args.scale:g}.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
