@@ -206,7 +206,7 @@ def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) ->
 
 
 PROGRESS_SECONDS = 10  # a log line at least this often while a large file is written
-BATCH_CUSTOMERS = 20_000  # customers generated and written at a time: memory stays flat at any size
+BATCH_CUSTOMERS = 5_000  # customers generated and written at a time: memory stays flat at any size
 
 
 def generate_mock_data(
