@@ -31,9 +31,9 @@ def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
     model_key = pipeline["model_card"]["artifacts"]["model"].split(f"{data_bucket(stack)}/", 1)[1]
     assert model_key in files
-    assert [f for f in files if f.startswith("manifests/")] == [
-        f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
-        for kind in ("charge", "satisfaction")]
+    # the run's day (a session that crosses midnight UTC also has the next day's scheduled runs)
+    assert {f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
+            for kind in ("charge", "satisfaction")} <= {f for f in files if f.startswith("manifests/")}
     stack.start_s3()  # empty, as every moto server starts
     try:
         stack.restore_s3()
