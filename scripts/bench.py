@@ -101,27 +101,30 @@ def copy_baseline(stack: Stack, files: list[Path]) -> float:
     return seconds
 
 
-def stage_table(tis: list[dict], peaks: dict[tuple[str, str], int], rows: dict[str, int]) -> list[dict]:
-    def parse(stamp: str) -> dt.datetime:
-        return dt.datetime.fromisoformat(stamp)
+def wall_seconds(tis: list[dict]) -> float:
+    """From the first start to the last end of these task instances."""
+    done = [t for t in tis if t["start_date"] and t["end_date"]]
+    return (max(dt.datetime.fromisoformat(t["end_date"]) for t in done)
+            - min(dt.datetime.fromisoformat(t["start_date"]) for t in done)).total_seconds()
 
+
+def stage_table(tis: list[dict], peaks: dict[tuple[str, str], int], rows: dict[str, int]) -> list[dict]:
     table = []
     for stage, task_ids in STAGES.items():
         mine = [ti for ti in tis if ti["task_id"].split(".")[0] in task_ids and ti["start_date"] and ti["end_date"]]
         if not mine:
             continue
-        seconds = (max(parse(t["end_date"]) for t in mine) - min(parse(t["start_date"]) for t in mine)).total_seconds()
-        largest = max((peak, task) for (_dag, task), peak in peaks.items() if task.split(".")[0] in task_ids) \
-            if any(task.split(".")[0] in task_ids for _dag, task in peaks) else (0, "")
+        seconds = wall_seconds(mine)
+        largest = max(((peak, task) for (_dag, task), peak in peaks.items() if task.split(".")[0] in task_ids),
+                      default=(0, ""))
         table.append({"stage": stage, "seconds": round(seconds, 1), "rows": rows[stage],
                       "rows_per_s": round(rows[stage] / seconds) if seconds else 0,
                       "peak_rss_mb": round(largest[0] / 2**20), "largest_task": largest[1]})
-    starts = [parse(t["start_date"]) for t in tis if t["start_date"]]
-    ends = [parse(t["end_date"]) for t in tis if t["end_date"]]
-    total = (max(ends) - min(starts)).total_seconds()
+    total = wall_seconds(tis)
+    largest = max(table, key=lambda r: r["peak_rss_mb"])
     table.append({"stage": "total", "seconds": round(total, 1), "rows": rows["generate"],
-                  "rows_per_s": round(rows["generate"] / total), "peak_rss_mb": max(r["peak_rss_mb"] for r in table),
-                  "largest_task": max(table, key=lambda r: r["peak_rss_mb"])["largest_task"]})
+                  "rows_per_s": round(rows["generate"] / total), "peak_rss_mb": largest["peak_rss_mb"],
+                  "largest_task": largest["largest_task"]})
     return table
 
 
@@ -156,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = {"generate": inputs, "upload": inputs, "load": inputs, "transform": tables["in_charge"],
             "features": tables["model_satisfaction"], "train": card_rows["train"], "plot": card_rows["train"]}
     stages = stage_table(measured["tis"], sampler.peaks, rows)
-    load_tis = [t for t in measured["tis"] if t["task_id"] == "s3_to_db_glob"]
-    load_seconds = (max(dt.datetime.fromisoformat(t["end_date"]) for t in load_tis)
-                    - min(dt.datetime.fromisoformat(t["start_date"]) for t in load_tis)).total_seconds()
+    load_seconds = wall_seconds([t for t in measured["tis"] if t["task_id"] == "s3_to_db_glob"])
     smallest = min(sampler.peaks.items(), key=lambda item: item[1])
     result = {
         "scale": args.scale,

@@ -208,9 +208,10 @@ def contract_checks(contract: Contract) -> list[pgsql.Composable]:
 
 
 def _copy_file(cur, new: pgsql.Composable, line_numbers: str, contract: Contract, file: str,
-               open_file: ChunkSource, audit: FileAudit) -> bool:
+               open_file: ChunkSource, audit: FileAudit, ignored: set[str]) -> bool:
     """The fast path: `COPY` the whole file into the new partition. False (and nothing written) when
-    PostgreSQL refuses it or a record spans lines: then it must be read row by row."""
+    PostgreSQL refuses it or a record spans lines: then it must be read row by row. Columns the
+    contract does not know are copied into text columns named in `ignored`, dropped before the swap."""
     chunks = iter(open_file())
     first = next(chunks, b"")
     if not first:
@@ -223,10 +224,12 @@ def _copy_file(cur, new: pgsql.Composable, line_numbers: str, contract: Contract
     for index in range(header.width):
         if index in header.positions:
             columns.append(contract.names[header.positions.index(index)])
-        else:  # a column the contract does not know: copied into a column dropped before the swap
+        else:
             columns.append(f"_ignored_{index}")
-            cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(new, _id(columns[-1])))
-    known = [c for c in columns if not c.startswith("_ignored_")]
+            if columns[-1] not in ignored:
+                cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(new, _id(columns[-1])))
+                ignored.add(columns[-1])
+    known = [c for c in columns if c not in ignored]
     stream = _Stream(itertools.chain([first], chunks), file)
     cur.execute("SAVEPOINT copy_file")
     cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN source_file SET DEFAULT %s,"
@@ -304,10 +307,11 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
             "CREATE TEMP TABLE stage_rejects (file text, line integer, reason text, raw_line text) ON COMMIT DROP"
         )
         bad = _CopyBuffer(cur, _id("stage_rejects"), ["file", "line", "reason", "raw_line"])
+        ignored: set[str] = set()
         for file, open_file in sorted(files.items()):
             audit = FileAudit(ds=ds, kind=contract.kind, file=file, run_id=run_id)
             file_started = time.monotonic()
-            if not _copy_file(cur, new, line_numbers, contract, file, open_file, audit):
+            if not _copy_file(cur, new, line_numbers, contract, file, open_file, audit, ignored):
                 _read_file(cur, new, contract, file, open_file, audit, bad)
             audits.append(audit)
             log.info("%s: %d rows read, %d rejected, by %s in %.1f s%s", file, audit.rows_read, audit.rows_rejected,
@@ -319,10 +323,8 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
         for audit in audits:
             audit.duplicates_dropped = duplicates.get(audit.file, 0)
             audit.rows_loaded = audit.rows_read - audit.rows_rejected - audit.duplicates_dropped
-        cur.execute(pgsql.SQL("SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass"
-                              " AND attname LIKE '\\_ignored\\_%%' AND NOT attisdropped"), (new.as_string(cur),))
-        for (ignored,) in cur.fetchall():
-            cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(ignored)))
+        for column in ignored:
+            cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(column)))
         cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT,"
                               " ALTER COLUMN source_line DROP IDENTITY").format(new))
 

@@ -16,6 +16,7 @@ The same (seed, logical date, size) always gives the same bytes; another date gi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -235,11 +236,11 @@ def generate_mock_data(
     for part, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
         paths = {kind: out_dir / kind / f"{kind}_part_{part:03d}.csv" for kind in written}
         rows = dict.fromkeys(written, 0)
-        files = {}
-        try:
-            for kind, path in paths.items():
+        with contextlib.ExitStack() as stack:
+            for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
-                files[kind] = open(path, "w", newline="")
+            files = {kind: stack.enter_context(open(path, "w", newline="")) for kind, path in paths.items()}
+            # (an empty part still gets one empty batch, for its header)
             for batch, first in enumerate(range(start, max(stop, start + 1), BATCH_CUSTOMERS)):
                 # the first batch of a part has the part's own stream, so parts below the batch size
                 # give the same bytes as when they were written whole
@@ -254,9 +255,6 @@ def generate_mock_data(
                     last_report = time.monotonic()
                     log.info("%s: %d rows written (%d of %d customers)", paths["charge"], rows["charge"],
                              first + len(people) - start, stop - start)
-        finally:
-            for file in files.values():
-                file.close()
         for kind, path in paths.items():
             written[kind].append(path)
             log.info("%s: %d rows generated (part %d/%d, %d customers)", path, rows[kind], part + 1, parts, stop - start)
