@@ -10,13 +10,15 @@ PY := $(VENV)/bin/python
 
 .PHONY: venv run up down reset test lock pictures bench
 
-# The venv is built from requirements.lock alone; uv comes from the lock too.
+# The venv is built from requirements.lock alone; uv comes from the lock too. Its bytecode is compiled
+# once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
+# about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, every time).
 venv: $(VENV)/.synced
 $(VENV)/.synced: requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@test -x $(VENV)/bin/uv || { $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; \
 	  $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"; }
-	$(VENV)/bin/uv pip sync --quiet --python $(PY) requirements.lock
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(PY) requirements.lock
 	@touch $@
 
 run: venv

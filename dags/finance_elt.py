@@ -16,7 +16,7 @@
    joined with the satisfaction scores into `model_satisfaction_staging`.
 6. `check_model_satisfaction`: quality gates on that table; only then `publish_model_satisfaction`
    swaps it in as `model_satisfaction` and emits the dataset `finance_ml` is scheduled on.
-7. `cleanup` drops the temporary tables once everything else has finished.
+7. `cleanup` drops the temporary tables once everything else has finished (a teardown task).
 
 Thresholds of the gates live in `include/finance/config.py`.
 """
@@ -220,9 +220,11 @@ def finance_elt():
             checks={"enough_rows": {"check_statement": f"COUNT(*) >= {config.MIN_MODEL_ROWS}"}},
         )
 
-    staging >> check_model_satisfaction() >> publish_model_satisfaction()
+    published = staging >> check_model_satisfaction() >> publish_model_satisfaction()
 
-    aql.cleanup()
+    # A teardown after the last task: it runs once every task is done, whatever its state, and does not
+    # decide the run's state (a plain aql.cleanup() waits for the run in a worker slot, polling).
+    published >> aql.cleanup(run_sync_mode=True).as_teardown()
 
 
 finance_elt()

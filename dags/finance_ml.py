@@ -17,6 +17,7 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
    `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/`.
 5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
    (`model.joblib`), and its `model_card.json`, uploaded under the same run key.
+6. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
 """
 
 from datetime import datetime, timedelta
@@ -158,12 +159,11 @@ def finance_ml():
         features=features, folds=config.ML_CV_FOLDS, seed=config.ML_SEED
     ).expand_kwargs(config.MODELS)
 
-    store_metrics(results)
-    plot_model_results.expand(model_results=results)
-    plot_comparison(results)
-    publish_best_model(features, results)
+    last = [store_metrics(results), plot_model_results.expand(model_results=results), plot_comparison(results),
+            publish_best_model(features, results)]
 
-    aql.cleanup()
+    # drops the temporary tables once every task is done, as in finance_elt
+    last >> aql.cleanup(run_sync_mode=True).as_teardown()
 
 
 finance_ml()

@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from include.finance.report import model_table  # noqa: E402
+from include.finance.storage import MANIFESTS_PREFIX  # noqa: E402
+
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 PG_USER = "postgres"
 # Documented local default of a loopback-only throwaway cluster. Not a common word: Airflow masks a
@@ -151,6 +153,9 @@ class Stack:
             "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom",
             "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
+            # the scheduler's loop sleeps at most this long when it has nothing to do (default 1 s): a
+            # task's successor is queued sooner, at a few percent of one core
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
@@ -163,7 +168,11 @@ class Stack:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
             "AIRFLOW_CONN_POSTGRES_DEFAULT": self.db_uri("finance"),
             "AWS_EC2_METADATA_DISABLED": "true",
-            "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "5"),
+            # up to 8 tasks run at once (mapped training: one per model) on a few cores: one thread each
+            # for OpenMP and BLAS, whose idle threads otherwise spin on the cores the others need
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "2"),  # the sensors ask the loopback S3 endpoint
         }
         env.update(self.extra_env)
         return env
@@ -191,24 +200,31 @@ class Stack:
             return False
         return True
 
-    def _stop(self, name: str, grace: float = 30.0) -> None:
-        """SIGTERM the process group started for `name` (gunicorn and task workers included), then SIGKILL."""
-        try:
-            pid = int(self.pid_file(name).read_text())
-        except (FileNotFoundError, ValueError):
-            return
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
+    def _stop(self, *names: str, grace: float = 30.0) -> None:
+        """SIGTERM the process groups started for `names` (gunicorn and task workers included) at once,
+        wait until they are gone, SIGKILL what is left after `grace` seconds."""
+        groups = {}
+        for name in names:
+            try:
+                groups[name] = int(self.pid_file(name).read_text())
+                os.killpg(groups[name], signal.SIGTERM)
+            except (FileNotFoundError, ValueError, ProcessLookupError):
+                pass
+        deadline = time.monotonic() + grace
+        while groups and time.monotonic() < deadline:
+            for name, pid in list(groups.items()):
                 _reap(pid)
-                os.killpg(pid, 0)
-                time.sleep(0.3)
+                if not _group_alive(pid):
+                    del groups[name]
+            time.sleep(0.3)
+        for name, pid in groups.items():
             log(f"{name} did not stop in {grace:.0f}s: killing it")
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.pid_file(name).unlink(missing_ok=True)
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for name in names:
+            self.pid_file(name).unlink(missing_ok=True)
 
     def _airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         argv = [str(Path(sys.executable).parent / "airflow"), *args]
@@ -333,29 +349,34 @@ class Stack:
         saving.rename(self.s3_saved)
         log(f"saved {count} objects of the S3 endpoint to {self.s3_saved}")
 
-    def restore_s3(self) -> None:
+    def restore_s3(self, skip: tuple[str, ...] = ()) -> None:
+        """Upload what `save_s3` saved, except keys starting with one of `skip`."""
         if not self.s3_saved.is_dir():
             return
         client, count = s3_client(self), 0
         for bucket in sorted(self.s3_saved.iterdir()):
             client.create_bucket(Bucket=bucket.name)
             for path in sorted(p for p in bucket.rglob("*") if p.is_file()):
-                client.upload_file(str(path), bucket.name, path.relative_to(bucket).as_posix())
-                count += 1
+                key = path.relative_to(bucket).as_posix()
+                if not key.startswith(skip):
+                    client.upload_file(str(path), bucket.name, key)
+                    count += 1
         log(f"restored {count} objects from {self.s3_saved}")
 
     # --- Airflow ------------------------------------------------------------------------------
     def start_airflow(self) -> None:
         log("airflow db migrate")
         self._airflow("db", "migrate")
-        if UI_USER not in self._airflow("users", "list", "-o", "plain").stdout.split():
-            self._airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
-                          "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
         airflow = str(Path(sys.executable).parent / "airflow")
+        commands = {"scheduler": [sys.executable, str(ROOT / "scripts" / "scheduler.py")],  # tasks fork from it
+                    "triggerer": [airflow, "triggerer"], "webserver": [airflow, "webserver"]}
         for name in AIRFLOW_PROCESSES:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
             probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
-            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", airflow, name])
+            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]])
+        # the login, while they start (an existing user is left as it is)
+        self._airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
+                      "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
         wait_for(lambda: _http_ok(f"{self.web_url}/health"), 180, "the Airflow webserver",
                  self.log_dir / "webserver.log")
         log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")
@@ -372,7 +393,9 @@ class Stack:
                 self.drop_database("airflow")
                 self._ensure_database("airflow")
             self.start_s3()
-            self.restore_s3()
+            # With fresh metadata the days' runs start over: a restored manifest (a day's upload is
+            # complete) would let finance_elt load the files in_finance_data is about to replace.
+            self.restore_s3(skip=(MANIFESTS_PREFIX,) if fresh_metadata else ())
             self.start_airflow()
         except BaseException:
             self.down()
@@ -380,8 +403,7 @@ class Stack:
 
     def down(self) -> None:
         """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
-        for name in reversed(AIRFLOW_PROCESSES):
-            self._stop(name)
+        self._stop(*AIRFLOW_PROCESSES)
         try:
             self.save_s3()
         finally:
@@ -431,6 +453,14 @@ def running(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except (FileNotFoundError, ProcessLookupError):
         return False
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _reap(pid: int) -> None:
@@ -497,7 +527,7 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
                 before_ingest(stack)
             (switch_on or unpause)(stack, dag_id)
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
-        runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline", every=3)
+        runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline")
         summary = _summary(stack, runs)
         if after is not None:
             after(stack, runs)

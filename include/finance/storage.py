@@ -21,8 +21,11 @@ def partition_prefix(kind: str, ds: str) -> str:
     return f"{kind}/dt={ds}/"
 
 
+MANIFESTS_PREFIX = "manifests/"
+
+
 def manifest_key(kind: str, ds: str) -> str:
-    return f"manifests/dt={ds}/{kind}.json"
+    return f"{MANIFESTS_PREFIX}dt={ds}/{kind}.json"
 
 
 def ml_run_prefix(prefix: str, ts_nodash: str) -> str:

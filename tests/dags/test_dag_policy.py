@@ -58,6 +58,14 @@ def test_the_dataset_is_emitted_only_after_every_quality_gate(dagbag):
                for t in elt.tasks), "no other task emits a plain dataset"
 
 
+@pytest.mark.parametrize("dag_id", ["finance_elt", "finance_ml"])
+def test_cleanup_is_a_teardown_after_every_other_task(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    cleanup = dag.get_task("cleanup")
+    assert cleanup.is_teardown and not cleanup.on_failure_fail_dagrun, "cleanup does not decide the run's state"
+    assert cleanup.get_flat_relative_ids(upstream=True) == set(dag.task_ids) - {"cleanup"}
+
+
 def test_sensors_are_deferrable_amazon_sensors(dagbag):
     from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
