@@ -9,3 +9,6 @@ ENV AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID=aws_default
 ENV AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL=s3://finance-elt-ml-data/xcom
 # Publish timers in milliseconds as Airflow 3 will; silences a RemovedInAirflow3Warning at every start.
 ENV AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY=True
+# One OpenMP/BLAS thread per task: the mapped training tasks run side by side on the worker's cores,
+# and with a thread per core each, their idle threads spin on the cores the others need.
+ENV OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1

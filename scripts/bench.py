@@ -11,8 +11,9 @@ input file into a plain table of the same columns: the baseline for the load and
 (COPY seconds / load seconds, the load being the mapped `s3_to_db_glob` tasks).
 
 Peak RSS is each task process's VmHWM (Linux's high-water mark of its resident memory), read every
-0.2 s from /proc while it runs; a task process is a fork of Airflow's, so it starts with Airflow's own
-memory (the smallest task shows how much). Results also go to `.local/bench/bench_<N>.json`.
+0.2 s from /proc while it runs; a task process is a fork of the scheduler, which has Airflow and the
+tasks' libraries imported (`scripts/scheduler.py`), so it starts with their memory, shared with the
+scheduler and the other tasks (the smallest task shows how much). Results also go to `.local/bench/bench_<N>.json`.
 """
 
 from __future__ import annotations
@@ -35,8 +36,7 @@ from stack import Stack, find_pg_bin, log, run_pipeline  # noqa: E402
 from include.finance.report import text_table  # noqa: E402
 
 STATE = ROOT / ".local" / "bench" / "pipeline"
-# stage -> task ids (before any "." of a task group); `cleanup` (it waits for the rest of its run) counts
-# in the total only
+# stage -> task ids (before any "." of a task group); `cleanup` (each run's teardown) counts in the total only
 STAGES = {
     "generate": ["generate_mock_data"],
     "upload": ["create_bucket", "clear_partition", "get_upload_kwargs", "upload_mock_data", "write_manifests"],

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import re
 import shlex
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -285,6 +286,16 @@ def test_dockerfile_xcom_storage_matches_config(config):
     assert url.hostname == config.DATA_BUCKET_NAME
     assert env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID"] == config.AWS_CONN_ID
     assert env_example()[0]["DATA_BUCKET_NAME"] == config.DATA_BUCKET_NAME
+
+
+def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):
+    """Tasks run with the same settings under `astro dev start` and `make run`."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from stack import Stack
+
+    _, env = dockerfile()
+    stack_env = Stack(state_dir=tmp_path).env()
+    assert {key: stack_env.get(key) for key in env} == env
 
 
 def test_dockerfile_allows_astro_sdk_xcom_classes():
