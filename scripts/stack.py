@@ -254,6 +254,9 @@ class Stack:
                 f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
                 # A throwaway development cluster: durability against OS crashes is not worth the time.
                 " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+                # No replicas: a COPY into a table created in the same transaction (the load's new
+                # partition) then writes no WAL, as in PostgreSQL's "Populating a Database"
+                " -c wal_level=minimal -c max_wal_senders=0"
             )
             self._run_pg([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"),
                           "-o", options, "-w", "-t", "60", "start"])
