@@ -36,8 +36,8 @@ def test_each_run_graph_shows_the_tasks_in_order(browser):
     elt, ml = browser["graphs"]["finance_elt"]["edges"], browser["graphs"]["finance_ml"]["edges"]
     assert ("retrieve_input_files", "s3_to_db_glob") in elt
     assert ("publish_model_satisfaction", DATASET) in elt
-    # the dataset's condition node leads into the run (Airflow draws it to `cleanup`, a root task, and
-    # not to select_model_rows, whose Table inlet it seems to count as its upstream)
+    # the dataset's condition node leads into the run (not drawn to select_model_rows, whose Table inlet
+    # Airflow seems to count as its upstream)
     assert (DATASET, "and-gate-0") in ml and any(source == "and-gate-0" for source, _ in ml)
     assert ("select_model_rows", "feature_eng") in ml
     assert {("feature_eng", "train_model_task"), ("train_model_task", "publish_best_model")} <= set(ml)
