@@ -1,10 +1,12 @@
 """`make up` / `make down` (scripts/stack.py): down leaves no process behind and keeps the data."""
 
 import os
+from contextlib import closing
 
+import psycopg2
 import pytest
 
-from stack import AIRFLOW_PROCESSES, data_bucket, running, s3_client
+from stack import AIRFLOW_PROCESSES, METADATA_TEMPLATE, data_bucket, metadata_template_key, running, s3_client
 
 pytestmark = pytest.mark.integration
 
@@ -45,3 +47,21 @@ def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
         assert restored == (saved / model_key).read_bytes()
     finally:
         stack.stop_s3()
+
+
+def test_the_run_started_from_a_copy_of_the_migrated_metadata_template(stack, pipeline):
+    """`make run` begins with an empty metadata database: a copy of a template migrated for this lock."""
+    with closing(psycopg2.connect(stack.db_uri("postgres"))) as conn, conn.cursor() as cur:
+        cur.execute("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                    (METADATA_TEMPLATE,))
+        assert cur.fetchone() == (metadata_template_key(),)
+    found = {}
+    for database in ("airflow", METADATA_TEMPLATE):
+        with closing(psycopg2.connect(stack.db_uri(database))) as conn, conn.cursor() as cur:
+            cur.execute("SELECT version_num FROM alembic_version")
+            version = cur.fetchall()
+            cur.execute("SELECT count(*) FROM dag_run")
+            found[database] = (version, cur.fetchone()[0])
+    (version, template_runs), (run_version, runs) = found[METADATA_TEMPLATE], found["airflow"]
+    assert len(version) == 1 and run_version == version  # migrated to the head of the locked Airflow
+    assert template_runs == 0 and runs >= 3  # the pipeline's runs went into the copy only
