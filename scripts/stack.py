@@ -172,7 +172,7 @@ class Stack:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
             "AIRFLOW_CONN_POSTGRES_DEFAULT": self.db_uri("finance"),
             "AWS_EC2_METADATA_DISABLED": "true",
-            # up to 8 tasks run at once (mapped training: one per model) on a few cores: one thread each
+            # up to 16 tasks run at once (mapped training and plots: one per model) on a few cores: one thread each
             # for OpenMP and BLAS, whose idle threads otherwise spin on the cores the others need
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
