@@ -122,6 +122,8 @@ class Contract:
     table: str  # the permanent table the good rows go to
     key: str  # unique per day: a second row with the same key is a duplicate and dropped
     columns: tuple[Column, ...]
+    # the columns the transforms filter, group and join on: analyzed as soon as a day is loaded
+    analyze: tuple[str, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -164,6 +166,7 @@ CHARGE = Contract(
         Column("payment_method_details_card_funding", "text"),
         Column("payment_method_details_card_last4", "text"),  # text: "0042" keeps its zeros
     ),
+    analyze=("ds", "status", "paid", "customer_id", "amount_captured"),
 )
 
 SATISFACTION = Contract(
@@ -177,6 +180,7 @@ SATISFACTION = Contract(
         Column("customer_satisfaction_service", "smallint", int_between(0, 10), required=True),
         Column("product_type", "text", required=True),
     ),
+    analyze=("ds", "customer_id"),
 )
 
 CONTRACTS = {c.kind: c for c in (CHARGE, SATISFACTION)}

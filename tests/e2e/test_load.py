@@ -253,11 +253,45 @@ def test_clean_files_go_by_copy_and_give_the_rows_the_row_reader_gives(db, s3, t
     assert [(r[1], r[2], r[3], r[8], r[9], r[11]) for r in edge] == [
         ("ch_e1", 1500, 1500, "  spaces kept  ", False, None), ("ch_e2", 42, 0, 'quoted, with "quotes"', True, None)]
 
-    monkeypatch.setattr(load, "_copy_file", lambda *args: False)  # every file through the row reader
+    monkeypatch.setattr(load, "_copy_file", lambda *args: load.REFUSED)  # every file through the row reader
     assert load_both_kinds() == (tables, audits, {"row reader"})
 
 
-def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
+def test_the_days_key_joins_the_tables_key_in_its_column_order_and_the_transforms_columns_are_analyzed(db, s3):
+    ds = "2026-03-25"
+    clear(s3, ds)
+    put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\ncus_1,7,7,7,basic\n")
+
+    def keys() -> tuple:
+        """The table's and the day's primary key columns, and whether the day's key index is attached."""
+        columns = {}
+        for table in ("in_satisfaction", "in_satisfaction_20260325"):
+            columns[table] = query(db, "SELECT a.attname FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k (n, o)"
+                                       " JOIN pg_attribute a ON a.attrelid = %s::regclass AND a.attnum = k.n"
+                                       " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.o",
+                                   *[f"{SCHEMA}.{table}"] * 2)
+        attached = query(db, "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
+                         f"{SCHEMA}.in_satisfaction_20260325_pkey")
+        return [c for (c,) in columns["in_satisfaction"]], [c for (c,) in columns["in_satisfaction_20260325"]], attached
+
+    run_load("satisfaction", ds)
+    assert keys() == (["customer_id", "ds"], ["customer_id", "ds"], [(f"{SCHEMA}.in_satisfaction_pkey",)])
+    assert query(db, "SELECT attname FROM pg_stats WHERE schemaname = %s AND tablename = 'in_satisfaction_20260325'"
+                     " ORDER BY 1", SCHEMA) == [("customer_id",), ("ds",)]
+    assert audit(db, ds, "satisfaction")["part_000.csv"][:4] == (3, 2, 0, 1)
+
+    # a table keyed the way it was first made, (ds, key): the day's key follows it
+    with db.cursor() as cur:
+        cur.execute(f"ALTER TABLE {SCHEMA}.in_satisfaction DROP CONSTRAINT in_satisfaction_pkey,"
+                    " ADD PRIMARY KEY (ds, customer_id)")
+    run_load("satisfaction", ds, run_id="rerun")
+    assert keys() == (["ds", "customer_id"], ["ds", "customer_id"], [(f"{SCHEMA}.in_satisfaction_pkey",)])
+    assert query(db, f"SELECT customer_id, customer_satisfaction_speed FROM {SCHEMA}.in_satisfaction"
+                     " WHERE ds = %s ORDER BY 1", ds) == [("cus_1", 1), ("cus_2", 4)]
+
+
+@pytest.mark.parametrize("connections", [1, 2])
+def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3, connections):
     ds = "2026-03-20"
     clear(s3, ds)
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\n")
@@ -270,8 +304,9 @@ def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
 
     files = {"s3://x/part_000.csv": lambda: iter([SAT_HEADER + b"cus_9,1,1,1,basic\n"]), "s3://x/part_001.csv": broken}
     conn = psycopg2.connect(stack.db_uri("finance"))
+    connect = (lambda: psycopg2.connect(stack.db_uri("finance"))) if connections == 2 else None
     with pytest.raises(ConnectionError):
-        load.load_day(conn, SATISFACTION, files, ds, "bad", SCHEMA)
+        load.load_day(conn, SATISFACTION, files, ds, "bad", SCHEMA, connect=connect)
     conn.close()
     assert (snapshot(db, "in_satisfaction"), audit(db, ds, "satisfaction")) == before
     assert query(db, "SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", "%_new") == [(0,)]
