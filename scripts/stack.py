@@ -157,9 +157,6 @@ class Stack:
             "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom",
             "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
-            # the scheduler's loop sleeps at most this long when it has nothing to do (default 1 s): a
-            # task's successor is queued sooner, at a few percent of one core
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.2",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
