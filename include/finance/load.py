@@ -1,22 +1,21 @@
 """Load a day's input files into Postgres under the data contract, with nothing lost.
 
-Per kind and logical date:
+Per kind and logical date, in ONE transaction:
 
 1. the day's new partition `<table>_<yyyymmdd>_new` is created with the contract as constraints
-   (NOT NULL, value ranges, allowed values). Nothing reads it: it only joins the table in step 4;
+   (NOT NULL, value ranges, allowed values);
 2. every part file is streamed from object storage straight into it with `COPY` (PostgreSQL parses
-   and checks the rows: the fast path), `COPY_CONNECTIONS` files at once, each on its own connection
-   (PostgreSQL parses a COPY on one core). When `COPY` refuses a file (a bad value, a short row, bytes
+   and checks the rows: the fast path). When `COPY` refuses the file (a bad value, a short row, bytes
    that are not UTF-8, ...) or a record spans several lines, that file's rows are rolled back and it
    is read row by row through `contract.RowReader` instead: good rows go in by `COPY`, rejected rows
    (file, line, reason, raw text) into `load_rejects`. Both paths give the same rows for a clean file;
    `load_audit.loaded_by` says which one each file took;
 3. a key seen twice keeps its first row (by file name and line) and counts the others as duplicates;
-4. in ONE transaction, the old partition of that day is dropped and the new one attached, and the
-   day's rows in `load_rejects` and `load_audit` are replaced.
+4. the old partition of that day is dropped and the new one attached; the day's rows in
+   `load_rejects` and `load_audit` are replaced.
 
-A failure anywhere drops the new partition: the permanent tables hold the previous state, never half
-a load. A rerun of the same day replaces exactly that day; a backfill adds days.
+A failure anywhere rolls everything back: the permanent tables hold the previous state, never half a
+load. A rerun of the same day replaces exactly that day; a backfill adds days.
 
 `load_audit` accounts for every data row of every file:
 rows_read = rows_loaded + rows_rejected + duplicates_dropped.
@@ -29,8 +28,6 @@ import csv
 import io
 import itertools
 import logging
-import queue
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -48,14 +45,8 @@ REJECTS_TABLE = "load_rejects"
 AUDIT_TABLE = "load_audit"
 COPY_BUFFER_BYTES = 8 << 20  # rows are sent to Postgres in COPY batches of about this size
 PROGRESS_SECONDS = 10  # a log line at least this often while a file loads
-COPY_CONNECTIONS = 2  # files copied at once, each on its own connection (given a way to open more)
-# Each copying connection numbers the lines of the file it copies with its own temporary sequence, and
-# names the file in a setting: the new partition's defaults read both, per connection.
-LINE_NUMBERS = "load_line_numbers"
-SOURCE_FILE_SETTING = "finance_load.source_file"
 
 ChunkSource = Callable[[], Iterable[bytes]]  # opens one file: its bytes, chunk by chunk
-Connect = Callable[[], "psycopg2.extensions.connection"]  # opens one more connection to the same database
 
 
 @dataclass
@@ -218,27 +209,19 @@ def contract_checks(contract: Contract) -> list[pgsql.Composable]:
     return checks
 
 
-REFUSED, NEEDS_COLUMNS = "refused", "needs columns"  # why _copy_file did not copy a file
-
-
-def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_file: ChunkSource,
-               audit: FileAudit, ignored: set[str] | None) -> str | None:
-    """The fast path: `COPY` the whole file into the new partition. None when done; REFUSED (nothing
-    written) when PostgreSQL refuses it or a record spans lines: then it must be read row by row.
-    Columns the contract does not know are copied into text columns named in `ignored` (added here,
-    dropped before the swap); with `ignored=None` such a file is not copied (NEEDS_COLUMNS): adding a
-    column would wait for the other connections copying into the same table."""
+def _copy_file(cur, new: pgsql.Composable, line_numbers: str, contract: Contract, file: str,
+               open_file: ChunkSource, audit: FileAudit, ignored: set[str]) -> bool:
+    """The fast path: `COPY` the whole file into the new partition. False (and nothing written) when
+    PostgreSQL refuses it or a record spans lines: then it must be read row by row. Columns the
+    contract does not know are copied into text columns named in `ignored`, dropped before the swap."""
     chunks = iter(open_file())
     first = next(chunks, b"")
     if not first:
         audit.note = "empty file"
-        return None
+        return True
     header = RowReader(contract, [first], file).read_header()  # a ContractError stops the load
     if header is None or b"\n" not in first:
-        return REFUSED  # blank lines only, or a header longer than a chunk: rare enough for the row reader
-    if header.ignored and ignored is None:
-        getattr(chunks, "close", lambda: None)()
-        return NEEDS_COLUMNS
+        return False  # blank lines only, or a header longer than a chunk: rare enough for the row reader
     columns = []
     for index in range(header.width):
         if index in header.positions:
@@ -248,10 +231,11 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_f
             if columns[-1] not in ignored:
                 cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(new, _id(columns[-1])))
                 ignored.add(columns[-1])
-    known = [c for c in columns if not c.startswith("_ignored_")]
+    known = [c for c in columns if c not in ignored]
     stream = _Stream(itertools.chain([first], chunks), file)
     cur.execute("SAVEPOINT copy_file")
-    cur.execute("SELECT set_config(%s, %s, true), setval(%s, 2, false)", (SOURCE_FILE_SETTING, file, LINE_NUMBERS))
+    cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN source_file SET DEFAULT %s,"
+                          " ALTER COLUMN source_line RESTART WITH 2").format(new), (file,))
     try:
         cur.copy_expert(
             pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
@@ -266,63 +250,20 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_f
         cur.execute("ROLLBACK TO SAVEPOINT copy_file")
         stream.close()
         log.info("%s: COPY refused it (%s): reading it row by row", file, str(exc).splitlines()[0])
-        return REFUSED
+        return False
     # the rows copied, from the line numbers given (psycopg2 has no row count for COPY)
     cur.execute(pgsql.SQL("SELECT CASE WHEN is_called THEN last_value - 1 ELSE 0 END FROM {}").format(
-        _id(LINE_NUMBERS)))
+        pgsql.SQL(line_numbers)))
     rows = cur.fetchone()[0]
     if stream.lines != rows + 1:  # a quoted line break: line numbers must come from the row reader
         cur.execute("ROLLBACK TO SAVEPOINT copy_file")
         log.info("%s: %d rows on %d lines: reading it row by row", file, rows, stream.lines)
-        return REFUSED
+        return False
     cur.execute("RELEASE SAVEPOINT copy_file")
     audit.rows_read = rows
     audit.loaded_by = "copy"
     audit.note = _note(header, audit.rows_read)
-    return None
-
-
-def _copy_files(connections: list, new: pgsql.Composable, contract: Contract, files: dict[str, ChunkSource],
-                audits: dict[str, FileAudit]) -> dict[str, str]:
-    """Step 2's fast path on every connection at once, each taking the next file until none is left;
-    each commits its files. Returns the files left for the main connection (file -> why)."""
-    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
-    for file in sorted(files):
-        todo.put(file)
-    left: dict[str, str] = {}
-    errors: list[BaseException] = []
-
-    def copy_until_done(connection) -> None:
-        try:
-            with connection, connection.cursor() as cur:
-                cur.execute(pgsql.SQL("CREATE TEMP SEQUENCE IF NOT EXISTS {}").format(_id(LINE_NUMBERS)))
-                while not errors:
-                    try:
-                        file = todo.get_nowait()
-                    except queue.Empty:
-                        return
-                    started = time.monotonic()
-                    why = _copy_file(cur, new, contract, file, files[file], audits[file], None)
-                    if why:
-                        left[file] = why
-                    else:
-                        _log_file(audits[file], started)
-        except BaseException as exc:  # noqa: BLE001 - re-raised by the caller, in its thread
-            errors.append(exc)
-
-    threads = [threading.Thread(target=copy_until_done, args=(c,), name=f"copy-{i}") for i, c in enumerate(connections)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if errors:
-        raise errors[0]
-    return left
-
-
-def _log_file(audit: FileAudit, started: float) -> None:
-    log.info("%s: %d rows read, %d rejected, by %s in %.1f s%s", audit.file, audit.rows_read, audit.rows_rejected,
-             audit.loaded_by or "-", time.monotonic() - started, f" ({audit.note})" if audit.note else "")
+    return True
 
 
 def _read_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_file: ChunkSource,
@@ -346,115 +287,91 @@ def _read_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_f
     audit.note = _note(reader.header, reader.rows_read)
 
 
-def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, run_id: str, schema: str,
-             connect: Connect | None = None) -> list[FileAudit]:
-    """Load one kind's files of one logical date (file name -> opener) and return the audit per file.
-
-    `connect`, if given, opens more connections to the database `conn` is on: then up to
-    `COPY_CONNECTIONS` files are copied at once."""
+def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, run_id: str, schema: str) -> list[FileAudit]:
+    """Load one kind's files of one logical date (file name -> opener) and return the audit per file."""
     table = _id(schema, contract.table)
-    new = _id(schema, f"{partition_name(contract.table, ds)}_new")
-    audits = {file: FileAudit(ds=ds, kind=contract.kind, file=file, run_id=run_id) for file in sorted(files)}
+    partition = partition_name(contract.table, ds)
+    new = _id(schema, f"{partition}_new")
+    audits = []
     started = time.monotonic()
-    extra = []
-    try:
-        with conn, conn.cursor() as cur:  # committed: the other connections copy into it too
-            cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
+    with conn, conn.cursor() as cur:
+        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
+        cur.execute(
+            pgsql.SQL("CREATE TABLE {} (LIKE {}, CHECK (ds = DATE %s), {})").format(
+                new, table, pgsql.SQL(", ").join(contract_checks(contract))),
+            (ds,),
+        )
+        cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds SET DEFAULT %s,"
+                              " ALTER COLUMN source_line ADD GENERATED BY DEFAULT AS IDENTITY").format(new), (ds,))
+        cur.execute("SELECT pg_get_serial_sequence(%s, 'source_line')", (new.as_string(cur),))
+        line_numbers = cur.fetchone()[0]  # the sequence numbering the lines COPY writes
+        cur.execute(
+            "CREATE TEMP TABLE stage_rejects (file text, line integer, reason text, raw_line text) ON COMMIT DROP"
+        )
+        bad = _CopyBuffer(cur, _id("stage_rejects"), ["file", "line", "reason", "raw_line"])
+        ignored: set[str] = set()
+        for file, open_file in sorted(files.items()):
+            audit = FileAudit(ds=ds, kind=contract.kind, file=file, run_id=run_id)
+            file_started = time.monotonic()
+            if not _copy_file(cur, new, line_numbers, contract, file, open_file, audit, ignored):
+                _read_file(cur, new, contract, file, open_file, audit, bad)
+            audits.append(audit)
+            log.info("%s: %d rows read, %d rejected, by %s in %.1f s%s", file, audit.rows_read, audit.rows_rejected,
+                     audit.loaded_by or "-", time.monotonic() - file_started, f" ({audit.note})" if audit.note else "")
+        bad.flush()
+
+        # one row per key, the first by file and line: checked by the primary key, fixed only if it fails
+        key_started = time.monotonic()
+        duplicates = _drop_duplicates(cur, new, _key_columns(cur, table), contract.key, f"{partition}_new_pkey")
+        key_seconds = time.monotonic() - key_started
+        for audit in audits:
+            audit.duplicates_dropped = duplicates.get(audit.file, 0)
+            audit.rows_loaded = audit.rows_read - audit.rows_rejected - audit.duplicates_dropped
+        for column in ignored:
+            cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(column)))
+        cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT,"
+                              " ALTER COLUMN source_line DROP IDENTITY").format(new))
+
+        # swap: readers see the old day or the new day, never a mix
+        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(_id(schema, partition)))
+        cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(new, _id(partition)))
+        cur.execute(pgsql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            _id(schema, f"{partition}_new_pkey"), _id(f"{partition}_pkey")))
+        cur.execute(
+            pgsql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN (%s)").format(table, _id(schema, partition)),
+            (ds,),
+        )
+        # statistics for the planner of the transforms; autovacuum analyzes every column later
+        analyze_started = time.monotonic()
+        cur.execute(pgsql.SQL("ANALYZE {} ({})").format(_id(schema, partition),
+                                                        pgsql.SQL(", ").join(map(_id, contract.analyze))))
+        log.info("%s: primary key in %.1f s (%d duplicates dropped), ANALYZE in %.1f s", partition, key_seconds,
+                 sum(duplicates.values()), time.monotonic() - analyze_started)
+        for name in (REJECTS_TABLE, AUDIT_TABLE):
+            cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s AND kind = %s").format(_id(schema, name)),
+                        (ds, contract.kind))
+        cur.execute(
+            pgsql.SQL(
+                "INSERT INTO {} (ds, kind, file, line, reason, raw_line, run_id)"
+                " SELECT %s, %s, file, line, reason, raw_line, %s FROM stage_rejects"
+            ).format(_id(schema, REJECTS_TABLE)),
+            (ds, contract.kind, run_id),
+        )
+        for audit in audits:
+            row = asdict(audit)
             cur.execute(
-                pgsql.SQL("CREATE TABLE {} (LIKE {}, CHECK (ds = DATE %s), {})").format(
-                    new, table, pgsql.SQL(", ").join(contract_checks(contract))),
-                (ds,),
+                pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+                    _id(schema, AUDIT_TABLE),
+                    pgsql.SQL(", ").join(map(_id, row)),
+                    pgsql.SQL(", ").join(pgsql.Placeholder() * len(row)),
+                ),
+                list(row.values()),
             )
-            cur.execute(
-                pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds SET DEFAULT %s,"
-                          " ALTER COLUMN source_file SET DEFAULT current_setting(%s),"
-                          " ALTER COLUMN source_line SET DEFAULT nextval(%s::text)").format(new),
-                (ds, SOURCE_FILE_SETTING, LINE_NUMBERS),
-            )
-        if connect is not None:
-            extra = [connect() for _ in range(min(COPY_CONNECTIONS, len(files)) - 1)]
-        left = _copy_files([conn, *extra], new, contract, files, audits)
-        with conn, conn.cursor() as cur:
-            _finish(cur, contract, schema, ds, run_id, new, files, audits, left)
-    except BaseException:
-        _drop_quietly(conn, new)
-        raise
-    finally:
-        for connection in extra:
-            connection.close()
-    audits = list(audits.values())
     total = {k: sum(getattr(a, k) for a in audits) for k in ("rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped")}
     log.info("%s dt=%s: %d files, %s, in %.1f s\n%s", contract.table, ds, len(audits),
              ", ".join(f"{k} {v}" for k, v in total.items()), time.monotonic() - started,
              text_table([asdict(a) for a in audits], {"file": "", **{k: "d" for k in total}, "loaded_by": ""}))
     return audits
-
-
-def _finish(cur, contract: Contract, schema: str, ds: str, run_id: str, new: pgsql.Composable,
-            files: dict[str, ChunkSource], audits: dict[str, FileAudit], left: dict[str, str]) -> None:
-    """In one transaction: the files the fast path left, the duplicates, the swap, rejects and audit."""
-    table, partition = _id(schema, contract.table), partition_name(contract.table, ds)
-    cur.execute("CREATE TEMP TABLE stage_rejects (file text, line integer, reason text, raw_line text) ON COMMIT DROP")
-    bad = _CopyBuffer(cur, _id("stage_rejects"), ["file", "line", "reason", "raw_line"])
-    ignored: set[str] = set()
-    for file, why in sorted(left.items()):
-        file_started = time.monotonic()
-        if why == REFUSED or _copy_file(cur, new, contract, file, files[file], audits[file], ignored):
-            _read_file(cur, new, contract, file, files[file], audits[file], bad)
-        _log_file(audits[file], file_started)
-    bad.flush()
-
-    # one row per key, the first by file and line: checked by the primary key, fixed only if it fails
-    duplicates = _drop_duplicates(cur, new, _key_columns(cur, table), contract.key, f"{partition}_new_pkey")
-    for audit in audits.values():
-        audit.duplicates_dropped = duplicates.get(audit.file, 0)
-        audit.rows_loaded = audit.rows_read - audit.rows_rejected - audit.duplicates_dropped
-    for column in ignored:
-        cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(column)))
-    cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT,"
-                          " ALTER COLUMN source_line DROP DEFAULT").format(new))
-
-    # swap: readers see the old day or the new day, never a mix
-    cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(_id(schema, partition)))
-    cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(new, _id(partition)))
-    cur.execute(pgsql.SQL("ALTER INDEX {} RENAME TO {}").format(
-        _id(schema, f"{partition}_new_pkey"), _id(f"{partition}_pkey")))
-    cur.execute(
-        pgsql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN (%s)").format(table, _id(schema, partition)),
-        (ds,),
-    )
-    # statistics for the planner of the transforms; autovacuum analyzes every column later
-    cur.execute(pgsql.SQL("ANALYZE {} ({})").format(_id(schema, partition), pgsql.SQL(", ").join(map(_id, contract.analyze))))
-    for name in (REJECTS_TABLE, AUDIT_TABLE):
-        cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s AND kind = %s").format(_id(schema, name)),
-                    (ds, contract.kind))
-    cur.execute(
-        pgsql.SQL(
-            "INSERT INTO {} (ds, kind, file, line, reason, raw_line, run_id)"
-            " SELECT %s, %s, file, line, reason, raw_line, %s FROM stage_rejects"
-        ).format(_id(schema, REJECTS_TABLE)),
-        (ds, contract.kind, run_id),
-    )
-    for audit in audits.values():
-        row = asdict(audit)
-        cur.execute(
-            pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                _id(schema, AUDIT_TABLE),
-                pgsql.SQL(", ").join(map(_id, row)),
-                pgsql.SQL(", ").join(pgsql.Placeholder() * len(row)),
-            ),
-            list(row.values()),
-        )
-
-
-def _drop_quietly(conn, new: pgsql.Composable) -> None:
-    """After a failure: drop the new partition if the database can still be reached (a retry drops it anyway)."""
-    try:
-        conn.rollback()
-        with conn, conn.cursor() as cur:
-            cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
-    except psycopg2.Error as exc:
-        log.warning("could not drop the new partition after the failure (%s); the next load drops it", exc)
 
 
 def _key_columns(cur, table: pgsql.Composable) -> list[str]:

@@ -81,8 +81,7 @@ class ContractLoadOperator(BaseOperator):
         bucket, _ = split_s3_path(self.input_file.path)
         keys = list_csv_keys(s3_hook, self.input_file.path)
         self.log.info("loading %d files from %s into %s", len(keys), self.input_file.path, contract.table)
-        postgres = PostgresHook(postgres_conn_id=self.output_table.conn_id)
-        with closing(postgres.get_conn()) as conn:
+        with closing(PostgresHook(postgres_conn_id=self.output_table.conn_id).get_conn()) as conn:
             load.load_day(
                 conn,
                 contract,
@@ -90,6 +89,5 @@ class ContractLoadOperator(BaseOperator):
                 ds=context["ds"],
                 run_id=context["run_id"],
                 schema=self.output_table.metadata.schema,
-                connect=postgres.get_conn,
             )
         return self.output_table
