@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, help="seconds to wait for the pipeline (default 900 + 4 x scale)")
     args = parser.parse_args(argv)
     shutil.rmtree(STATE, ignore_errors=True)
-    stack = Stack(state_dir=STATE, pg_port=56440, s3_port=56910, web_port=58090, health_port=58980,
+    stack = Stack(state_dir=STATE, pg_port=26440, s3_port=26910, web_port=28090, health_port=28980,
                   extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}", "MOCK_DATA_DIR": str(STATE / "mock_data"),
                              "PLOTS_DIR": str(STATE / "plots")})
     measured: dict = {}

@@ -6,7 +6,7 @@ Generates the charge part files of one day at SCALE times the default size and l
 files with `load.load_day` (partition, constraints, dedup, swap) twice: as it runs (clean files go by
 COPY) and with every file forced through the row reader (the path of a file with bad rows). Then
 `\\copy`s the same files into a plain table of the same columns, and prints the rates and ratios. Runs
-its own PostgreSQL on port 56434 with state in `.local/bench/` (stopped at the end). Without Airflow
+its own PostgreSQL on port 26434 with state in `.local/bench/` (stopped at the end). Without Airflow
 or S3: `make bench` measures the whole pipeline.
 """
 
@@ -38,8 +38,8 @@ def read_file(path: Path):
 
 def main() -> None:
     scale = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=56434, s3_port=56902, web_port=58082,
-                  health_port=58975)
+    stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
+                  health_port=28975)
     stack.start_postgres()
     try:
         files = generate_mock_data(stack.state_dir / "data", dt.date(2026, 1, 1), scale=scale)["charge"]

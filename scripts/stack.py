@@ -94,8 +94,10 @@ def services_unavailable() -> str | None:
 @dataclass
 class Stack:
     state_dir: Path = ROOT / ".local"
-    pg_port: int = int(os.environ.get("LOCAL_PG_PORT", "55432"))
-    s3_port: int = int(os.environ.get("LOCAL_S3_PORT", "55900"))
+    # Fixed ports stay below Linux's ephemeral range (32768-60999), where outgoing connections take their
+    # local ports: a client socket in TIME_WAIT there can hold the port and fail the next start.
+    pg_port: int = int(os.environ.get("LOCAL_PG_PORT", "25432"))
+    s3_port: int = int(os.environ.get("LOCAL_S3_PORT", "25900"))
     web_port: int = int(os.environ.get("AIRFLOW_WEB_PORT", "8080"))
     health_port: int = int(os.environ.get("SCHEDULER_HEALTH_PORT", "8974"))  # the scheduler's liveness probe
     extra_env: dict[str, str] = field(default_factory=dict)

@@ -298,6 +298,18 @@ def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):
     assert {key: stack_env.get(key) for key in env} == env
 
 
+def test_the_local_stacks_fixed_ports_lie_below_the_ephemeral_port_range():
+    """Outgoing connections take their local ports from Linux's ephemeral range (32768-60999 by default):
+    a fixed port in it can be held by a client socket in TIME_WAIT and fail a start."""
+    ports = {}
+    for script in ("stack.py", "bench.py", "bench_load.py"):
+        text = (ROOT / "scripts" / script).read_text()
+        for match in re.finditer(r'(?:(?P<arg>\w+_port)=|"(?P<env>\w+_PORT)", ")(?P<port>\d+)', text):
+            ports[f"{script}: {match['arg'] or match['env']}"] = int(match["port"])
+    assert len(ports) == 12
+    assert {name: port for name, port in ports.items() if not 1024 <= port < 32768} == {}
+
+
 def test_dockerfile_allows_astro_sdk_xcom_classes():
     _, env = dockerfile()
     patterns = env["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"].split()
