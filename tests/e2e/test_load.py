@@ -9,6 +9,7 @@ import datetime as dt
 
 import psycopg2
 import pytest
+from psycopg2 import sql as pgsql
 from astro.constants import FileType
 from astro.files import File
 from astro.table import Metadata, Table
@@ -264,15 +265,12 @@ def test_the_days_key_joins_the_tables_key_in_its_column_order_and_the_transform
 
     def keys() -> tuple:
         """The table's and the day's primary key columns, and whether the day's key index is attached."""
-        columns = {}
-        for table in ("in_satisfaction", "in_satisfaction_20260325"):
-            columns[table] = query(db, "SELECT a.attname FROM pg_index i, unnest(i.indkey::int2[]) WITH ORDINALITY k (n, o)"
-                                       " JOIN pg_attribute a ON a.attrelid = %s::regclass AND a.attnum = k.n"
-                                       " WHERE i.indrelid = %s::regclass AND i.indisprimary ORDER BY k.o",
-                                   *[f"{SCHEMA}.{table}"] * 2)
+        with db.cursor() as cur:
+            table, day = (load._key_columns(cur, pgsql.Identifier(SCHEMA, name))
+                          for name in ("in_satisfaction", "in_satisfaction_20260325"))
         attached = query(db, "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
                          f"{SCHEMA}.in_satisfaction_20260325_pkey")
-        return [c for (c,) in columns["in_satisfaction"]], [c for (c,) in columns["in_satisfaction_20260325"]], attached
+        return table, day, attached
 
     run_load("satisfaction", ds)
     assert keys() == (["customer_id", "ds"], ["customer_id", "ds"], [(f"{SCHEMA}.in_satisfaction_pkey",)])
