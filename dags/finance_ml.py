@@ -13,8 +13,8 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
    With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`, image
    `TRAINING_IMAGE`: your deployment's image); with `local`, in a plain task.
 3. `store_metrics`: metrics, feature importances and coefficients per model into `model_metrics`.
-4. `plot_model_results` (mapped) and `plot_comparison`: PNGs under `include/plots/<run>/`, uploaded to
-   `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/`.
+4. `plot_model_results` (mapped) and `plot_comparison`: PNGs drawn in the task's own temporary folder
+   and uploaded to `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/` (no task reads another's disk).
 5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
    (`model.joblib`), and its `model_card.json`, uploaded under the same run key.
 6. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
@@ -78,22 +78,28 @@ def store_metrics(results: list[dict], run_id=None) -> int:
         return store_metrics(conn, config.DB_SCHEMA, config.MODEL_METRICS_TABLE, run_id, list(results))
 
 
-@task
-def plot_model_results(model_results: dict, ts_nodash=None) -> str:
+def _plot_and_upload(plot, data, ts_nodash: str) -> str:
+    """Draw a plot into a temporary folder of this task and upload it under the run's plots/."""
+    import tempfile
     from pathlib import Path
 
+    with tempfile.TemporaryDirectory() as tmp:
+        path = plot(data, tmp)
+        return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/" + Path(path).name)
+
+
+@task
+def plot_model_results(model_results: dict, ts_nodash=None) -> str:
     from include.finance.ml import plot_model_results
 
-    path = plot_model_results(model_results, config.PLOTS_DIR / ts_nodash)
-    return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/" + Path(path).name)
+    return _plot_and_upload(plot_model_results, model_results, ts_nodash)
 
 
 @task
 def plot_comparison(results: list[dict], ts_nodash=None) -> str:
     from include.finance.ml import plot_comparison
 
-    path = plot_comparison(list(results), config.PLOTS_DIR / ts_nodash)
-    return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/comparison.png")
+    return _plot_and_upload(plot_comparison, list(results), ts_nodash)
 
 
 @task

@@ -1,11 +1,15 @@
 """
 ### Ingest the day's finance data into object storage
 
-Stands in for whatever drops files into your bucket (exports, vendors, a Kafka S3 sink): writes
-seeded mock Stripe charges and customer-satisfaction scores for the run's logical date as CSV part
-files (or takes your own CSVs from `INPUT_DATA_DIR`), creates the bucket, clears the day's partition
-and uploads every file with a dynamically mapped `LocalFilesystemToS3Operator`. A manifest per kind,
-written last, tells `finance_elt` that the day is complete.
+Stands in for whatever drops files into your bucket (exports, vendors, a Kafka S3 sink): creates the
+bucket, clears the day's partition, then one dynamically mapped `upload_part` task per part writes
+seeded mock Stripe charges and customer-satisfaction scores for the run's logical date as CSV and
+streams them straight to object storage (or uploads one of your own CSVs from `INPUT_DATA_DIR`, a
+folder on the worker). A manifest per kind, built from what the parts reported and checked against
+the objects, is written last and tells `finance_elt` that the day is complete.
+
+No task reads a file another task wrote: each part is produced and uploaded by the same task, so
+the DAG runs the same on one machine, on Celery workers or in Kubernetes pods.
 
 Layout: `s3://<DATA_BUCKET_NAME>/<kind>/dt=<ds>/<kind>_part_NNN.csv` and
 `s3://<DATA_BUCKET_NAME>/manifests/dt=<ds>/<kind>.json`. Size: `MOCK_DATA_SCALE`, `MOCK_DATA_PARTS`.
@@ -15,7 +19,6 @@ from datetime import datetime, timedelta
 
 from airflow.decorators import dag, task
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
-from airflow.providers.amazon.aws.transfers.local_to_s3 import LocalFilesystemToS3Operator
 
 from include.finance import alerts, config
 
@@ -31,26 +34,6 @@ from include.finance import alerts, config
     doc_md=__doc__,
 )
 def in_finance_data():
-    @task
-    def generate_mock_data(ds=None) -> dict[str, list[str]]:
-        """The day's CSV files per kind: the user's own from INPUT_DATA_DIR, else freshly generated."""
-        import datetime as dt
-
-        from include.finance.mock_data import generate_mock_data
-        from include.finance.storage import input_files
-
-        if config.INPUT_DATA_DIR is not None:
-            return input_files(config.INPUT_DATA_DIR, config.FILE_KINDS)
-        written = generate_mock_data(
-            config.MOCK_DATA_DIR / f"dt={ds}",
-            dt.date.fromisoformat(ds),
-            customers=config.MOCK_DATA_CUSTOMERS,
-            scale=config.MOCK_DATA_SCALE,
-            parts=config.MOCK_DATA_PARTS,
-            seed=config.MOCK_DATA_SEED,
-        )
-        return {kind: [str(p) for p in paths] for kind, paths in written.items()}
-
     create_bucket = S3CreateBucketOperator(
         task_id="create_bucket", bucket_name=config.DATA_BUCKET_NAME, aws_conn_id=config.AWS_CONN_ID
     )
@@ -65,30 +48,44 @@ def in_finance_data():
         return clear_partition(S3Hook(aws_conn_id=config.AWS_CONN_ID), config.DATA_BUCKET_NAME, ds, config.FILE_KINDS)
 
     @task
-    def get_upload_kwargs(files: dict[str, list[str]], ds=None) -> list[dict[str, str]]:
-        from include.finance.storage import upload_kwargs
+    def plan_parts() -> list[dict]:
+        """One entry per upload_part task: a generated part number, or one of the user's files."""
+        from include.finance.storage import plan_parts
 
-        return upload_kwargs(files, ds)
+        return plan_parts(config.INPUT_DATA_DIR, config.FILE_KINDS, config.MOCK_DATA_PARTS)
+
+    @task(map_index_template="{{ part_label }}")
+    def upload_part(part: dict, ds=None) -> list[dict]:
+        """Produce one part and stream it to the bucket; report each object's key, rows and bytes."""
+        import datetime as dt
+        from functools import partial
+
+        from airflow.operators.python import get_current_context
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        from include.finance.mock_data import write_part
+        from include.finance.storage import upload_part
+
+        get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
+        generate = partial(write_part, logical_date=dt.date.fromisoformat(ds), customers=config.MOCK_DATA_CUSTOMERS,
+                           scale=config.MOCK_DATA_SCALE, parts=config.MOCK_DATA_PARTS, seed=config.MOCK_DATA_SEED)
+        hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
+        return upload_part(hook, config.DATA_BUCKET_NAME, ds, part, config.FILE_KINDS, generate)
 
     @task
-    def write_manifests(uploads: list[dict[str, str]], ds=None) -> list[str]:
-        """Mark the day complete, after every part is uploaded."""
+    def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
+        """Mark the day complete, after every part is uploaded and found in the bucket."""
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
         from include.finance.storage import write_manifests
 
+        uploaded = [report for part in reports for report in part]
         hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
-        return write_manifests(hook, config.DATA_BUCKET_NAME, ds, uploads, config.FILE_KINDS)
+        return write_manifests(hook, config.DATA_BUCKET_NAME, ds, uploaded, config.FILE_KINDS)
 
-    upload_kwargs = get_upload_kwargs(generate_mock_data())
-    upload_mock_data = LocalFilesystemToS3Operator.partial(
-        task_id="upload_mock_data",
-        dest_bucket=config.DATA_BUCKET_NAME,
-        aws_conn_id=config.AWS_CONN_ID,
-        replace=True,
-    ).expand_kwargs(upload_kwargs)
-
-    create_bucket >> clear_partition() >> upload_mock_data >> write_manifests(upload_kwargs)
+    parts = upload_part.expand(part=plan_parts())
+    create_bucket >> clear_partition() >> parts
+    write_manifests(parts)
 
 
 in_finance_data()

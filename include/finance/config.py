@@ -15,11 +15,6 @@ def _str(name: str, default: str) -> str:
     return os.environ.get(name, default).strip() or default
 
 
-def _path(name: str, default: str) -> Path:
-    """A folder; relative paths are relative to the project root, whatever the working directory."""
-    return PROJECT_ROOT / _str(name, default)
-
-
 def _int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     try:
@@ -79,12 +74,12 @@ MIN_MODEL_ROWS = _int("MIN_MODEL_ROWS", 50)  # rows of model_satisfaction (custo
 MAX_AVG_AMOUNT = _int("MAX_AVG_AMOUNT", 10_000_000)  # cents: an average charge above $100,000 is a unit error
 
 # Mock data: size and shape. SCALE multiplies the number of customers (1 = about the reference's size).
-MOCK_DATA_DIR = _path("MOCK_DATA_DIR", "include/mock_data")
 MOCK_DATA_SEED = _int("MOCK_DATA_SEED", 42)
 MOCK_DATA_SCALE = _float("MOCK_DATA_SCALE", 1.0)
 MOCK_DATA_CUSTOMERS = _int("MOCK_DATA_CUSTOMERS", 2000)  # at scale 1
 MOCK_DATA_PARTS = _int("MOCK_DATA_PARTS", 4)  # part files per kind
-# A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv) to ingest instead of mock data.
+# A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv) to ingest instead of mock data: a
+# path on the machine that runs in_finance_data's tasks (on a deployment, the worker's; relative to the project).
 _input_dir = os.environ.get("INPUT_DATA_DIR", "").strip()
 INPUT_DATA_DIR = PROJECT_ROOT / _input_dir if _input_dir else None
 
@@ -96,7 +91,6 @@ ML_CV_FOLDS = _int("ML_CV_FOLDS", 5)  # k of the k-fold cross-validation models 
 # more. Training time stays flat past ~10x the default data (the models are at the noise limit well
 # before: README, Results).
 ML_MAX_ROWS = _int("ML_MAX_ROWS", 20_000)
-PLOTS_DIR = _path("PLOTS_DIR", "include/plots")
 # Where finance_ml keeps each run's best model, model card and plots in the data bucket:
 # <ML_ARTIFACTS_PREFIX>/<run's logical date, e.g. 20261121T093000>/...
 ML_ARTIFACTS_PREFIX = _str("ML_ARTIFACTS_PREFIX", "ml-runs")

@@ -21,9 +21,12 @@ import datetime as dt
 import logging
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 import pandas as pd
+
+from include.finance.storage import part_name
 
 log = logging.getLogger(__name__)
 
@@ -206,8 +209,54 @@ def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) ->
     return frame[CHARGE_COLUMNS]
 
 
-PROGRESS_SECONDS = 10  # a log line at least this often while a large file is written
+PROGRESS_SECONDS = 10  # a log line at least this often while a large part is written
 BATCH_CUSTOMERS = 5_000  # customers generated and written at a time: memory stays flat at any size
+KINDS = ("charge", "satisfaction")
+
+
+def write_part(
+    files: dict[str, TextIO],
+    logical_date: dt.date,
+    part: int,
+    *,
+    customers: int = 2000,
+    scale: float = 1.0,
+    parts: int = 4,
+    seed: int = 42,
+) -> dict[str, int]:
+    """Write part `part` (of `parts`) of one day's charges and satisfaction scores as CSV text into
+    `files` (kind -> text file: local, or streamed to object storage); return the rows per kind.
+
+    Customers are split evenly across parts; a part is generated `BATCH_CUSTOMERS` customers at a
+    time, each part from its own seeded streams, so parts can be written by separate processes.
+    """
+    n_customers = int(round(customers * scale))
+    if n_customers < 1 or parts < 1 or not 0 <= part < parts:
+        raise ValueError(f"need at least one customer and part 0 <= part < parts, got {n_customers=} {part=} {parts=}")
+    day_key = logical_date.year * 10_000 + logical_date.month * 100 + logical_date.day
+    bounds = np.linspace(0, n_customers, parts + 1).astype(int)
+    start, stop = bounds[part], bounds[part + 1]
+    rows = dict.fromkeys(KINDS, 0)
+    last_report = time.monotonic()
+    # (an empty part still gets one empty batch, for its header)
+    for batch, first in enumerate(range(start, max(stop, start + 1), BATCH_CUSTOMERS)):
+        # the first batch of a part has the part's own stream, so parts below the batch size
+        # give the same bytes as when they were written whole
+        rng = np.random.default_rng([seed, day_key, part] + ([batch] if batch else []))
+        people = _customers(rng, min(BATCH_CUSTOMERS, stop - first))
+        charges = _charges(rng, people, logical_date)
+        surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS].sample(frac=1, random_state=rng)
+        for kind, frame in (("charge", charges), ("satisfaction", surveyed)):
+            frame.to_csv(files[kind], index=False, header=batch == 0)
+            rows[kind] += len(frame)
+        if time.monotonic() - last_report >= PROGRESS_SECONDS:
+            last_report = time.monotonic()
+            log.info("%s: %d rows written (%d of %d customers)", part_name("charge", part), rows["charge"],
+                     first + len(people) - start, stop - start)
+    for kind in KINDS:
+        log.info("%s: %d rows generated (part %d/%d, %d customers)", part_name(kind, part), rows[kind], part + 1,
+                 parts, stop - start)
+    return rows
 
 
 def generate_mock_data(
@@ -219,43 +268,22 @@ def generate_mock_data(
     parts: int = 4,
     seed: int = 42,
 ) -> dict[str, list[Path]]:
-    """Write charge and satisfaction CSV part files for one day; return their paths per kind.
+    """Write every part of one day into local files; return their paths per kind (tests, benches and
+    `make run DATA=...` examples; the ingestion DAG streams each part to object storage instead).
 
-    Files land in `<out_dir>/charge/charge_part_NNN.csv` and
-    `<out_dir>/satisfaction/satisfaction_part_NNN.csv`; customers are split across parts, and each
-    part is generated and appended `BATCH_CUSTOMERS` customers at a time.
+    Files land in `<out_dir>/charge/charge_part_NNN.csv` and `<out_dir>/satisfaction/satisfaction_part_NNN.csv`.
     """
-    n_customers = int(round(customers * scale))
-    if n_customers < 1 or parts < 1:
-        raise ValueError(f"need at least one customer and one part, got {n_customers=} {parts=}")
+    if parts < 1:
+        raise ValueError(f"need at least one part, got {parts=}")
     out_dir = Path(out_dir)
-    day_key = logical_date.year * 10_000 + logical_date.month * 100 + logical_date.day
-    written: dict[str, list[Path]] = {"charge": [], "satisfaction": []}
-    bounds = np.linspace(0, n_customers, parts + 1).astype(int)
-    last_report = time.monotonic()
-    for part, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
-        paths = {kind: out_dir / kind / f"{kind}_part_{part:03d}.csv" for kind in written}
-        rows = dict.fromkeys(written, 0)
+    written: dict[str, list[Path]] = {kind: [] for kind in KINDS}
+    for part in range(parts):
+        paths = {kind: out_dir / kind / part_name(kind, part) for kind in KINDS}
         with contextlib.ExitStack() as stack:
             for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
             files = {kind: stack.enter_context(open(path, "w", newline="")) for kind, path in paths.items()}
-            # (an empty part still gets one empty batch, for its header)
-            for batch, first in enumerate(range(start, max(stop, start + 1), BATCH_CUSTOMERS)):
-                # the first batch of a part has the part's own stream, so parts below the batch size
-                # give the same bytes as when they were written whole
-                rng = np.random.default_rng([seed, day_key, part] + ([batch] if batch else []))
-                people = _customers(rng, min(BATCH_CUSTOMERS, stop - first))
-                charges = _charges(rng, people, logical_date)
-                surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS].sample(frac=1, random_state=rng)
-                for kind, frame in (("charge", charges), ("satisfaction", surveyed)):
-                    frame.to_csv(files[kind], index=False, header=batch == 0)
-                    rows[kind] += len(frame)
-                if time.monotonic() - last_report >= PROGRESS_SECONDS:
-                    last_report = time.monotonic()
-                    log.info("%s: %d rows written (%d of %d customers)", paths["charge"], rows["charge"],
-                             first + len(people) - start, stop - start)
+            write_part(files, logical_date, part, customers=customers, scale=scale, parts=parts, seed=seed)
         for kind, path in paths.items():
             written[kind].append(path)
-            log.info("%s: %d rows generated (part %d/%d, %d customers)", path, rows[kind], part + 1, parts, stop - start)
     return written

@@ -83,7 +83,7 @@ def test_training_and_plotting_are_mapped(dagbag):
     assert isinstance(ml.get_task("train_model_task"), MappedOperator)
     assert isinstance(ml.get_task("plot_model_results"), MappedOperator)
     assert isinstance(dagbag.dags["finance_elt"].get_task("s3_to_db_glob"), MappedOperator)
-    assert isinstance(dagbag.dags["in_finance_data"].get_task("upload_mock_data"), MappedOperator)
+    assert isinstance(dagbag.dags["in_finance_data"].get_task("upload_part"), MappedOperator)
 
 
 def test_prod_trains_in_kubernetes_pods():

@@ -41,7 +41,7 @@ def test_each_run_graph_shows_the_tasks_in_order(browser):
     assert (DATASET, "and-gate-0") in ml and any(source == "and-gate-0" for source, _ in ml)
     assert ("select_model_rows", "feature_eng") in ml
     assert {("feature_eng", "train_model_task"), ("train_model_task", "publish_best_model")} <= set(ml)
-    assert "upload_mock_data" in browser["graphs"]["in_finance_data"]["nodes"]
+    assert "upload_part" in browser["graphs"]["in_finance_data"]["nodes"]
 
 
 def test_screenshots_are_real_pictures(browser):

@@ -21,17 +21,14 @@ def reload_config(monkeypatch):
 def test_defaults(reload_config):
     cfg = reload_config()
     assert (cfg.ENVIRONMENT, cfg.AWS_CONN_ID, cfg.DB_CONN_ID) == ("local", "aws_default", "postgres_default")
-    assert cfg.MOCK_DATA_DIR == cfg.PROJECT_ROOT / "include" / "mock_data"
     assert cfg.INPUT_DATA_DIR is None
     assert "@" not in cfg.MODEL_SATISFACTION_DATASET_URI  # an astro-style user@ URI never fires on 2.11
 
 
 def test_env_overrides_are_cast(reload_config):
-    cfg = reload_config(POKE_INTERVAL="7", MOCK_DATA_SCALE="2.5", ENVIRONMENT="PROD", INPUT_DATA_DIR="/data/in",
-                        PLOTS_DIR="out/plots")
+    cfg = reload_config(POKE_INTERVAL="7", MOCK_DATA_SCALE="2.5", ENVIRONMENT="PROD", INPUT_DATA_DIR="/data/in")
     assert cfg.POKE_INTERVAL == 7 and cfg.MOCK_DATA_SCALE == 2.5 and cfg.ENVIRONMENT == "prod"
     assert str(cfg.INPUT_DATA_DIR) == "/data/in"
-    assert cfg.PLOTS_DIR == cfg.PROJECT_ROOT / "out" / "plots"
 
 
 @pytest.mark.parametrize(
