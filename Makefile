@@ -1,5 +1,6 @@
 # Two commands on a bare machine (Debian/Ubuntu, Python 3.11, no Docker):
-#   make run    the whole pipeline once, end to end, with a summary   (make run DATA=path/to/dir for your CSVs)
+#   make run    the whole pipeline once, end to end, with a summary   (make run DATA=path/to/dir for your CSVs;
+#               make run EXECUTOR=celery: CeleryExecutor, Redis and two isolated Celery workers)
 #   make test   the whole test suite
 # and make up / make down to keep the local stack running for the UI on http://localhost:8080
 # (make reset deletes its data).
@@ -22,10 +23,10 @@ $(VENV)/.synced: requirements.lock
 	@touch $@
 
 run: venv
-	$(PY) scripts/stack.py run $(if $(DATA),--data "$(DATA)")
+	$(PY) scripts/stack.py run $(if $(DATA),--data "$(DATA)") $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 up: venv
-	$(PY) scripts/stack.py up
+	$(PY) scripts/stack.py up $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 down: venv
 	$(PY) scripts/stack.py down

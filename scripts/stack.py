@@ -5,13 +5,21 @@
                                     cluster, the S3 objects saved to .local/s3/) for the next `up`
     python scripts/stack.py reset   down, then delete all local state
     python scripts/stack.py run     up, unpause the DAGs, wait for the dataset-triggered finance_ml
-                                    run, write include/results/summary.json, down
+                                    run, write include/results/summary.json (and the run's plots,
+                                    downloaded from the bucket), down
+    --executor celery               (or EXECUTOR=celery) Airflow's CeleryExecutor with Redis as broker
+                                    and two Celery workers instead of the LocalExecutor
 
 PostgreSQL holds Airflow's metadata (database `airflow`, so the LocalExecutor runs mapped tasks in
 parallel) and the pipeline's data (database `finance`). Everything lives under one folder
-(`.local/` by default, git-ignored); ports are on 127.0.0.1 and can be changed by env vars
-(LOCAL_PG_PORT, LOCAL_S3_PORT, AIRFLOW_WEB_PORT). DAG code sees only Airflow connections, exactly as
-under `astro dev start`.
+(`.local/` by default, git-ignored); every listener is on 127.0.0.1 and the ports can be changed by env
+vars (LOCAL_PG_PORT, LOCAL_S3_PORT, LOCAL_REDIS_PORT, AIRFLOW_WEB_PORT). DAG code sees only Airflow
+connections, exactly as under `astro dev start`.
+
+In Celery mode each worker runs as on a machine of its own: its own host name (a UTS namespace), its
+own /tmp and working folder (a fresh tmpfs in its own mount namespace, where the project's include/ is
+read-only) and its own process tree (a PID namespace), so a task that reads a file another task wrote
+fails, as it would on a deployment. This needs root (or unprivileged user namespaces: not used here).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -50,6 +59,10 @@ PG_USER = "postgres"
 PG_PASSWORD = "local-pg-password"
 UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI
 AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
+EXECUTORS = ("local", "celery")
+CELERY_WORKERS = ("worker-1", "worker-2")  # also their host names
+CELERY_CONCURRENCY = 4  # tasks at once per worker
+SERVICES = ("s3", "redis", *AIRFLOW_PROCESSES, *CELERY_WORKERS)  # what `up` may start besides PostgreSQL
 METADATA_TEMPLATE = "airflow_template"  # an empty, migrated metadata database
 
 
@@ -73,8 +86,13 @@ def find_pg_bin() -> Path | None:
     return None
 
 
-def services_unavailable() -> str | None:
+def services_unavailable(executor: str = "local") -> str | None:
     """Why the local services cannot start here (None if they can); tests skip with this reason."""
+    if executor == "celery":
+        if shutil.which("redis-server") is None:
+            return "redis-server not found (Celery's broker): apt-get install redis-server"
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            return "the isolated Celery workers need root and unshare (util-linux) for their namespaces"
     if find_pg_bin() is None:
         return "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN"
     if shutil.which("moto_server", path=str(Path(sys.executable).parent)) is None:
@@ -100,6 +118,8 @@ class Stack:
     s3_port: int = int(os.environ.get("LOCAL_S3_PORT", "25900"))
     web_port: int = int(os.environ.get("AIRFLOW_WEB_PORT", "8080"))
     health_port: int = int(os.environ.get("SCHEDULER_HEALTH_PORT", "8974"))  # the scheduler's liveness probe
+    redis_port: int = int(os.environ.get("LOCAL_REDIS_PORT", "26379"))  # Celery's broker (Celery mode only)
+    executor: str = os.environ.get("EXECUTOR", "local")
     extra_env: dict[str, str] = field(default_factory=dict)
     _api_session: urllib.request.OpenerDirector | None = field(default=None, init=False, repr=False)
 
@@ -151,7 +171,13 @@ class Stack:
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": {"local": "LocalExecutor", "celery": "CeleryExecutor"}[self.executor],
+            # each Celery worker's own host name (its UTS namespace), recorded with every task it runs
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
+            # a message a lost worker took is delivered again after this (Airflow retries the task long before)
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
             "AIRFLOW__CORE__PARALLELISM": "16",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri("airflow", "postgresql+psycopg2"),
             "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
@@ -159,6 +185,7 @@ class Stack:
             "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom",
             "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
@@ -342,6 +369,7 @@ class Stack:
             return
         client, saving, count = s3_client(self), self.state_dir / "s3.saving", 0
         shutil.rmtree(saving, ignore_errors=True)
+        saving.mkdir(parents=True)
         for bucket in client.list_buckets()["Buckets"]:
             (saving / bucket["Name"]).mkdir(parents=True)
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
@@ -369,18 +397,31 @@ class Stack:
                     count += 1
         log(f"restored {count} objects from {self.s3_saved}")
 
+    # --- Redis (Celery's broker) -------------------------------------------------------------
+    def start_redis(self) -> None:
+        self._spawn("redis", ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port),
+                              "--save", "", "--appendonly", "no"])
+        wait_for(lambda: _redis_ok(self.redis_port), 30, "Redis", self.log_dir / "redis.log", every=0.2)
+        log(f"Redis on 127.0.0.1:{self.redis_port}")
+
     # --- Airflow ------------------------------------------------------------------------------
     def start_airflow(self, migrate: bool = True) -> None:
         if migrate:
             log("airflow db migrate")
             self._airflow("db", "migrate")
         airflow = str(Path(sys.executable).parent / "airflow")
-        commands = {"scheduler": [sys.executable, str(ROOT / "scripts" / "scheduler.py")],  # tasks fork from it
-                    "triggerer": [airflow, "triggerer"], "webserver": [airflow, "webserver"]}
+        # No log servers (they listen on every interface, Airflow has no setting for it): the webserver
+        # reads the task logs from the log folder all processes share.
+        preload = [sys.executable, str(ROOT / "scripts" / "preload.py")]  # tasks fork from these processes
+        commands = {"scheduler": [*preload, "scheduler", "--skip-serve-logs"],
+                    "triggerer": [airflow, "triggerer", "--skip-serve-logs"], "webserver": [airflow, "webserver"]}
         for name in AIRFLOW_PROCESSES:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
             probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
             self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]])
+        if self.executor == "celery":
+            for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine
+                self._spawn(name, [*isolated(name), *preload, "celery", "worker", "--skip-serve-logs"])
         # the login, while they start (an existing user is left as it is)
         self._airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
                       "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
@@ -410,7 +451,12 @@ class Stack:
 
     # --- whole stack --------------------------------------------------------------------------
     def up(self, fresh_metadata: bool = False) -> None:
-        running = [n for n in ("s3", *AIRFLOW_PROCESSES) if self._alive(n)]
+        if self.executor not in EXECUTORS:
+            raise StackError(f"EXECUTOR must be one of {', '.join(EXECUTORS)}, got {self.executor!r}")
+        reason = services_unavailable(self.executor)
+        if reason:
+            raise StackError(reason)
+        running = [n for n in SERVICES if self._alive(n)]
         if running:
             raise StackError(f"already running from {self.state_dir}: {', '.join(running)} (make down first)")
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -422,6 +468,8 @@ class Stack:
             # With fresh metadata the days' runs start over: a restored manifest (a day's upload is
             # complete) would let finance_elt load the files in_finance_data is about to replace.
             self.restore_s3(skip=(MANIFESTS_PREFIX,) if fresh_metadata else ())
+            if self.executor == "celery":
+                self.start_redis()
             self.start_airflow(migrate=not fresh_metadata)
         except BaseException:
             self.down()
@@ -429,11 +477,11 @@ class Stack:
 
     def down(self) -> None:
         """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
-        self._stop(*AIRFLOW_PROCESSES)
+        self._stop(*AIRFLOW_PROCESSES, *CELERY_WORKERS)
         try:
             self.save_s3()
         finally:
-            self.stop_s3()
+            self._stop("s3", "redis")
             self.stop_postgres()
         log("stopped")
 
@@ -447,7 +495,7 @@ class Stack:
     def pids(self) -> dict[str, int]:
         """The process (group) id of each running service `up` started, PostgreSQL's postmaster included."""
         found = {}
-        for name in ("s3", *AIRFLOW_PROCESSES):
+        for name in SERVICES:
             if self._alive(name):
                 found[name] = int(self.pid_file(name).read_text())
         postmaster = self.pg_data / "postmaster.pid"
@@ -526,6 +574,29 @@ def _reap(pid: int) -> None:
         pass
 
 
+def isolated(hostname: str) -> list[str]:
+    """A command prefix that runs a process as on a machine of its own (Celery workers): host name
+    `hostname`, a fresh tmpfs as /tmp and working folder, the project's include/ read-only, and its own
+    PID namespace, whose first process takes every other one with it when it is killed."""
+    include = shlex.quote(str(ROOT / "include"))
+    setup = ("mount -t tmpfs -o mode=1777 scratch /tmp && mkdir /tmp/work && cd /tmp/work"
+             f" && mount --bind {include} {include} && mount -o remount,bind,ro {include}"
+             f" && hostname {shlex.quote(hostname)} && exec \"$@\"")
+    return ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+            "sh", "-c", setup, hostname]
+
+
+def _redis_ok(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
 def _http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:
@@ -583,7 +654,7 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
             (switch_on or unpause)(stack, dag_id)
         log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
         runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline")
-        summary = _summary(stack, runs)
+        summary = _summary(stack, runs, summary_path.parent / "plots")
         if after is not None:
             after(stack, runs)
     finally:
@@ -641,7 +712,9 @@ def _failed_task_logs(stack: Stack, run: dict, lines: int = 40) -> str:
     return "\n".join(report) or "(no failed task instance found)"
 
 
-def _summary(stack: Stack, runs: dict) -> dict:
+def _summary(stack: Stack, runs: dict, plots_dir: Path) -> dict:
+    """What the run produced, read from the database, the bucket and the REST API (never from a worker's
+    folder); the run's plots are downloaded from the bucket into `plots_dir`."""
     import datetime as dt
 
     import psycopg2
@@ -666,8 +739,12 @@ def _summary(stack: Stack, runs: dict) -> dict:
                     (runs["finance_ml"]["dag_run_id"],))
         models = [dict(zip(columns, row)) for row in cur.fetchall()]
     conn.close()
-    ml_logical_date = dt.datetime.fromisoformat(runs["finance_ml"]["logical_date"])
-    plots_dir = ROOT / stack.env().get("PLOTS_DIR", "include/plots") / ml_logical_date.strftime("%Y%m%dT%H%M%S")
+    plots = _download_plots(stack, runs["finance_ml"], plots_dir)
+    hosts: dict[str, int] = {}
+    for run in runs.values():
+        for ti in stack.api("GET", f"dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances?limit=500")[
+                "task_instances"]:
+            hosts[ti["hostname"] or "(none)"] = hosts.get(ti["hostname"] or "(none)", 0) + 1
 
     def seconds(run: dict) -> float:
         return round((dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"]))
@@ -680,7 +757,9 @@ def _summary(stack: Stack, runs: dict) -> dict:
         "objects": _object_counts(stack),
         "models": models,
         "model_card": _model_card(stack, runs["finance_ml"]),
-        "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots_dir.glob("*.png")),
+        "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p) for p in plots),
+        "executor": stack.executor,
+        "task_hosts": dict(sorted(hosts.items())),
         "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
         "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
                  for dag_id, run in runs.items()},
@@ -713,6 +792,18 @@ def _model_card(stack: Stack, ml_run: dict) -> dict:
     return json.loads(s3_client(stack).get_object(Bucket=data_bucket(stack), Key=key)["Body"].read())
 
 
+def _download_plots(stack: Stack, ml_run: dict, folder: Path) -> list[Path]:
+    """The PNGs finance_ml's run uploaded, downloaded into `folder` (emptied first)."""
+    client, bucket, prefix = s3_client(stack), data_bucket(stack), ml_artifacts_prefix(stack, ml_run) + "plots/"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    paths = []
+    for item in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []):
+        paths.append(folder / item["Key"][len(prefix):])
+        client.download_file(bucket, item["Key"], str(paths[-1]))
+    return paths
+
+
 def _object_counts(stack: Stack) -> dict[str, int]:
     """Objects in the data bucket per folder (`charge/dt=2026-11-20`, `ml-runs/20261121T...`, `xcom`)."""
     counts: dict[str, int] = {}
@@ -729,6 +820,8 @@ def _print_summary(summary: dict, path: Path) -> None:
     print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
     print("  rejected rows (see table load_rejects): " + ", ".join(f"{t}={n}" for t, n in summary["rejected"].items()))
     print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
+    print(f"  executor: {summary['executor']}; task instances per host: "
+          + ", ".join(f"{h}={n}" for h, n in summary["task_hosts"].items()))
     print("  " + model_table(summary["models"]).replace("\n", "\n  "))
     card = summary["model_card"]
     print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
@@ -741,10 +834,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("up", "down", "reset", "run"))
     parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv to use instead of mock data")
+    parser.add_argument("--executor", choices=EXECUTORS, default=os.environ.get("EXECUTOR") or "local",
+                        help="local: LocalExecutor (default); celery: CeleryExecutor, Redis and two isolated workers")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
                         help="seconds `run` waits for the pipeline (default 900)")
     args = parser.parse_args(argv)
-    stack = Stack()
+    stack = Stack(executor=args.executor)
     try:
         if args.command == "up":
             stack.up()

@@ -216,9 +216,9 @@ KINDS = ("charge", "satisfaction")
 
 def write_part(
     files: dict[str, TextIO],
-    logical_date: dt.date,
     part: int,
     *,
+    logical_date: dt.date,
     customers: int = 2000,
     scale: float = 1.0,
     parts: int = 4,
@@ -283,7 +283,7 @@ def generate_mock_data(
             for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
             files = {kind: stack.enter_context(open(path, "w", newline="")) for kind, path in paths.items()}
-            write_part(files, logical_date, part, customers=customers, scale=scale, parts=parts, seed=seed)
+            write_part(files, part, logical_date=logical_date, customers=customers, scale=scale, parts=parts, seed=seed)
         for kind, path in paths.items():
             written[kind].append(path)
     return written

@@ -1,11 +1,12 @@
-"""`airflow scheduler` for the local stack, with what the tasks import imported once, before it starts.
+"""`airflow ARGS...` for the local stack, with what the tasks import imported once, before it starts:
+`preload.py scheduler` (LocalExecutor) and `preload.py celery worker` (CeleryExecutor).
 
-The LocalExecutor runs every task in a process forked from the scheduler, and each task first parses
-its DAG file (the Astro SDK, pandas, the providers) and then imports what it uses (scikit-learn for
-training, matplotlib for the plots): 2-4 s of CPU per task, from bytecode. Imported here once, every
-forked task finds these modules in memory (shared with the scheduler, copy-on-write) and starts in a
-fraction of that. The DAGs and tasks do not depend on it: under Docker the Astro runtime starts its
-own scheduler.
+The LocalExecutor runs every task in a process forked from the scheduler, a Celery worker in one
+forked from the worker, and each task first parses its DAG file (the Astro SDK, pandas, the providers)
+and then imports what it uses (scikit-learn for training, matplotlib for the plots): 2-4 s of CPU per
+task, from bytecode. Imported here once, every forked task finds these modules in memory (shared with
+its parent, copy-on-write) and starts in a fraction of that. The DAGs and tasks do not depend on it:
+under Docker the Astro runtime starts its own scheduler and workers.
 """
 
 from __future__ import annotations
@@ -34,5 +35,5 @@ if __name__ == "__main__":
     # they connect: 0.3-0.6 s of CPU per task with this many modules loaded.
     configure_mappers()
     inspect.stack()
-    sys.argv = ["airflow", "scheduler", *sys.argv[1:]]
+    sys.argv = ["airflow", *sys.argv[1:]]
     sys.exit(main())
