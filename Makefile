@@ -40,7 +40,7 @@ pictures: venv
 
 # The pipeline at SCALE times the default data, stage by stage, against psql \copy (docs/benchmarks.md).
 bench: venv
-	$(PY) scripts/bench.py --scale $(or $(SCALE),1)
+	$(PY) scripts/bench.py --scale $(or $(SCALE),1) $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 test: venv
 	$(PY) -m pytest

@@ -2,11 +2,13 @@
 
     make bench SCALE=10          (= .venv/bin/python scripts/bench.py --scale 10)
 
-Runs `make run`'s pipeline (real scheduler, LocalExecutor, PostgreSQL, moto's S3 server) on its own
+    make bench SCALE=1 EXECUTOR=celery   (the same under the CeleryExecutor with two isolated workers)
+
+Runs `make run`'s pipeline (real scheduler, LocalExecutor or Celery, PostgreSQL, moto's S3 server) on its own
 stack (state in `.local/bench/`, its own ports, fresh each time) with `MOCK_DATA_SCALE=N`, and prints
-per stage (generate, upload, load, transform, features, train, plot) and in total: wall seconds
+per stage (ingest: generate and upload, load, transform, features, train, plot) and in total: wall seconds
 (first task start to last task end, from Airflow's task instances), rows per second and the peak
-RSS of the stage's largest task. Then, on the same files and the same server, `psql \\copy` of every
+RSS of the stage's largest task. Then, on the same files (downloaded from the bucket) and the same server, `psql \\copy` of every
 input file into a plain table of the same columns (the faster of two rounds): the baseline for the load
 and the load/COPY ratio (COPY seconds / load seconds, the load being the mapped `s3_to_db_glob` tasks).
 And `psql \\copy` of the same files doing in PostgreSQL what the load asks of it (the contract's CHECK
@@ -15,7 +17,7 @@ loader's Python add on top of the contract itself.
 
 Peak RSS is each task process's VmHWM (Linux's high-water mark of its resident memory), read every
 0.2 s from /proc while it runs; a task process is a fork of the scheduler, which has Airflow and the
-tasks' libraries imported (`scripts/scheduler.py`), so it starts with their memory, shared with the
+tasks' libraries imported (`scripts/preload.py`), so it starts with their memory, shared with the
 scheduler and the other tasks (the smallest task shows how much). Results also go to `.local/bench/bench_<N>.json`.
 """
 
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,17 +39,17 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
 
 import psycopg2  # noqa: E402
 from psycopg2 import sql as pgsql  # noqa: E402
-from stack import Stack, find_pg_bin, log, run_pipeline  # noqa: E402
+from stack import EXECUTORS, Stack, data_bucket, find_pg_bin, log, run_pipeline, s3_client  # noqa: E402
 
 from include.finance import load  # noqa: E402
 from include.finance.contract import CONTRACTS  # noqa: E402
 from include.finance.report import text_table  # noqa: E402
+from include.finance.storage import partition_prefix  # noqa: E402
 
 STATE = ROOT / ".local" / "bench" / "pipeline"
 # stage -> task ids (before any "." of a task group); `cleanup` (each run's teardown) counts in the total only
 STAGES = {
-    "generate": ["generate_mock_data"],
-    "upload": ["create_bucket", "clear_partition", "get_upload_kwargs", "upload_mock_data", "write_manifests"],
+    "ingest": ["create_bucket", "clear_partition", "plan_parts", "upload_part", "write_manifests"],
     "load": ["retrieve_input_files", "s3_to_db_glob", "check_loaded"],
     "transform": ["select_successful_charges", "avg_successful_per_customer", "join_charge_satisfaction",
                   "check_model_satisfaction", "publish_model_satisfaction"],
@@ -187,27 +190,40 @@ def stage_table(tis: list[dict], peaks: dict[tuple[str, str], int], rows: dict[s
                       "peak_rss_mb": round(largest[0] / 2**20), "largest_task": largest[1]})
     total = wall_seconds(tis)
     largest = max(table, key=lambda r: r["peak_rss_mb"])
-    table.append({"stage": "total", "seconds": round(total, 1), "rows": rows["generate"],
-                  "rows_per_s": round(rows["generate"] / total), "peak_rss_mb": largest["peak_rss_mb"],
+    table.append({"stage": "total", "seconds": round(total, 1), "rows": rows["ingest"],
+                  "rows_per_s": round(rows["ingest"] / total), "peak_rss_mb": largest["peak_rss_mb"],
                   "largest_task": largest["largest_task"]})
     return table
+
+
+def download_day(stack: Stack, ds: str, folder: Path) -> list[Path]:
+    """The day's input files, from the bucket into `folder`/<kind>/ (for the psql baselines)."""
+    client, bucket, files = s3_client(stack), data_bucket(stack), []
+    for kind in CONTRACTS:
+        prefix = partition_prefix(kind, ds)
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                files.append(folder / kind / item["Key"].rsplit("/", 1)[1])  # <kind>/<file>, as the baselines read
+                files[-1].parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(files[-1]))
+    return sorted(files)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scale", type=float, default=1.0, help="times the default data (MOCK_DATA_SCALE)")
     parser.add_argument("--timeout", type=float, help="seconds to wait for the pipeline (default 900 + 4 x scale)")
+    parser.add_argument("--executor", choices=EXECUTORS, default=os.environ.get("EXECUTOR") or "local")
     args = parser.parse_args(argv)
     shutil.rmtree(STATE, ignore_errors=True)
-    stack = Stack(state_dir=STATE, pg_port=26440, s3_port=26910, web_port=28090, health_port=28980,
-                  extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}", "MOCK_DATA_DIR": str(STATE / "mock_data"),
-                             "PLOTS_DIR": str(STATE / "plots")})
+    stack = Stack(state_dir=STATE, pg_port=26440, s3_port=26910, web_port=28090, health_port=28980, redis_port=26380,
+                  executor=args.executor, extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}"})
     measured: dict = {}
 
     def after(stack: Stack, runs: dict) -> None:
         measured["tis"] = task_instances(stack, runs)
         ds = runs["in_finance_data"]["logical_date"][:10]
-        files = sorted((STATE / "mock_data" / f"dt={ds}").glob("*/*.csv"))
+        files = download_day(stack, ds, STATE / "input")
         log(f"psql \\copy of the same {len(files)} files into the same server")
         measured["copy_seconds"] = copy_baseline(stack, files)
         log("psql \\copy of the same files under the contract (checks, line numbers, primary key)")
@@ -223,13 +239,14 @@ def main(argv: list[str] | None = None) -> int:
 
     tables, card_rows = summary["tables"], summary["model_card"]["rows"]
     inputs = tables["in_charge"] + tables["in_satisfaction"]
-    rows = {"generate": inputs, "upload": inputs, "load": inputs, "transform": tables["in_charge"],
+    rows = {"ingest": inputs, "load": inputs, "transform": tables["in_charge"],
             "features": tables["model_satisfaction"], "train": card_rows["train"], "plot": card_rows["train"]}
     stages = stage_table(measured["tis"], sampler.peaks, rows)
     load_seconds = wall_seconds([t for t in measured["tis"] if t["task_id"] == "s3_to_db_glob"])
     smallest = min(sampler.peaks.items(), key=lambda item: item[1])
     result = {
         "scale": args.scale,
+        "executor": args.executor,
         "input_rows": inputs,
         "input_mb": round(measured["input_bytes"] / 1e6, 1),
         "stages": stages,
@@ -242,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": summary["models"],
     }
     (STATE.parent / f"bench_{args.scale:g}.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nscale {args.scale:g}: {inputs:,} input rows, {result['input_mb']} MB of CSV")
+    print(f"\nscale {args.scale:g}, {args.executor} executor: {inputs:,} input rows, {result['input_mb']} MB of CSV")
     print(text_table(stages, {"stage": "", "seconds": ".1f", "rows": ",d", "rows_per_s": ",d", "peak_rss_mb": "d",
                               "largest_task": ""}))
     print(f"load (s3_to_db_glob) {result['load_seconds']} s, psql \\copy {result['copy_seconds']} s:"
