@@ -1,7 +1,18 @@
-"""The local services for the integration tests: one private PostgreSQL, and for the pipeline test
-the whole stack (moto S3, Airflow scheduler, triggerer, webserver) on free loopback ports."""
+"""The local services for the integration tests: one private PostgreSQL, and for the pipeline tests
+the whole stack (moto S3, Airflow scheduler, triggerer, webserver; Redis and two isolated Celery
+workers in Celery mode) on free loopback ports.
 
+The pipeline runs once per executor (`pipeline` is parametrised over both): under the LocalExecutor
+with an S3 outage, a database restart, the browser and a rerun of the day; under the CeleryExecutor
+with one worker killed while it trains. What a test needs from Airflow's metadata is recorded while
+that run's stack is up (each run starts from fresh metadata)."""
+
+import datetime as dt
+import json
+import os
 import shutil
+import signal
+import subprocess
 import socket
 import sys
 import threading
@@ -13,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from stack import Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
+from stack import EXECUTORS, Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
 from ui import AirflowUI, chromium_unavailable  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
@@ -37,8 +48,10 @@ def stack():
         s3_port=free_port(),
         web_port=free_port(),
         health_port=free_port(),
-        extra_env={"MOCK_DATA_DIR": str(STATE / "mock_data"), "PLOTS_DIR": str(STATE / "plots"), "POKE_INTERVAL": "3"},
+        # a task whose worker died is failed (and retried) 30 s after its last heartbeat
+        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30"},
     )
+    stack.redis_port = free_port()
     stack.start_postgres()
     yield stack
     stack.down()
@@ -131,17 +144,59 @@ def day_snapshot(stack, ds: str) -> dict:
     return snapshot
 
 
-RERUN: dict = {}  # filled by rerun_the_same_day, read through the `rerun` fixture
-ARTIFACTS = STATE / "ml-run"  # finance_ml's uploads, downloaded while the (in-memory) S3 endpoint runs
+def task_tries(stack, runs: dict) -> list[dict]:
+    """Every try of every task of the runs, from Airflow's metadata: earlier tries (task_instance_history)
+    and the latest one (task_instance), with state, host and times."""
+    import psycopg2
+
+    columns = ("dag_id", "task_id", "map_index", "try_number", "state", "hostname", "start_date", "end_date")
+    keys = [(run["dag_id"], run["dag_run_id"]) for run in runs.values()]
+    tries = []
+    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+        for table in ("task_instance_history", "task_instance"):
+            cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE (dag_id, run_id) IN %s", (tuple(keys),))
+            tries += [dict(zip(columns, row), latest=table == "task_instance") for row in cur.fetchall()]
+    conn.close()
+    return tries
 
 
-def download_ml_artifacts(stack, runs) -> None:
+def xcom_values(stack, runs: dict) -> list[tuple[str, str, object]]:
+    """(dag_id, task_id, value) of every XCom the runs left in Airflow's metadata database."""
+    import psycopg2
+
+    keys = [(run["dag_id"], run["dag_run_id"]) for run in runs.values()]
+    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+        cur.execute("SELECT dag_id, task_id, value FROM xcom WHERE (dag_id, run_id) IN %s", (tuple(keys),))
+        found = [(dag_id, task_id, json.loads(bytes(value))) for dag_id, task_id, value in cur.fetchall()]
+    conn.close()
+    return found
+
+
+def listeners(stack) -> list[tuple[str, str, int]]:
+    """(service, address, port) of every listening TCP socket of the processes the stack started."""
+    import psutil
+
+    groups = stack.pids()
+    owner = {}
+    for proc in psutil.process_iter(["pid", "ppid"]):
+        try:
+            group = os.getpgid(proc.pid)
+        except ProcessLookupError:
+            continue
+        for name, pid in groups.items():
+            if group == pid or pid in (proc.pid, proc.info["ppid"]):
+                owner[proc.pid] = name
+    return sorted({(owner[c.pid], c.laddr.ip, c.laddr.port) for c in psutil.net_connections(kind="inet")
+                   if c.status == psutil.CONN_LISTEN and c.pid in owner})
+
+
+def download_ml_artifacts(stack, runs, folder: Path) -> None:
     from stack import data_bucket, ml_artifacts_prefix, s3_client
 
     prefix = ml_artifacts_prefix(stack, runs["finance_ml"])
     client = s3_client(stack)
     for item in client.list_objects_v2(Bucket=data_bucket(stack), Prefix=prefix).get("Contents", []):
-        target = ARTIFACTS / item["Key"][len(prefix):]
+        target = folder / item["Key"][len(prefix):]
         target.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(data_bucket(stack), item["Key"], str(target))
 
@@ -151,81 +206,208 @@ def _finished(stack, dag_id: str, run_id: str) -> str | None:
     return state if state in ("success", "failed") else None
 
 
-def rerun_the_same_day(stack, runs) -> None:
+def rerun_the_same_day(stack, runs) -> dict:
     """Clear and rerun in_finance_data, then finance_elt, for the day just run (finance_ml paused)."""
     from stack import wait_for
 
     ds = runs["finance_elt"]["logical_date"][:10]
-    RERUN["before"] = day_snapshot(stack, ds)
+    rerun = {"before": day_snapshot(stack, ds)}
     stack.api("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": True})
     for dag_id in ("in_finance_data", "finance_elt"):
         run_id = runs[dag_id]["dag_run_id"]
         stack.api("POST", f"dags/{dag_id}/clearTaskInstances",
                   {"dry_run": False, "dag_run_id": run_id, "reset_dag_runs": True, "only_failed": False})
-        RERUN[dag_id] = wait_for(lambda: _finished(stack, dag_id, run_id), 600, f"the rerun of {dag_id}", every=3)
-    RERUN["after"] = day_snapshot(stack, ds)
+        rerun[dag_id] = wait_for(lambda: _finished(stack, dag_id, run_id), 600, f"the rerun of {dag_id}", every=3)
+    rerun["after"] = day_snapshot(stack, ds)
+    return rerun
 
 
-BROWSER: dict = {}  # what the browser saw, read through the `browser` fixture
-PIDS: dict = {}  # the services' process (group) ids while the pipeline ran, read through `services_pids`
+def record_while_up(stack, runs, record: dict) -> None:
+    """What the tests read of a finished run while its stack is still up."""
+    record["pids"] = stack.pids()
+    record["listeners"] = listeners(stack)
+    record["task_tries"] = task_tries(stack, runs)
+    record["xcoms"] = xcom_values(stack, runs)
+    download_ml_artifacts(stack, runs, record["artifacts"])
 
 
-@pytest.fixture(scope="session")
-def pipeline(stack, input_dir):
+def run_local(stack, input_dir) -> dict:
     """Unpause the DAGs under a real scheduler and wait for finance_ml, as `make run DATA=...` does,
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
-    is installed, a user does the unpausing in the UI and looks at the finished runs there."""
+    is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
+    day is cleared and run again."""
+    record = {"artifacts": STATE / "ml-run-local"}
     done = threading.Event()
     fault = threading.Thread(target=restart_postgres_when_loading, args=(stack, done), daemon=True)
     fault.start()
     ui = None if chromium_unavailable() else AirflowUI(stack, STATE / "screenshots")
 
     def after(stack, runs):
-        PIDS.update(stack.pids())
-        download_ml_artifacts(stack, runs)
+        record_while_up(stack, runs, record)
         if ui is not None:
             ui.after(runs)
-        rerun_the_same_day(stack, runs)
+        record["rerun"] = rerun_the_same_day(stack, runs)
 
     try:
-        summary = run_pipeline(stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "summary.json",
-                               before_ingest=s3_outage, after=after,
-                               switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
+        record["summary"] = run_pipeline(
+            stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "local" / "summary.json",
+            before_ingest=s3_outage, after=after,
+            switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
     finally:
         done.set()
         fault.join()
         if ui is not None:
-            BROWSER.update(ui.seen)
+            record["browser"] = ui.seen
             ui.close()
-    stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
-    return summary
+    return record
+
+
+def worker_namespace_pid(stack, name: str) -> int:
+    """The first process inside a Celery worker's namespaces (the child of its `unshare`)."""
+    unshare = int(stack.pid_file(name).read_text())
+    return int(Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()[0])
+
+
+def in_worker(stack, name: str, command: str) -> subprocess.CompletedProcess:
+    """Run a shell command inside a worker's mount, UTS and PID namespaces, as its tasks see the machine."""
+    return subprocess.run(["nsenter", "-t", str(worker_namespace_pid(stack, name)), "-m", "-u", "-p", "sh", "-c",
+                           command], capture_output=True, text=True, cwd="/")
+
+
+def probe_worker_isolation(stack) -> dict:
+    """What each worker sees: its host name, whether another worker's /tmp file is visible, whether it
+    can write into include/."""
+    from stack import CELERY_WORKERS, ROOT as PROJECT
+
+    first, second = CELERY_WORKERS
+    seen = {name: in_worker(stack, name, "hostname").stdout.strip() for name in CELERY_WORKERS}
+    written = in_worker(stack, first, "echo scratch > /tmp/from-worker-1 && cat /tmp/from-worker-1")
+    seen["first_wrote_its_tmp"] = written.stdout.strip() == "scratch"
+    seen["second_sees_it"] = in_worker(stack, second, "test -e /tmp/from-worker-1").returncode == 0
+    seen["host_sees_it"] = Path("/tmp/from-worker-1").exists()
+    seen["include_writable"] = in_worker(stack, first, f"touch {PROJECT}/include/.probe").returncode == 0
+    return seen
+
+
+def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> None:
+    """Once a training task runs, SIGKILL the worker that runs it: its process group and, with the first
+    process of its PID namespace, every process in it (the tasks included). Records what it hit."""
+    import psycopg2
+
+    while not done.is_set():
+        try:
+            with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+                cur.execute("SELECT hostname, map_index, try_number FROM task_instance WHERE dag_id = 'finance_ml'"
+                            " AND task_id = 'train_model_task' AND state = 'running' AND hostname <> ''")
+                running = cur.fetchall()
+            conn.close()
+        except psycopg2.OperationalError:
+            running = []
+        if running:
+            worker = running[0][0]
+            os.killpg(int(stack.pid_file(worker).read_text()), signal.SIGKILL)
+            kill.update(worker=worker, at=dt.datetime.now(dt.timezone.utc),
+                        tasks=sorted((m, t) for host, m, t in running if host == worker))
+            time.sleep(1)
+            kill["group_alive_after"] = _group_alive(int(stack.pid_file(worker).read_text()))
+            return
+        time.sleep(0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def run_celery(stack, input_dir) -> dict:
+    """The same run under the CeleryExecutor with two isolated workers; one of them is killed while it
+    trains, and its tasks must finish on the other."""
+    record = {"artifacts": STATE / "ml-run-celery", "kill": {}}
+    done = threading.Event()
+    killer = threading.Thread(target=kill_a_worker_while_it_trains, args=(stack, done, record["kill"]), daemon=True)
+    killer.start()
+
+    def before_ingest(stack):
+        record["isolation"] = probe_worker_isolation(stack)
+
+    try:
+        record["summary"] = run_pipeline(stack, data_dir=input_dir, timeout=1500,
+                                         summary_path=STATE / "celery" / "summary.json",
+                                         before_ingest=before_ingest, after=lambda s, runs: record_while_up(s, runs, record))
+    finally:
+        done.set()
+        killer.join()
+    return record
+
+
+RUNS: dict = {}  # executor -> what its pipeline run recorded
+
+
+def pipeline_run(stack, input_dir, executor: str) -> dict:
+    reason = services_unavailable(executor)
+    if reason:
+        pytest.skip(f"the {executor} executor's stack cannot start here: {reason}")
+    if executor not in RUNS:
+        stack.executor = executor
+        try:
+            RUNS[executor] = (run_local if executor == "local" else run_celery)(stack, input_dir)
+        finally:
+            stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
+    return RUNS[executor]
+
+
+@pytest.fixture(scope="session", params=EXECUTORS)
+def run(request, stack, input_dir) -> dict:
+    """What one pipeline run recorded, for each executor."""
+    return pipeline_run(stack, input_dir, request.param)
 
 
 @pytest.fixture(scope="session")
-def browser(pipeline):
+def pipeline(run) -> dict:
+    """The summary of the run (`make run`'s summary.json), for each executor."""
+    return run["summary"]
+
+
+@pytest.fixture(scope="session")
+def local_run(stack, input_dir) -> dict:
+    """The LocalExecutor run with its faults, the browser and the rerun."""
+    return pipeline_run(stack, input_dir, "local")
+
+
+@pytest.fixture(scope="session")
+def celery_run(stack, input_dir) -> dict:
+    """The CeleryExecutor run with the killed worker."""
+    return pipeline_run(stack, input_dir, "celery")
+
+
+@pytest.fixture(scope="session")
+def browser(local_run):
     """What the browser saw of the pipeline run: DAG lists, switches, graphs, run states, screenshots."""
     reason = chromium_unavailable()
     if reason:
         pytest.skip(f"no browser here: {reason}")
-    return BROWSER
+    return local_run["browser"]
 
 
 @pytest.fixture(scope="session")
-def services_pids(pipeline) -> dict[str, int]:
+def services_pids(run) -> dict[str, int]:
     """The process (group) id of every service `up` started, recorded while they ran."""
-    return PIDS
+    return run["pids"]
 
 
 @pytest.fixture(scope="session")
-def rerun(pipeline):
+def rerun(local_run):
     """States of the rerun and the day's tables before and after it."""
-    return RERUN
+    return local_run["rerun"]
 
 
 @pytest.fixture(scope="session")
-def ml_artifacts(pipeline) -> Path:
+def ml_artifacts(run) -> Path:
     """The folder holding the best model, its card and the plots finance_ml uploaded."""
-    return ARTIFACTS
+    return run["artifacts"]
 
 
 @pytest.fixture

@@ -6,7 +6,15 @@ from contextlib import closing
 import psycopg2
 import pytest
 
-from stack import AIRFLOW_PROCESSES, METADATA_TEMPLATE, data_bucket, metadata_template_key, running, s3_client
+from stack import (
+    AIRFLOW_PROCESSES,
+    CELERY_WORKERS,
+    METADATA_TEMPLATE,
+    data_bucket,
+    metadata_template_key,
+    running,
+    s3_client,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,8 +29,15 @@ def _alive(pid: int, group: bool) -> bool:
     return True
 
 
-def test_down_stops_every_process_it_started(services_pids):
-    assert set(services_pids) == {"s3", "postgres", *AIRFLOW_PROCESSES}
+def _services(run) -> set[str]:
+    """What `up` started for the run's executor (less the Celery worker the test killed)."""
+    if run["summary"]["executor"] == "local":
+        return {"s3", "postgres", *AIRFLOW_PROCESSES}
+    return {"s3", "postgres", "redis", *AIRFLOW_PROCESSES, *CELERY_WORKERS} - {run["kill"]["worker"]}
+
+
+def test_down_stops_every_process_it_started(run, services_pids):
+    assert set(services_pids) == _services(run)
     # each service ran in its own process group (gunicorn workers and task runners included)
     left = [name for name, pid in services_pids.items() if _alive(pid, group=name != "postgres")]
     assert left == []
@@ -65,3 +80,13 @@ def test_the_run_started_from_a_copy_of_the_migrated_metadata_template(stack, pi
     (version, template_runs), (run_version, runs) = found[METADATA_TEMPLATE], found["airflow"]
     assert len(version) == 1 and run_version == version  # migrated to the head of the locked Airflow
     assert template_runs == 0 and runs >= 3  # the pipeline's runs went into the copy only
+
+
+def test_every_listener_of_the_stack_is_on_loopback(run, stack):
+    """Read from the listening sockets of every process the stack started, while it ran."""
+    found = run["listeners"]
+    assert {service for service, _, _ in found} == {"s3", "postgres", "scheduler", "webserver"} | (
+        {"redis"} if run["summary"]["executor"] == "celery" else set())
+    assert {port for _, _, port in found} == {stack.s3_port, stack.pg_port, stack.health_port, stack.web_port} | (
+        {stack.redis_port} if run["summary"]["executor"] == "celery" else set())
+    assert [entry for entry in found if entry[1] != "127.0.0.1"] == []
