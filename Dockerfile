@@ -1,5 +1,15 @@
-# Astro Runtime 13.4.0 ships Apache Airflow 2.11.0, the version requirements.lock pins (tests/test_project_files.py checks).
-FROM quay.io/astronomer/astro-runtime:13.4.0
+# Astro Runtime 13.11.0 ships Apache Airflow 2.11.2, the version requirements.lock pins; its Python 3.11
+# variant, the Python the lock is resolved for (Runtime 13 defaults to 3.12). tests/test_requirements.py
+# checks both.
+FROM quay.io/astronomer/astro-runtime:13.11.0-python-3.11
+
+# The runtime has installed requirements.txt by now (its ONBUILD steps run right after FROM). The Astro SDK
+# goes in without its dependency caps: it declares Flask-Session<0.6, which would downgrade the
+# Flask-Session 0.8 Airflow 2.11.2 needs (overrides.txt says why; `make lock` resolves the same override).
+# Its other dependencies are pinned in requirements.txt.
+USER root
+RUN pip install --no-cache-dir --no-deps astro-sdk-python==1.9.0
+USER astro
 
 # XCom may deserialize astro-sdk objects (Table, File, ...) as well as Airflow's own.
 ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES='airflow.* astro.*'

@@ -45,7 +45,8 @@ bench: venv
 test: venv
 	$(PY) -m pytest
 
-# Re-resolve requirements.lock from requirements-local.in (which includes requirements.txt).
+# Re-resolve requirements.lock from requirements-local.in (which includes requirements.txt), for the
+# Python of the image (Dockerfile), with the dependency caps overrides.txt lifts.
 lock: venv
-	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements-local.in -o requirements.lock
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header --override overrides.txt requirements-local.in -o requirements.lock
 	@sed -i '1i # The one lock: every transitive pin for the local venv and CI (make lock regenerates it).' requirements.lock

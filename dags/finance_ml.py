@@ -11,7 +11,7 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
    scikit-learn Pipeline (scaled scores, one-hot product type, the model), cross-validated on the
    training set (`cv_r2` = mean R2 over `ML_CV_FOLDS` seeded folds), fitted, scored on the test set.
    With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`, image
-   `TRAINING_IMAGE`: your deployment's image); with `local`, in a plain task.
+   `TRAINING_IMAGE`, by default your Astro deployment's own image); with `local`, in a plain task.
 3. `store_metrics`: metrics, feature importances and coefficients per model into `model_metrics`.
 4. `plot_model_results` (mapped) and `plot_comparison`: PNGs drawn in the task's own temporary folder
    and uploaded to `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/` (no task reads another's disk).
@@ -45,8 +45,11 @@ def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, 
 
 
 if config.ENVIRONMENT == "prod":
+    from kubernetes.client import models as k8s
+
     train_model_task = task.kubernetes(
         image=config.TRAINING_IMAGE,
+        image_pull_secrets=[k8s.V1LocalObjectReference(name) for name in config.K8S_IMAGE_PULL_SECRETS],
         in_cluster=True,
         namespace=config.K8S_NAMESPACE,
         name="train-model",

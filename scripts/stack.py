@@ -38,10 +38,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -91,8 +93,10 @@ def services_unavailable(executor: str = "local") -> str | None:
     if executor == "celery":
         if shutil.which("redis-server") is None:
             return "redis-server not found (Celery's broker): apt-get install redis-server"
-        if os.geteuid() != 0 or shutil.which("unshare") is None:
-            return "the isolated Celery workers need root and unshare (util-linux) for their namespaces"
+        probe = subprocess.run([*isolated("probe"), "true"], capture_output=True, text=True)
+        if probe.returncode != 0:  # not root, or a container without CAP_SYS_ADMIN
+            return ("the isolated Celery workers need Linux namespaces (root, or a privileged container): "
+                    + (probe.stderr.strip()[-200:] or f"unshare exited {probe.returncode}"))
     if find_pg_bin() is None:
         return "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN"
     if shutil.which("moto_server", path=str(Path(sys.executable).parent)) is None:
@@ -122,6 +126,7 @@ class Stack:
     executor: str = os.environ.get("EXECUTOR", "local")
     extra_env: dict[str, str] = field(default_factory=dict)
     _api_session: urllib.request.OpenerDirector | None = field(default=None, init=False, repr=False)
+    _api_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     # --- paths ------------------------------------------------------------------------------
     @cached_property
@@ -178,7 +183,11 @@ class Stack:
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
             # a message a lost worker took is delivered again after this (Airflow retries the task long before)
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
-            "AIRFLOW__CORE__PARALLELISM": "16",
+            # Celery: no more tasks sent than the workers run at once, so a task is queued only while it is
+            # on its way to a worker; one a lost worker took but never started is sent again after 120 s
+            "AIRFLOW__CORE__PARALLELISM": str(len(CELERY_WORKERS) * CELERY_CONCURRENCY if self.executor == "celery" else 16),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri("airflow", "postgresql+psycopg2"),
             "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
             "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": "aws_default",
@@ -243,8 +252,8 @@ class Stack:
         deadline = time.monotonic() + grace
         while groups and time.monotonic() < deadline:
             for name, pid in list(groups.items()):
-                _reap(pid)
-                if not _group_alive(pid):
+                reap(pid)
+                if not group_alive(pid):
                     del groups[name]
             time.sleep(0.3)
         for name, pid in groups.items():
@@ -459,6 +468,7 @@ class Stack:
         running = [n for n in SERVICES if self._alive(n)]
         if running:
             raise StackError(f"already running from {self.state_dir}: {', '.join(running)} (make down first)")
+        self._api_session = None  # a session of an earlier `up` ended with its webserver
         self.state_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_postgres()
@@ -514,17 +524,23 @@ class Stack:
             method=method,
             headers={"Content-Type": "application/json"},
         )
-        if self._api_session is None:
-            self._api_session = self._login()
+        session = self._session()
         try:
-            response = self._api_session.open(request, timeout=30)
+            response = session.open(request, timeout=30)
         except urllib.error.HTTPError as exc:
             if exc.code != 401:
                 raise
-            self._api_session = self._login()  # the session ended (e.g. the metadata was reset): again
-            response = self._api_session.open(request, timeout=30)
+            # the session ended (e.g. the metadata was reset): log in again
+            response = self._session(stale=session).open(request, timeout=30)
         with response:
             return json.loads(response.read() or b"{}")
+
+    def _session(self, stale: urllib.request.OpenerDirector | None = None) -> urllib.request.OpenerDirector:
+        """The API session, logged in once for all threads (a fault injector polls beside `run`)."""
+        with self._api_lock:
+            if self._api_session is None or self._api_session is stale:
+                self._api_session = self._login()
+            return self._api_session
 
     def _login(self) -> urllib.request.OpenerDirector:
         """Log in through the UI's form (as a browser does) and return an opener that keeps the cookie."""
@@ -558,7 +574,7 @@ def running(pid: int) -> bool:
         return False
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     try:
         os.killpg(pgid, 0)
     except ProcessLookupError:
@@ -566,7 +582,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _reap(pid: int) -> None:
+def reap(pid: int) -> None:
     """Collect the exit status of a process this one started, so it does not linger as a zombie."""
     try:
         os.waitpid(pid, os.WNOHANG)
@@ -740,11 +756,8 @@ def _summary(stack: Stack, runs: dict, plots_dir: Path) -> dict:
         models = [dict(zip(columns, row)) for row in cur.fetchall()]
     conn.close()
     plots = _download_plots(stack, runs["finance_ml"], plots_dir)
-    hosts: dict[str, int] = {}
-    for run in runs.values():
-        for ti in stack.api("GET", f"dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances?limit=500")[
-                "task_instances"]:
-            hosts[ti["hostname"] or "(none)"] = hosts.get(ti["hostname"] or "(none)", 0) + 1
+    hosts = Counter(ti["hostname"] or "(none)" for run in runs.values() for ti in stack.api(
+        "GET", f"dags/{run['dag_id']}/dagRuns/{run['dag_run_id']}/taskInstances?limit=500")["task_instances"])
 
     def seconds(run: dict) -> float:
         return round((dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"]))

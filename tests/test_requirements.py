@@ -1,9 +1,28 @@
-"""One lock: the image's direct pins (requirements.txt) and the local pins agree with requirements.lock."""
+"""One lock: the image's pins (requirements.txt, the Dockerfile's base image and its Astro SDK step) and
+the local pins agree with requirements.lock. What the runtime image itself ships can only be read from
+the image (README: what only Docker can check); the versions recorded below are the ones with a source."""
 
+import importlib.metadata
 import re
 from pathlib import Path
 
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 ROOT = Path(__file__).resolve().parents[1]
+
+# Astro Runtime major -> the Python of its images without a -python-X.Y suffix. Source: astronomer/astro-cli
+# airflow/standalone.go, af2RuntimePythonDefaults ("13": "3.12"; the runtime catalog carries none for Airflow 2).
+RUNTIME_DEFAULT_PYTHON = {"12": "3.12", "13": "3.12"}
+# Astro Runtime tag -> packages it ships, as far as a source records them (tests/test_project_files.py,
+# RUNTIME_AIRFLOW, has the sources of the Airflow versions). Fill in from the image:
+# docker run --rm quay.io/astronomer/astro-runtime:<tag> pip freeze
+RUNTIME_PACKAGES = {
+    "13.4.0": {"apache-airflow": "2.11.0"},
+    "13.11.0": {"apache-airflow": "2.11.2"},
+}
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -11,8 +30,21 @@ def pins(path: Path) -> dict[str, str]:
     for line in path.read_text().splitlines():
         match = re.match(r"^([A-Za-z0-9_.\-]+)(\[[^\]]*\])?==([^\s#;]+)", line.strip())
         if match:
-            found[match.group(1).lower().replace("_", "-")] = match.group(3)
+            found[canonicalize_name(match.group(1))] = match.group(3)
     return found
+
+
+def base_image() -> tuple[str, str | None]:
+    """The runtime version of the Dockerfile's FROM tag and its -python-X.Y suffix, if any."""
+    image = re.search(r"^FROM\s+\S+:(\S+)", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+    match = re.fullmatch(r"(\d+\.\d+\.\d+)(?:-python-(\d+\.\d+))?", image)
+    assert match, f"unexpected runtime tag {image!r}"
+    return match.group(1), match.group(2)
+
+
+def overridden() -> set[str]:
+    lines = (ROOT / "overrides.txt").read_text().splitlines()
+    return {canonicalize_name(Requirement(line).name) for line in lines if line.strip() and not line.startswith("#")}
 
 
 def test_image_pins_match_the_lock():
@@ -23,7 +55,7 @@ def test_image_pins_match_the_lock():
 
 def test_local_pins_match_the_lock():
     lock, local = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements-local.in")
-    assert local["apache-airflow"] == "2.11.0"
+    assert local["apache-airflow"] == "2.11.2"
     assert {name: lock.get(name) for name in local} == local
 
 
@@ -31,3 +63,47 @@ def test_the_lock_pins_everything():
     lines = [l for l in (ROOT / "requirements.lock").read_text().splitlines() if l and not l.lstrip().startswith("#")]
     assert len(lines) > 200 and all("==" in l for l in lines)
     assert int(pins(ROOT / "requirements.lock")["pyarrow"].split(".")[0]) < 26  # pyarrow 26 needs numpy 2 (STACK.md)
+
+
+def test_the_lock_is_resolved_for_the_images_python():
+    version, suffix = base_image()
+    image_python = suffix or RUNTIME_DEFAULT_PYTHON[version.split(".")[0]]
+    lock_python = re.search(r"--python-version (\S+)", (ROOT / "Makefile").read_text()).group(1)
+    assert image_python == lock_python, f"the image runs Python {image_python}, the lock is resolved for {lock_python}"
+
+
+def test_no_pin_contradicts_what_the_runtime_ships():
+    """A package the runtime ships is never downgraded by requirements.txt, and the lock has the
+    runtime's version of what the image does not reinstall (Airflow itself)."""
+    version, _ = base_image()
+    shipped = {canonicalize_name(name): v for name, v in RUNTIME_PACKAGES[version].items()}
+    lock, image = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
+    downgrades = {name: (image[name], v) for name, v in shipped.items() if name in image and Version(image[name]) < Version(v)}
+    assert downgrades == {}
+    assert {name: lock.get(name) for name in shipped if name not in image} == {
+        name: v for name, v in shipped.items() if name not in image}
+
+
+def test_the_image_installs_the_locked_astro_sdk_and_pins_its_other_dependencies():
+    """The Dockerfile installs the lock's astro-sdk-python with --no-deps (its Flask-Session cap would
+    downgrade Airflow's): every other dependency of it is pinned in requirements.txt (or comes with
+    Airflow) at a version it accepts, and each cap overrides.txt lifts is really contradicted by the lock."""
+    lock, image = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
+    step = re.search(r"pip install --no-cache-dir --no-deps astro-sdk-python==(\S+)", (ROOT / "Dockerfile").read_text())
+    assert step and step.group(1) == lock["astro-sdk-python"]
+    assert "astro-sdk-python" not in image
+    try:
+        requires = importlib.metadata.requires("astro-sdk-python")
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("astro-sdk-python is not installed in this environment")
+    with_airflow = {canonicalize_name(Requirement(r).name) for r in importlib.metadata.requires("apache-airflow")}
+    needed = [r for r in map(Requirement, requires)
+              if r.marker is None or any(r.marker.evaluate({"extra": e}) for e in ("amazon", "postgres"))]
+    assert {"pandas", "smart-open", "s3fs", "flask-session"} <= {canonicalize_name(r.name) for r in needed}
+    for requirement in needed:
+        name = canonicalize_name(requirement.name)
+        if name in overridden():
+            assert not requirement.specifier.contains(lock[name]), f"{requirement}: the override is not needed"
+            continue
+        assert name in image or name in with_airflow, f"{requirement} is neither in requirements.txt nor Airflow's"
+        assert requirement.specifier.contains(lock[name]), f"{requirement}: the lock has {lock[name]}"

@@ -121,7 +121,16 @@ MODELS = [
     {"name": "RegularisedForest", "model_class": "sklearn.ensemble.ExtraTreesRegressor",
      "hyper_parameters": {"n_estimators": 300, "min_samples_leaf": 10, "random_state": ML_SEED}},
 ]
-# prod only: the image the training pods run (the deployment's own image, so include/ is importable)
-# and the namespace they run in.
-TRAINING_IMAGE = _str("TRAINING_IMAGE", "python:3.11-slim")
-K8S_NAMESPACE = _str("K8S_NAMESPACE", "default")
+# prod only: the image the training pods run. By default the deployment's own image, which has include/
+# and the lock's packages (Astro sets ASTRONOMER_AIRFLOW_IMAGE to it); elsewhere set TRAINING_IMAGE.
+TRAINING_IMAGE = _str("TRAINING_IMAGE", os.environ.get("ASTRONOMER_AIRFLOW_IMAGE", ""))
+if ENVIRONMENT == "prod" and not TRAINING_IMAGE:
+    raise ValueError("ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE to an image with this project's "
+                     "include/ and requirements (on Astro, ASTRONOMER_AIRFLOW_IMAGE is the deployment's own image)")
+# The namespace the pods run in: the deployment's own (Airflow's [kubernetes_executor] namespace) by default.
+K8S_NAMESPACE = _str("K8S_NAMESPACE", os.environ.get("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE")
+                     or os.environ.get("AIRFLOW__KUBERNETES__NAMESPACE") or "default")
+# Secrets that let the pods pull that image (Astro's names for a deployment's registry), comma-separated.
+K8S_IMAGE_PULL_SECRETS = tuple(
+    name.strip() for name in _str("K8S_IMAGE_PULL_SECRETS", "image-pull-secret,per-dp-registry-pull-secret").split(",")
+    if name.strip())

@@ -86,17 +86,79 @@ def test_training_and_plotting_are_mapped(dagbag):
     assert isinstance(dagbag.dags["in_finance_data"].get_task("upload_part"), MappedOperator)
 
 
-def test_prod_trains_in_kubernetes_pods():
-    env = {**os.environ, "ENVIRONMENT": "prod", "PYTHONPATH": str(ROOT)}
-    code = (
-        "from airflow.models import DagBag;"
-        f"b = DagBag({str(ROOT / 'dags')!r}, include_examples=False);"
-        "assert not b.import_errors, b.import_errors;"
-        "print(b.get_dag('finance_ml').get_task('train_model_task').operator_class.__name__)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip().splitlines()[-1] == "_KubernetesDecoratedOperator"
+RENDER_POD = r"""
+import json, sys
+from airflow.models import DagBag
+from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
+from kubernetes.client import ApiClient
+
+bag = DagBag(sys.argv[1], include_examples=False)
+assert not bag.import_errors, bag.import_errors
+mapped = bag.dags["finance_ml"].get_task("train_model_task")
+print("KIND", type(mapped).__name__, mapped.operator_class.__name__)
+# What the task does at run time up to the pod it would start (KubernetesPodOperator.execute creates it).
+KubernetesPodOperator.execute = lambda self, context: self.build_pod_request_obj(dry_run=True)
+kwargs = {k: v for k, v in mapped.partial_kwargs.items() if k not in ("is_setup", "is_teardown", "on_failure_fail_dagrun")}
+op_kwargs = {**kwargs.pop("op_kwargs"), "features": {}, **json.loads(sys.argv[2])}  # one model of the map
+operator = mapped.operator_class(task_id="train_model_task", python_callable=mapped.python_callable,
+                                 op_kwargs=op_kwargs, **kwargs)
+print("POD", json.dumps(ApiClient().sanitize_for_serialization(operator.execute({}))))
+"""
+
+
+def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
+    """The pod a training task would start with ENVIRONMENT=prod on Astro: the deployment's own image
+    (ASTRONOMER_AIRFLOW_IMAGE), its namespace, the script the decorator ships; every module that
+    script imports (and include/ under it) is in the image: the project, the standard library or a
+    package of requirements.lock."""
+    import ast
+    import base64
+    import importlib.metadata
+
+    env = {**os.environ, "ENVIRONMENT": "prod", "PYTHONPATH": str(ROOT),
+           "ASTRONOMER_AIRFLOW_IMAGE": "images.astronomer.cloud/org/deployment:deploy-1",
+           "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "astronomer-deployment-1"}
+    from include.finance import config
+
+    out = subprocess.run([sys.executable, "-c", RENDER_POD, str(ROOT / "dags"), json.dumps(config.MODELS[0])],
+                         env=env, capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr[-3000:]
+    lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.stdout.splitlines() if line[:4] in ("KIND", "POD ")}
+    assert lines["KIND"] == "DecoratedMappedOperator _KubernetesDecoratedOperator"  # mapped over the models
+    pod = json.loads(lines["POD"])
+    container = pod["spec"]["containers"][0]
+    assert pod["metadata"]["namespace"] == "astronomer-deployment-1"
+    assert container["image"] == "images.astronomer.cloud/org/deployment:deploy-1"
+    assert [s["name"] for s in pod["spec"]["imagePullSecrets"]] == ["image-pull-secret", "per-dp-registry-pull-secret"]
+    assert container["command"][:2] == ["bash", "-cx"]
+    assert "python /tmp/script.py /tmp/script.in /airflow/xcom/return.json" in container["command"][2]
+    script = base64.b64decode(next(e["value"] for e in container["env"] if e["name"] == "__PYTHON_SCRIPT")).decode()
+    assert "from include.finance.ml import train_model" in script
+
+    def imports(source: str) -> set[str]:
+        names = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                names |= {alias.name for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names.add(node.module)
+        return names
+
+    seen, todo, external = set(), imports(script), set()
+    while todo:  # follow the project's own modules
+        module = todo.pop()
+        if module in seen:
+            continue
+        seen.add(module)
+        if module.split(".")[0] == "include":
+            path = ROOT / (module.replace(".", "/") + ".py")
+            todo |= imports(path.read_text()) if path.exists() else set()
+        elif module.split(".")[0] not in sys.stdlib_module_names:
+            external.add(module.split(".")[0])
+    locked = {line.split("==")[0].lower() for line in (ROOT / "requirements.lock").read_text().splitlines() if "==" in line}
+    providers = importlib.metadata.packages_distributions()
+    missing = {m: providers.get(m) for m in external if not any(d.lower() in locked for d in providers.get(m, []))}
+    assert {"sklearn", "pandas"} <= external and missing == {}
 
 
 PROBE = r"""

@@ -24,7 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from stack import EXECUTORS, Stack, run_pipeline, services_unavailable, task_states  # noqa: E402
+from stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable, task_states  # noqa: E402
 from ui import AirflowUI, chromium_unavailable  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
@@ -48,8 +48,10 @@ def stack():
         s3_port=free_port(),
         web_port=free_port(),
         health_port=free_port(),
-        # a task whose worker died is failed (and retried) 30 s after its last heartbeat
-        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30"},
+        # a task whose worker died is failed (and retried) 30 s after its last heartbeat, one it had taken
+        # but not started is sent again 45 s after it was queued
+        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
+                   "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45"},
     )
     stack.redis_port = free_port()
     stack.start_postgres()
@@ -301,25 +303,22 @@ def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> N
                             " AND task_id = 'train_model_task' AND state = 'running' AND hostname <> ''")
                 running = cur.fetchall()
             conn.close()
-        except psycopg2.OperationalError:
+        except psycopg2.Error:  # the metadata database is not there yet, or not migrated yet
             running = []
         if running:
             worker = running[0][0]
             os.killpg(int(stack.pid_file(worker).read_text()), signal.SIGKILL)
             kill.update(worker=worker, at=dt.datetime.now(dt.timezone.utc),
                         tasks=sorted((m, t) for host, m, t in running if host == worker))
-            time.sleep(1)
-            kill["group_alive_after"] = _group_alive(int(stack.pid_file(worker).read_text()))
+            pgid = int(stack.pid_file(worker).read_text())
+            for _ in range(50):  # gone, once this process (its parent) has collected its exit status
+                reap(pgid)
+                if not group_alive(pgid):
+                    break
+                time.sleep(0.1)
+            kill["group_alive_after"] = group_alive(pgid)
             return
         time.sleep(0.1)
-
-
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def run_celery(stack, input_dir) -> dict:

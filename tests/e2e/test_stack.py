@@ -1,6 +1,5 @@
 """`make up` / `make down` (scripts/stack.py): down leaves no process behind and keeps the data."""
 
-import os
 from contextlib import closing
 
 import psycopg2
@@ -11,6 +10,7 @@ from stack import (
     CELERY_WORKERS,
     METADATA_TEMPLATE,
     data_bucket,
+    group_alive,
     metadata_template_key,
     running,
     s3_client,
@@ -20,13 +20,7 @@ pytestmark = pytest.mark.integration
 
 
 def _alive(pid: int, group: bool) -> bool:
-    if not group:
-        return running(pid)
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return group_alive(pid) if group else running(pid)
 
 
 def _services(run) -> set[str]:

@@ -26,9 +26,18 @@ def test_defaults(reload_config):
 
 
 def test_env_overrides_are_cast(reload_config):
-    cfg = reload_config(POKE_INTERVAL="7", MOCK_DATA_SCALE="2.5", ENVIRONMENT="PROD", INPUT_DATA_DIR="/data/in")
+    cfg = reload_config(POKE_INTERVAL="7", MOCK_DATA_SCALE="2.5", ENVIRONMENT="PROD", INPUT_DATA_DIR="/data/in",
+                        TRAINING_IMAGE="registry/img:1", K8S_IMAGE_PULL_SECRETS=" a, ,b ")
     assert cfg.POKE_INTERVAL == 7 and cfg.MOCK_DATA_SCALE == 2.5 and cfg.ENVIRONMENT == "prod"
     assert str(cfg.INPUT_DATA_DIR) == "/data/in"
+    assert cfg.TRAINING_IMAGE == "registry/img:1" and cfg.K8S_IMAGE_PULL_SECRETS == ("a", "b")
+
+
+def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace(reload_config):
+    cfg = reload_config(ENVIRONMENT="prod", ASTRONOMER_AIRFLOW_IMAGE="images.astronomer.cloud/o/d:deploy-7",
+                        AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE="astronomer-d")
+    assert (cfg.TRAINING_IMAGE, cfg.K8S_NAMESPACE) == ("images.astronomer.cloud/o/d:deploy-7", "astronomer-d")
+    assert cfg.K8S_IMAGE_PULL_SECRETS == ("image-pull-secret", "per-dp-registry-pull-secret")
 
 
 @pytest.mark.parametrize(
@@ -37,6 +46,7 @@ def test_env_overrides_are_cast(reload_config):
         ({"POKE_INTERVAL": "soon"}, "POKE_INTERVAL must be an integer, got 'soon'"),
         ({"MOCK_DATA_SCALE": "big"}, "MOCK_DATA_SCALE must be a number, got 'big'"),
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be 'local' or 'prod', got 'staging'"),
+        ({"ENVIRONMENT": "prod", "ASTRONOMER_AIRFLOW_IMAGE": ""}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
     ],
 )
 def test_bad_values_are_named(reload_config, env, message):
