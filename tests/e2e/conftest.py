@@ -178,16 +178,16 @@ def listeners(stack) -> list[tuple[str, str, int]]:
     """(service, address, port) of every listening TCP socket of the processes the stack started."""
     import psutil
 
-    groups = stack.pids()
+    service = {pid: name for name, pid in stack.pids().items()}  # each service's first process (group)
     owner = {}
-    for proc in psutil.process_iter(["pid", "ppid"]):
-        try:
-            group = os.getpgid(proc.pid)
-        except ProcessLookupError:
+    for proc in psutil.process_iter():
+        try:  # the service whose process (or process group) this one descends from
+            lineage = [proc, *proc.parents()]
+            found = [service.get(p.pid) or service.get(os.getpgid(p.pid)) for p in lineage]
+        except (psutil.NoSuchProcess, ProcessLookupError):
             continue
-        for name, pid in groups.items():
-            if group == pid or pid in (proc.pid, proc.info["ppid"]):
-                owner[proc.pid] = name
+        if any(found):
+            owner[proc.pid] = next(name for name in found if name)
     return sorted({(owner[c.pid], c.laddr.ip, c.laddr.port) for c in psutil.net_connections(kind="inet")
                    if c.status == psutil.CONN_LISTEN and c.pid in owner})
 
