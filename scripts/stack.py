@@ -470,6 +470,7 @@ class Stack:
             raise StackError(f"already running from {self.state_dir}: {', '.join(running)} (make down first)")
         self._api_session = None  # a session of an earlier `up` ended with its webserver
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        restored = False
         try:
             self.start_postgres()
             if fresh_metadata:
@@ -478,18 +479,20 @@ class Stack:
             # With fresh metadata the days' runs start over: a restored manifest (a day's upload is
             # complete) would let finance_elt load the files in_finance_data is about to replace.
             self.restore_s3(skip=(MANIFESTS_PREFIX,) if fresh_metadata else ())
+            restored = True
             if self.executor == "celery":
                 self.start_redis()
             self.start_airflow(migrate=not fresh_metadata)
         except BaseException:
-            self.down()
+            self.down(save=restored)  # an S3 endpoint that never got the saved objects back has nothing to save
             raise
 
-    def down(self) -> None:
+    def down(self, save: bool = True) -> None:
         """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
         self._stop(*AIRFLOW_PROCESSES, *CELERY_WORKERS)
         try:
-            self.save_s3()
+            if save:
+                self.save_s3()
         finally:
             self._stop("s3", "redis")
             self.stop_postgres()

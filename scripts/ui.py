@@ -127,7 +127,9 @@ class AirflowUI:
             try:
                 # the graph draws only the nodes inside its view, and does not always fit itself to
                 # it on load: its own "fit view" button does
-                root.find_element(By.CSS_SELECTOR, ".react-flow__controls-fitview").click()
+                # (clicked by script: on some views the button is drawn under another panel)
+                fit = root.find_element(By.CSS_SELECTOR, ".react-flow__controls-fitview")
+                self.driver.execute_script("arguments[0].click()", fit)
                 now = read()
             except StaleElementReferenceException:  # redrawn while being read
                 last.clear()

@@ -18,13 +18,14 @@ import sys
 import threading
 import time
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))
-from stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable, task_states  # noqa: E402
+from stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from ui import AirflowUI, chromium_unavailable  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
@@ -102,26 +103,62 @@ S3_OUTAGE_SECONDS = 60
 
 
 def s3_outage(stack):
-    """The S3 endpoint goes away while finance_elt's sensors wait, and comes back (empty: moto keeps
-    objects in memory, and nothing is uploaded yet)."""
+    """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
+    (moto keeps objects in memory: they are put back, as a real object store keeps them)."""
+    from stack import MANIFESTS_PREFIX
+
     stack.stop_s3()
     time.sleep(S3_OUTAGE_SECONDS)
     stack.start_s3()
+    stack.restore_s3(skip=(MANIFESTS_PREFIX,))
 
 
-def restart_postgres_when_loading(stack, done: threading.Event) -> None:
-    """Restart the PostgreSQL server (Airflow's metadata and the data) while a load task runs."""
-    while not done.is_set():
-        try:
-            states = task_states(stack, "finance_elt", "s3_to_db_glob")
-        except OSError:  # the webserver is not up yet
-            states = []
-        if "running" in states:
-            stack.stop_postgres()
-            time.sleep(3)
-            stack.start_postgres()
-            return
+def _one_value(stack, database: str, query: str):
+    """The first column of the first row of a query, or None when there is none (or no server yet)."""
+    import psycopg2
+
+    try:
+        with psycopg2.connect(stack.db_uri(database)) as conn, conn.cursor() as cur:
+            cur.execute(query)
+            row = cur.fetchone()
+        conn.close()
+    except psycopg2.Error:
+        return None
+    return row[0] if row else None
+
+
+def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) -> None:
+    """Restart the PostgreSQL server (Airflow's metadata and the data) while the charge load runs.
+
+    From the start an exclusive lock on in_charge is held (its tables made first, as the DAG makes
+    them: creating them again does not wait for it), so the load's first statement on it waits; the
+    server is restarted while it waits, which ends the lock and the load's try. Records the waiting
+    statement, when, and the postmaster's PIDs."""
+    import psycopg2
+
+    from include.finance import load
+
+    with closing(psycopg2.connect(stack.db_uri("finance"))) as conn:
+        load.create_tables(conn, "public")
+    locker = psycopg2.connect(stack.db_uri("finance"))
+    locker.cursor().execute("LOCK TABLE public.in_charge IN ACCESS EXCLUSIVE MODE")  # held until the restart
+    waiting = ("SELECT query FROM pg_stat_activity WHERE datname = 'finance' AND wait_event_type = 'Lock'"
+               f" AND pid <> {locker.get_backend_pid()}")
+    while not done.is_set() and not fault.get("waiting"):
+        fault["waiting"] = _one_value(stack, "finance", waiting)
         time.sleep(0.2)
+    if not fault.get("waiting"):
+        return
+    fault["postmaster_before"] = stack.pids()["postgres"]
+    fault["at"] = dt.datetime.now(dt.timezone.utc)
+    stack.stop_postgres()
+    time.sleep(3)
+    stack.start_postgres()
+    fault["postmaster_after"] = stack.pids()["postgres"]
+    try:
+        locker.close()
+    except psycopg2.Error:
+        pass
 
 
 def day_snapshot(stack, ds: str) -> dict:
@@ -238,9 +275,10 @@ def run_local(stack, input_dir) -> dict:
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
     is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
     day is cleared and run again."""
-    record = {"artifacts": STATE / "ml-run-local"}
+    record = {"artifacts": STATE / "ml-run-local", "restart": {}}
     done = threading.Event()
-    fault = threading.Thread(target=restart_postgres_when_loading, args=(stack, done), daemon=True)
+    fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
+                             daemon=True)
     fault.start()
     ui = None if chromium_unavailable() else AirflowUI(stack, STATE / "screenshots")
 
@@ -353,8 +391,13 @@ def pipeline_run(stack, input_dir, executor: str) -> dict:
         stack.executor = executor
         try:
             RUNS[executor] = (run_local if executor == "local" else run_celery)(stack, input_dir)
+        except Exception as error:
+            RUNS[executor] = error  # once: every test of this run fails with it
+            raise
         finally:
             stack.start_postgres()  # run_pipeline stops everything; the tests read the tables afterwards
+    if isinstance(RUNS[executor], Exception):
+        pytest.fail(f"the {executor} pipeline run failed: {RUNS[executor]!r}"[:2000])
     return RUNS[executor]
 
 
