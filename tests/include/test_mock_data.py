@@ -139,3 +139,17 @@ def test_large_parts_are_written_in_batches_with_progress(tmp_path, monkeypatch,
     assert [m.rsplit("(", 1)[1] for m in progress] == ["100 of 300 customers)", "200 of 300 customers)",
                                                        "300 of 300 customers)"]
     assert any(r.getMessage().endswith(f"{len(charges)} rows generated (part 1/1, 300 customers)") for r in caplog.records)
+
+
+def test_a_part_written_alone_is_the_same_as_in_the_whole_day(tmp_path):
+    """Each mapped upload_part task writes its own part: no part depends on the ones before it."""
+    import io
+
+    whole = generate_mock_data(tmp_path, DAY, customers=900, parts=3, seed=3)
+    files = {kind: io.StringIO(newline="") for kind in ("charge", "satisfaction")}
+    rows = mock_data.write_part(files, 2, logical_date=DAY, customers=900, parts=3, seed=3)
+    for kind, text in files.items():
+        assert text.getvalue().encode() == whole[kind][2].read_bytes()
+        assert rows[kind] == len(pd.read_csv(whole[kind][2]))
+    with pytest.raises(ValueError, match="part < parts"):
+        mock_data.write_part(files, 3, logical_date=DAY, customers=900, parts=3)
