@@ -597,10 +597,16 @@ def isolated(hostname: str) -> list[str]:
     """A command prefix that runs a process as on a machine of its own (Celery workers): host name
     `hostname`, a fresh tmpfs as /tmp and working folder, the project's include/ read-only, and its own
     PID namespace, whose first process takes every other one with it when it is killed."""
-    include = shlex.quote(str(ROOT / "include"))
-    setup = ("mount -t tmpfs -o mode=1777 scratch /tmp && mkdir /tmp/work && cd /tmp/work"
-             f" && mount --bind {include} {include} && mount -o remount,bind,ro {include}"
-             f" && hostname {shlex.quote(hostname)} && exec \"$@\"")
+    root, include = shlex.quote(str(ROOT)), shlex.quote(str(ROOT / "include"))
+    # a project under /tmp (a CI checkout) stays where it is: kept aside on /mnt, put back on the new /tmp
+    keep = ROOT.is_relative_to("/tmp")
+    setup = " && ".join([
+        *([f"mount --rbind {root} /mnt"] if keep else []),
+        "mount -t tmpfs -o mode=1777 scratch /tmp",
+        *([f"mkdir -p {root}", f"mount --rbind /mnt {root}"] if keep else []),
+        "mkdir /tmp/work", "cd /tmp/work",
+        f"mount --bind {include} {include}", f"mount -o remount,bind,ro {include}",
+        f"hostname {shlex.quote(hostname)}", 'exec "$@"'])
     return ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private",
             "sh", "-c", setup, hostname]
 
