@@ -141,24 +141,27 @@ def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) 
     with closing(psycopg2.connect(stack.db_uri("finance"))) as conn:
         load.create_tables(conn, "public")
     locker = psycopg2.connect(stack.db_uri("finance"))
-    locker.cursor().execute("LOCK TABLE public.in_charge IN ACCESS EXCLUSIVE MODE")  # held until the restart
-    waiting = ("SELECT query FROM pg_stat_activity WHERE datname = 'finance' AND wait_event_type = 'Lock'"
-               f" AND pid <> {locker.get_backend_pid()}")
-    while not done.is_set() and not fault.get("waiting"):
-        fault["waiting"] = _one_value(stack, "finance", waiting)
-        time.sleep(0.2)
-    if not fault.get("waiting"):
-        return
-    fault["postmaster_before"] = stack.pids()["postgres"]
-    fault["at"] = dt.datetime.now(dt.timezone.utc)
-    stack.stop_postgres()
-    time.sleep(3)
-    stack.start_postgres()
-    fault["postmaster_after"] = stack.pids()["postgres"]
     try:
-        locker.close()
-    except psycopg2.Error:
-        pass
+        locker.cursor().execute("LOCK TABLE public.in_charge IN ACCESS EXCLUSIVE MODE")  # held until the restart
+        waiting = ("SELECT query FROM pg_stat_activity WHERE datname = 'finance' AND wait_event_type = 'Lock'"
+                   f" AND pid <> {locker.get_backend_pid()}")
+        deadline = time.monotonic() + 900  # never hold the load for good
+        while not done.is_set() and not fault.get("waiting") and time.monotonic() < deadline:
+            fault["waiting"] = _one_value(stack, "finance", waiting)
+            time.sleep(0.2)
+        if not fault.get("waiting"):
+            return
+        fault["postmaster_before"] = stack.pids()["postgres"]
+        fault["at"] = dt.datetime.now(dt.timezone.utc)
+        stack.stop_postgres()
+        time.sleep(3)
+        stack.start_postgres()
+        fault["postmaster_after"] = stack.pids()["postgres"]
+    finally:
+        try:
+            locker.close()  # the lock goes with it, whatever happened above
+        except psycopg2.Error:
+            pass
 
 
 def day_snapshot(stack, ds: str) -> dict:
