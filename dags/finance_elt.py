@@ -26,13 +26,13 @@ from datetime import datetime, timedelta
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task, task_group
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
+from airflow.providers.common.sql.operators.sql import SQLTableCheckOperator
 from astro import sql as aql
 from astro.table import Metadata, Table
 
 from include.finance import alerts, config, sql
 from include.finance.contract import CONTRACTS
-from include.finance.operators import ContractLoadOperator
+from include.finance.operators import ContractLoadOperator, RowsColumnCheckOperator
 from include.finance.storage import manifest_key
 
 model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
@@ -154,7 +154,7 @@ def finance_elt():
     @task_group(default_args={"conn_id": config.DB_CONN_ID})
     def check_loaded():
         day = "ds = '{{ ds }}'"
-        SQLColumnCheckOperator(
+        RowsColumnCheckOperator(
             task_id="check_in_charge_columns",
             table=_qualified(config.IN_CHARGE_TABLE),
             partition_clause=day,
@@ -165,7 +165,7 @@ def finance_elt():
                 "amount_captured": {"min": {"geq_to": 0}},
             },
         )
-        SQLColumnCheckOperator(
+        RowsColumnCheckOperator(
             task_id="check_in_satisfaction_columns",
             table=_qualified(config.IN_SATISFACTION_TABLE),
             partition_clause=day,
@@ -203,7 +203,7 @@ def finance_elt():
     @task_group(default_args={"conn_id": config.DB_CONN_ID})
     def check_model_satisfaction():
         table = _qualified(config.MODEL_SATISFACTION_STAGING_TABLE)
-        SQLColumnCheckOperator(
+        RowsColumnCheckOperator(
             task_id="check_model_satisfaction_columns",
             table=table,
             column_mapping={

@@ -11,11 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import closing
 
+from airflow.exceptions import AirflowException
 from airflow.models.baseoperator import BaseOperator
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from astro.files import File
 from astro.table import BaseTable
+from botocore.exceptions import ClientError
 
 from include.finance import load
 from include.finance.contract import CONTRACTS
@@ -38,7 +41,13 @@ def list_csv_keys(s3_hook: S3Hook, path: str) -> list[str]:
 
 
 def read_head(s3_hook: S3Hook, bucket: str, key: str) -> bytes:
-    body = s3_hook.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"]
+    """The first HEADER_BYTES of an object; b"" for an empty one (S3 refuses any range of zero bytes)."""
+    try:
+        body = s3_hook.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") != "InvalidRange":
+            raise
+        return b""
     return body.read()
 
 
@@ -91,3 +100,15 @@ class ContractLoadOperator(BaseOperator):
                 schema=self.output_table.metadata.schema,
             )
         return self.output_table
+
+
+class RowsColumnCheckOperator(SQLColumnCheckOperator):
+    """`SQLColumnCheckOperator` that fails when there are no rows to check: the min or max of no rows is
+    NULL, which the provider's check compares as 0 (`accept_none`), so an empty day would pass its range gates."""
+
+    def execute(self, context):
+        where = f" WHERE {self.partition_clause}" if self.partition_clause else ""
+        (rows,) = self.get_db_hook().get_first(f"SELECT COUNT(*) FROM {self.table}{where}")
+        if not rows:
+            raise AirflowException(f"{self.table}{where}: no rows, nothing to check: an empty day fails its gates")
+        return super().execute(context)

@@ -190,6 +190,34 @@ def test_a_missing_required_column_is_found_before_anything_loads(db, s3):
     ]
 
 
+def test_empty_and_header_only_files_pass_the_header_check_on_the_real_endpoint(db, s3):
+    """S3 answers a ranged GET of a zero-byte object with InvalidRange: the check must read it as empty."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    ds = "2026-03-03"
+    clear(s3, ds)
+    put(s3, ds, "charge", "empty.csv", b"")
+    put(s3, ds, "charge", "header_only.csv", CHARGE_HEADER)
+    assert check_input_files(S3Hook(aws_conn_id="aws_default"), {"charge": f"s3://{BUCKET}/charge/dt={ds}/"}) == []
+
+
+def test_the_audit_counts_the_rows_that_landed_so_its_identity_can_fail(db, s3, monkeypatch):
+    """rows_loaded is counted in the new partition: a step that loses rows without saying so breaks the
+    audit's CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped) and the load fails."""
+    ds = "2026-03-04"
+    clear(s3, ds)
+    put(s3, ds, "charge", "part_000.csv", CATALOGUE["i_duplicates.csv"][0])
+    assert audit(db, ds, "charge") == {}
+    drop_duplicates = load._drop_duplicates
+    monkeypatch.setattr(load, "_drop_duplicates", lambda *args: drop_duplicates(*args) and {})  # deletes, reports none
+    with pytest.raises(psycopg2.errors.CheckViolation, match="load_audit"):
+        run_load("charge", ds)
+    assert audit(db, ds, "charge") == {}
+    monkeypatch.setattr(load, "_drop_duplicates", drop_duplicates)
+    run_load("charge", ds)
+    assert {file: counts[:4] for file, counts in audit(db, ds, "charge").items()} == {"part_000.csv": (3, 2, 0, 1)}
+
+
 def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
     clear(s3, ds)
     files = generate_mock_data(tmp_path / ds, dt.date.fromisoformat(ds), customers=300, parts=2)
@@ -363,19 +391,22 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
         run_load(kind, ds, schema=config.DB_SCHEMA)
 
     elt = DagBag(str(config.PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
-    results = {}
+    results, messages = {}, {}
     for task in elt.task_group_dict["check_loaded"].children.values():
         task.render_template_fields({"ds": ds})
         try:
             task.execute({})
             results[task.task_id] = "passed"
-        except AirflowException:
+        except AirflowException as error:
             results[task.task_id] = "failed"
+            messages[task.task_id] = str(error)
     assert results == {
         "check_loaded.check_in_charge_columns": "passed",
-        "check_loaded.check_in_satisfaction_columns": "passed",
+        "check_loaded.check_in_satisfaction_columns": "failed",  # no rows: a min or max of nothing is no pass
         "check_loaded.check_in_charge_rows": "passed",
         "check_loaded.check_in_satisfaction_rows": "failed",  # header-only file: no rows
         "check_loaded.check_charge_rejected_share": "failed",  # 1 of 2 rows rejected > 5%
         "check_loaded.check_satisfaction_rejected_share": "passed",
     }
+    assert messages["check_loaded.check_in_satisfaction_columns"] == (
+        f"{config.DB_SCHEMA}.in_satisfaction WHERE ds = '{ds}': no rows, nothing to check: an empty day fails its gates")
