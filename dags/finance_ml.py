@@ -16,7 +16,8 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 4. `plot_model_results` (mapped) and `plot_comparison`: PNGs drawn in the task's own temporary folder
    and uploaded to `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/` (no task reads another's disk).
 5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
-   (`model.joblib`), and its `model_card.json`, uploaded under the same run key.
+   (`model.joblib`), and its `model_card.json` (with the SHA-256 of `model.joblib`, which
+   `include.finance.ml.load_model` checks before unpickling), uploaded under the same run key.
 6. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
 """
 
@@ -113,8 +114,6 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
     import tempfile
     from pathlib import Path
 
-    import joblib
-
     from include.finance import ml, report
 
     results = list(results)
@@ -131,9 +130,10 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
     artifacts = {"model": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model.joblib",
                  "model_card": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model_card.json",
                  "plots": f"s3://{config.DATA_BUCKET_NAME}/{prefix}plots/"}
-    card = {"run_id": run_id, **ml.model_card(best, results, features["rows"], data, artifacts)}
+    model_bytes = ml.serialize_model(pipeline)
+    card = {"run_id": run_id, **ml.model_card(best, results, features["rows"], data, artifacts, model_bytes)}
     with tempfile.TemporaryDirectory() as tmp:
-        joblib.dump(pipeline, Path(tmp) / "model.joblib")
+        (Path(tmp) / "model.joblib").write_bytes(model_bytes)
         (Path(tmp) / "model_card.json").write_text(json.dumps(card, indent=2))
         _upload(str(Path(tmp) / "model.joblib"), prefix + "model.joblib")
         _upload(str(Path(tmp) / "model_card.json"), prefix + "model_card.json")

@@ -5,7 +5,9 @@ of `engineer_features` by comparing its annotation with `pd.DataFrame`. scikit-l
 are imported inside the functions, so importing this module (as DAG files do) stays cheap.
 """
 
+import hashlib
 import importlib
+import io
 import logging
 import time
 from pathlib import Path
@@ -216,8 +218,20 @@ def library_versions() -> dict:
     return {name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}
 
 
-def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict) -> dict:
-    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions."""
+def serialize_model(pipeline) -> bytes:
+    """The bytes of `model.joblib`: what is uploaded, and what the card's `model_sha256` is the digest of."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(pipeline, buffer)
+    return buffer.getvalue()
+
+
+def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict, model_bytes: bytes) -> dict:
+    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions.
+
+    `model_sha256` is the SHA-256 of `model_bytes`, the `model.joblib` the card describes: `load_model` checks it.
+    """
     import platform
 
     def metrics(r: dict) -> dict:
@@ -237,9 +251,31 @@ def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifact
         "coefficients": best["coefficients"],
         "all_models": {r["model"]: metrics(r) for r in results},
         "artifacts": artifacts,
-        "usage": "joblib.load(path).predict(frame with columns " + ", ".join(FEATURES) + ") -> cents",
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "usage": "include.finance.ml.load_model(model.joblib, this card).predict(frame with columns "
+                 + ", ".join(FEATURES) + ") -> cents",
         "libraries": {"python": platform.python_version(), **library_versions()},
     }
+
+
+def load_model(model: bytes | str | Path, card: dict):
+    """Unpickle `model.joblib` (its bytes or a path) only if its SHA-256 is the card's `model_sha256`.
+
+    Unpickling can run any code, so a file that is not the one the card describes is refused before
+    `joblib.load` sees it. The bytes that were hashed are the ones loaded.
+    """
+    import joblib
+
+    is_path = isinstance(model, (str, Path))
+    name = str(model) if is_path else card.get("artifacts", {}).get("model", "model.joblib")
+    expected = card.get("model_sha256")
+    if not expected:
+        raise ValueError(f"the model card has no model_sha256: refusing to load {name} unverified")
+    data = Path(model).read_bytes() if is_path else bytes(model)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != expected:
+        raise ValueError(f"{name} has SHA-256 {actual} but its model card says {expected}: refusing to load it")
+    return joblib.load(io.BytesIO(data))
 
 
 def _pyplot():

@@ -1,4 +1,6 @@
+import hashlib
 import json
+import re
 
 import joblib
 import numpy as np
@@ -178,13 +180,62 @@ def test_model_card_describes_data_metrics_and_versions():
     features = ml.engineer_features(satisfaction_table(missing=10), seed=2)
     results = [train(features, LINEAR, "LinearRegression"), train(features, BOOSTING, "GradientBoosting")]
     best = ml.select_best(results)
-    card = ml.model_card(best, results, features["rows"], {"ds": "2026-11-20"}, {"model": "s3://b/k/model.joblib"})
+    card = ml.model_card(best, results, features["rows"], {"ds": "2026-11-20"}, {"model": "s3://b/k/model.joblib"},
+                         b"model bytes")
     assert card["model"] == "LinearRegression" and card["metrics"]["cv_r2"] == best["cv_r2"]
+    assert card["model_sha256"] == hashlib.sha256(b"model bytes").hexdigest()
     assert card["rows"]["without_survey"] == 10 and card["data"] == {"ds": "2026-11-20"}
     assert set(card["all_models"]) == {"LinearRegression", "GradientBoosting"}
     assert card["features"]["categorical (one-hot)"] == ["product_type"]
     assert card["libraries"]["scikit-learn"] == __import__("sklearn").__version__
     json.dumps(card)
+
+
+def published_model(tmp_path):
+    """A fitted Pipeline, its model.joblib written from the serialized bytes, and its card."""
+    features = ml.engineer_features(satisfaction_table(), seed=2)
+    best = train(features)
+    pipeline = ml.fit_best(features, best, seed=0)
+    model_bytes = ml.serialize_model(pipeline)
+    path = tmp_path / "model.joblib"
+    path.write_bytes(model_bytes)
+    card = ml.model_card(best, [best], features["rows"], {}, {"model": "s3://b/run/model.joblib"}, model_bytes)
+    return pipeline, path, json.loads(json.dumps(card)), features["test"][ml.FEATURES]
+
+
+@pytest.fixture
+def no_unpickling(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("joblib.load was reached")
+
+    monkeypatch.setattr(joblib, "load", refuse)
+
+
+def test_a_model_matching_its_card_is_loaded(tmp_path):
+    pipeline, path, card, raw = published_model(tmp_path)
+    assert card["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    for model in (path, str(path), path.read_bytes()):
+        assert np.allclose(ml.load_model(model, card).predict(raw), pipeline.predict(raw))
+
+
+@pytest.mark.parametrize("as_bytes", [False, True])
+def test_a_tampered_model_is_refused_before_unpickling(tmp_path, no_unpickling, as_bytes):
+    _, path, card, _ = published_model(tmp_path)
+    tampered = bytearray(path.read_bytes())
+    tampered[len(tampered) // 2] ^= 0x01
+    path.write_bytes(tampered)
+    digest = hashlib.sha256(tampered).hexdigest()
+    name = "s3://b/run/model.joblib" if as_bytes else str(path)
+    with pytest.raises(ValueError, match=rf"^{re.escape(name)} has SHA-256 {digest} but its model card says "
+                                         rf"{card['model_sha256']}: refusing"):
+        ml.load_model(bytes(tampered) if as_bytes else path, card)
+
+
+def test_a_card_without_the_hash_is_refused(tmp_path, no_unpickling):
+    _, path, card, _ = published_model(tmp_path)
+    del card["model_sha256"]
+    with pytest.raises(ValueError, match="model card has no model_sha256"):
+        ml.load_model(path, card)
 
 
 def test_plots_are_pngs(tmp_path):
