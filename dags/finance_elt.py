@@ -4,9 +4,12 @@
 1. `wait_for_ingest`: deferrable S3 sensors (they wait in the triggerer, not in a worker slot) wait
    for the manifests `in_finance_data` writes once a day's charge and satisfaction files are complete.
    An unreachable endpoint is retried with backoff (`SENSOR_RETRIES`).
-2. `retrieve_input_files` lists the day's part files and checks every header against the contract
-   (`include/finance/contract.py`): a missing required column fails the run before anything is written.
-3. `s3_to_db_glob`, mapped over the two kinds, streams every file into the day's partition of
+2. `retrieve_input_files` checks that every file the day's manifest lists is in the bucket and every
+   header against the contract (`include/finance/contract.py`): a missing file or a missing required
+   column fails the run before anything is written. Files the manifest does not list, and files that
+   are not `.csv` or `.csv.gz`, are not loaded: `load_audit` lists them as ignored.
+3. `s3_to_db_glob`, mapped over the two kinds, streams every listed file (a `.csv.gz` decompressed on
+   the way; a file whose lines differ from its manifest fails the load) into the day's partition of
    `in_charge` / `in_satisfaction` (typed columns, matched by name). Rows that break the contract go to
    `load_rejects` with file, line, reason and raw text; `load_audit` accounts for every row per file.
    The partition is swapped in one transaction: a rerun replaces its day, a backfill adds days.
@@ -119,7 +122,8 @@ def finance_elt():
 
     @task
     def retrieve_input_files(ds=None) -> list[dict]:
-        """One load per kind: the day's part files, after every header passed the contract."""
+        """One load per kind: the day's part files, once every file its manifest lists is in the bucket
+        and every header passed the contract."""
         from contextlib import closing
 
         from airflow.exceptions import AirflowFailException
@@ -133,7 +137,8 @@ def finance_elt():
         from include.finance.storage import partition_prefix
 
         paths = {kind: f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}" for kind in config.FILE_KINDS}
-        errors = check_input_files(S3Hook(aws_conn_id=config.AWS_CONN_ID), paths)
+        manifests = {kind: f"s3://{config.DATA_BUCKET_NAME}/{manifest_key(kind, ds)}" for kind in config.FILE_KINDS}
+        errors = check_input_files(S3Hook(aws_conn_id=config.AWS_CONN_ID), paths, manifests)
         if errors:  # no retry: the files will not change by themselves
             raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
         with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
@@ -143,6 +148,7 @@ def finance_elt():
                 "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),
                 "output_table": _table(CONTRACTS[kind].table),
                 "kind": kind,
+                "manifest": manifests[kind],
             }
             for kind, path in paths.items()
         ]

@@ -100,19 +100,19 @@ def copy_baseline(stack: Stack, files: list[Path], rounds: int = 2) -> float:
     the fastest of `rounds`, each started once no autovacuum worker is busy (the freshly loaded days
     get vacuumed and analyzed in the background, which would slow the baseline down)."""
     psql = str(find_pg_bin() / "psql")
-    uri = stack.db_uri("finance")
+    uri, env = stack.db_uri("finance", password=False), stack.psql_env()
     fastest = float("inf")
     for _ in range(rounds):
         for kind, table in (("charge", "in_charge"), ("satisfaction", "in_satisfaction")):
             subprocess.run([psql, uri, "-qc", f"DROP TABLE IF EXISTS copy_{kind}; CREATE TABLE copy_{kind} (LIKE {table});"
                             f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line"],
-                           check=True)
-        wait_for_autovacuum(psql, uri)
+                           check=True, env=env)
+        wait_for_autovacuum(psql, uri, env)
         started = time.perf_counter()
         for path in files:
-            subprocess.run([psql, uri, "-qc", f"\\copy copy_{path.parent.name} FROM '{path}' CSV HEADER"], check=True)
+            subprocess.run([psql, uri, "-qc", f"\\copy copy_{path.parent.name} FROM '{path}' CSV HEADER"], check=True, env=env)
         fastest = min(fastest, time.perf_counter() - started)
-        subprocess.run([psql, uri, "-qc", "DROP TABLE copy_charge, copy_satisfaction"], check=True)
+        subprocess.run([psql, uri, "-qc", "DROP TABLE copy_charge, copy_satisfaction"], check=True, env=env)
     return fastest
 
 
@@ -122,22 +122,22 @@ def contract_copy_baseline(stack: Stack, files: list[Path], ds: str, rounds: int
     defaults (ds, source_file, source_line numbered by an identity column), every file copied by its
     header's columns, then the primary key and ANALYZE. The load without S3, Airflow and Python; fastest of `rounds`."""
     psql = str(find_pg_bin() / "psql")
-    uri = stack.db_uri("finance")
+    uri, env = stack.db_uri("finance", password=False), stack.psql_env()
     fastest = float("inf")
-    conn = psycopg2.connect(uri)
+    conn = psycopg2.connect(stack.db_uri("finance"))
     try:
         scripts = {kind: _contract_copy_script(conn, CONTRACTS[kind], [p for p in files if p.parent.name == kind], ds)
                    for kind in sorted({p.parent.name for p in files})}
     finally:
         conn.close()
     for _ in range(rounds):
-        wait_for_autovacuum(psql, uri)
+        wait_for_autovacuum(psql, uri, env)
         started = time.perf_counter()
         for script in scripts.values():
-            subprocess.run([psql, uri, "-q", "-v", "ON_ERROR_STOP=1"], input=script, text=True, check=True)
+            subprocess.run([psql, uri, "-q", "-v", "ON_ERROR_STOP=1"], input=script, text=True, check=True, env=env)
         fastest = min(fastest, time.perf_counter() - started)
         subprocess.run([psql, uri, "-qc", "DROP TABLE " + ", ".join(f"copy_contract_{kind}" for kind in scripts)],
-                       check=True)
+                       check=True, env=env)
     return fastest
 
 
@@ -158,11 +158,11 @@ def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def wait_for_autovacuum(psql: str, uri: str, timeout: float = 300) -> None:
+def wait_for_autovacuum(psql: str, uri: str, env: dict[str, str], timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         busy = subprocess.run([psql, uri, "-Atqc", "SELECT count(*) FROM pg_stat_activity"
-                               " WHERE backend_type = 'autovacuum worker'"], check=True, capture_output=True, text=True)
+                               " WHERE backend_type = 'autovacuum worker'"], check=True, capture_output=True, text=True, env=env)
         if busy.stdout.strip() == "0":
             return
         time.sleep(1)

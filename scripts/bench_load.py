@@ -62,8 +62,8 @@ def main() -> None:
         conn.close()
         started = time.perf_counter()
         for path in files:
-            subprocess.run([str(find_pg_bin() / "psql"), stack.db_uri("finance"), "-qc",
-                            f"\\copy copy_baseline FROM '{path}' CSV HEADER"], check=True)
+            subprocess.run([str(find_pg_bin() / "psql"), stack.db_uri("finance", password=False), "-qc",
+                            f"\\copy copy_baseline FROM '{path}' CSV HEADER"], check=True, env=stack.psql_env())
         copy_seconds = time.perf_counter() - started
     finally:
         stack.stop_postgres()

@@ -54,11 +54,7 @@ from include.finance.report import model_table  # noqa: E402
 from include.finance.storage import MANIFESTS_PREFIX  # noqa: E402
 
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
-PG_USER = "postgres"
-# Documented local default of a loopback-only throwaway cluster. Not a common word: Airflow masks a
-# connection's password wherever it appears in task logs, and "postgres" would turn every
-# "postgres_default" into "***_default".
-PG_PASSWORD = "local-pg-password"
+PG_USER = "postgres"  # its password is made per clone: Stack.pg_password, in <state>/pg_password
 UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI
 AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
 EXECUTORS = ("local", "celery")
@@ -153,16 +149,23 @@ class Stack:
     def web_url(self) -> str:
         return f"http://localhost:{self.web_port}"
 
-    def db_uri(self, database: str, driver: str = "postgresql") -> str:
-        return f"{driver}://{PG_USER}:{PG_PASSWORD}@127.0.0.1:{self.pg_port}/{database}"
+    @property
+    def pg_password(self) -> str:
+        """The cluster's superuser password: random, made once per state folder in <state>/pg_password."""
+        return local_secret(self.state_dir / "pg_password")
+
+    def db_uri(self, database: str, driver: str = "postgresql", password: bool = True) -> str:
+        """The database's URI; without the password for a command line (`ps` shows it): set `psql_env()` then."""
+        secret = f":{self.pg_password}" if password else ""
+        return f"{driver}://{PG_USER}{secret}@127.0.0.1:{self.pg_port}/{database}"
+
+    def psql_env(self) -> dict[str, str]:
+        """The environment for `psql` and other libpq clients given `db_uri(..., password=False)`."""
+        return {**os.environ, "PGPASSWORD": self.pg_password}
 
     # --- environment --------------------------------------------------------------------------
     def env(self) -> dict[str, str]:
         """The environment of every Airflow process: settings and connections, as .env gives them under Docker."""
-        secret_file = self.state_dir / "webserver_secret_key"
-        if not secret_file.exists():
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(secrets.token_hex(16))
         aws_conn = {
             "conn_type": "aws",
             "login": "local-access-key",
@@ -202,7 +205,7 @@ class Stack:
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
             "AIRFLOW__WEBSERVER__WORKERS": "2",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": secret_file.read_text().strip(),
+            "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
             "AIRFLOW_CONN_POSTGRES_DEFAULT": self.db_uri("finance"),
@@ -280,14 +283,18 @@ class Stack:
         if not (self.pg_data / "PG_VERSION").exists():
             log(f"initdb {self.pg_data}")
             self.pg_data.mkdir(parents=True, exist_ok=True)
-            pwfile = self.state_dir / "pg_password"
-            pwfile.write_text(PG_PASSWORD + "\n")
-            if os.geteuid() == 0:
-                shutil.chown(self.pg_data, "postgres", "postgres")
-                shutil.chown(pwfile, "postgres", "postgres")
-            self._run_pg([str(pg_bin / "initdb"), "-D", str(self.pg_data), "-U", PG_USER, "-E", "UTF8",
-                          "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
-            pwfile.unlink()
+            # a copy of the password for initdb, next to the cluster (where `postgres` can read it under root)
+            fd, pwfile = tempfile.mkstemp(dir=self.pg_data.parent, prefix=".initdb-pwfile-")
+            try:
+                with os.fdopen(fd, "w") as out:
+                    out.write(self.pg_password + "\n")
+                if os.geteuid() == 0:
+                    shutil.chown(self.pg_data, "postgres", "postgres")
+                    shutil.chown(pwfile, "postgres", "postgres")
+                self._run_pg([str(pg_bin / "initdb"), "-D", str(self.pg_data), "-U", PG_USER, "-E", "UTF8",
+                              "--locale=C", "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}"])
+            finally:
+                os.unlink(pwfile)
         if not ((self.pg_data / "postmaster.pid").exists() and self._pg_ready()):
             options = (
                 f"-p {self.pg_port} -c listen_addresses=127.0.0.1 -k {self.pg_data} -c max_connections=200"
@@ -299,7 +306,7 @@ class Stack:
             )
             self._run_pg([str(pg_bin / "pg_ctl"), "-D", str(self.pg_data), "-l", str(self.pg_data / "server.log"),
                           "-o", options, "-w", "-t", "60", "start"])
-        self._admin("ALTER ROLE postgres PASSWORD %s", PG_PASSWORD)  # also for clusters made with an older default
+        self._set_pg_password()  # also for a cluster made with another password (the older fixed default)
         for database in ("airflow", "finance"):
             self._ensure_database(database)
         log(f"PostgreSQL on 127.0.0.1:{self.pg_port} (databases airflow, finance)")
@@ -320,6 +327,18 @@ class Stack:
         except psycopg2.OperationalError:
             return False
         return True
+
+    def _set_pg_password(self) -> None:
+        """Give the superuser `pg_password`, sent as a SCRAM verifier: no statement the server could log holds it."""
+        import psycopg2
+        from psycopg2.extensions import encrypt_password
+
+        conn = psycopg2.connect(host=str(self.pg_data), port=self.pg_port, user=PG_USER, dbname="postgres")
+        try:
+            verifier = encrypt_password(self.pg_password, PG_USER, conn, "scram-sha-256")
+        finally:
+            conn.close()
+        self._admin("ALTER ROLE postgres PASSWORD %s", verifier)
 
     def _admin(self, statement, *params):
         """One statement on the cluster's `postgres` database, outside a transaction; its first row, if any.
@@ -380,11 +399,12 @@ class Stack:
         shutil.rmtree(saving, ignore_errors=True)
         saving.mkdir(parents=True)
         for bucket in client.list_buckets()["Buckets"]:
-            (saving / bucket["Name"]).mkdir(parents=True)
+            folder = inside(saving, bucket["Name"])
+            folder.mkdir(parents=True)
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
                 for item in page.get("Contents", []):
                     if not item["Key"].endswith("/"):
-                        target = saving / bucket["Name"] / item["Key"]
+                        target = inside(folder, item["Key"])
                         target.parent.mkdir(parents=True, exist_ok=True)
                         client.download_file(bucket["Name"], item["Key"], str(target))
                         count += 1
@@ -557,6 +577,32 @@ class Stack:
             if response.url.rstrip("/").endswith("/login"):
                 raise StackError(f"could not log in to {self.web_url} as {UI_USER}")
         return opener
+
+
+def local_secret(path: Path) -> str:
+    """The secret kept in `path` (mode 0600), made (random) when there is none yet: one per clone and state folder."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(16) + "\n")
+        try:
+            os.link(draft, path)  # atomic: of two processes making it at once, both read the first one's
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # made readable to others by an older version
+    return path.read_text().strip()
+
+
+def inside(folder: Path, key: str) -> Path:
+    """`folder / key`, for an S3 bucket name or object key; refuses one that would be written outside `folder`."""
+    target, root = (folder / key).resolve(), folder.resolve()
+    if key.startswith("/") or ".." in key.split("/") or target == root or not target.is_relative_to(root):
+        raise StackError(f"refusing to save S3 key {key!r}: it would be written outside {folder}")
+    return folder / key
 
 
 def metadata_template_key() -> str:

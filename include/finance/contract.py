@@ -294,6 +294,11 @@ class RowReader:
             if fields or error:
                 return start, fields, raw, error
 
+    @property
+    def lines_read(self) -> int:
+        """Physical lines consumed so far, the header's included."""
+        return self._line
+
     def read_header(self) -> Header | None:
         record = self._next_record()
         if record is None:

@@ -59,8 +59,9 @@ class FileAudit:
     rows_rejected: int = 0
     duplicates_dropped: int = 0
     note: str = ""
-    loaded_by: str = ""  # "copy" (the fast path) or "row reader"
+    loaded_by: str = ""  # "copy" (the fast path), "row reader" or "ignored"
     run_id: str = ""
+    lines: int = 0  # lines after the header, counted as the file streamed (compared with its manifest; not stored)
 
 
 def _id(*parts: str) -> pgsql.Composable:
@@ -279,7 +280,7 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
         log.info("%s: %d rows on %d lines: reading it row by row", file, rows, stream.lines)
         return False
     cur.execute("RELEASE SAVEPOINT copy_file")
-    audit.rows_read = stream.lines - 1  # the file's lines after the header (each one a row, checked above)
+    audit.rows_read = audit.lines = stream.lines - 1  # the lines after the header, each one a row (checked above)
     audit.loaded_by = "copy"
     audit.note = _note(header, audit.rows_read)
     return True
@@ -301,13 +302,20 @@ def _read_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_f
     for reject in reader.rejects:
         bad.add((file, reject.line, reject.reason, reject.raw))
     audit.rows_read = reader.rows_read
+    audit.lines = max(reader.lines_read - 1, 0)
     audit.rows_rejected = len(reader.rejects)
     audit.loaded_by = "row reader"
     audit.note = _note(reader.header, reader.rows_read)
 
 
-def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, run_id: str, schema: str) -> list[FileAudit]:
-    """Load one kind's files of one logical date (file name -> opener) and return the audit per file."""
+def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, run_id: str, schema: str,
+             expected_lines: dict[str, int] | None = None, ignored_files: dict[str, str] | None = None) -> list[FileAudit]:
+    """Load one kind's files of one logical date (file name -> opener) and return the audit per file.
+
+    `expected_lines` (file -> lines after the header, from the day's manifest): a file with other lines
+    raises ContractError naming it, and nothing is loaded. `ignored_files` (file -> why): files not loaded,
+    listed in the audit with the reason.
+    """
     table = _id(schema, contract.table)
     partition = partition_name(contract.table, ds)
     new = _id(schema, f"{partition}_new")
@@ -327,10 +335,16 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
             file_started = time.monotonic()
             if not _copy_file(cur, new, contract, file, open_file, audit, ignored):
                 _read_file(cur, new, contract, file, open_file, audit, bad)
+            if expected_lines is not None and audit.lines != expected_lines[file]:
+                raise ContractError(f"{file}: {audit.lines} lines after the header, but its manifest lists "
+                                    f"{expected_lines[file]}: not the file that was uploaded; nothing was loaded")
             audits.append(audit)
             log.info("%s: %d rows read, %d rejected, by %s in %.1f s%s", file, audit.rows_read, audit.rows_rejected,
                      audit.loaded_by or "-", time.monotonic() - file_started, f" ({audit.note})" if audit.note else "")
         bad.flush()
+        for file, why in sorted((ignored_files or {}).items()):
+            log.warning("%s: %s", file, why)
+            audits.append(FileAudit(ds=ds, kind=contract.kind, file=file, note=why, loaded_by="ignored", run_id=run_id))
 
         # one row per key, the first by file and line: checked by the primary key, fixed only if it fails
         key_started = time.monotonic()
@@ -372,6 +386,7 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
         )
         for audit in audits:
             row = asdict(audit)
+            del row["lines"]
             cur.execute(
                 pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
                     _id(schema, AUDIT_TABLE),

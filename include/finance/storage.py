@@ -11,6 +11,7 @@ Keys carry the logical date, so a rerun overwrites its own day and a backfill ad
 from __future__ import annotations
 
 import contextlib
+import gzip
 import io
 import json
 import logging
@@ -37,11 +38,12 @@ def ml_run_prefix(prefix: str, ts_nodash: str) -> str:
 
 
 def input_files(folder: Path, kinds: tuple[str, ...]) -> dict[str, list[str]]:
-    """The user's CSVs in `<folder>/<kind>/*.csv`; every kind must have at least one file."""
-    found = {kind: sorted(str(p) for p in (folder / kind).glob("*.csv")) for kind in kinds}
+    """The user's CSVs in `<folder>/<kind>/*.csv` or `*.csv.gz`; every kind must have at least one file."""
+    found = {kind: sorted(str(p) for pattern in ("*.csv", "*.csv.gz") for p in (folder / kind).glob(pattern))
+             for kind in kinds}
     missing = [str(folder / kind) for kind, paths in found.items() if not paths]
     if missing:
-        raise FileNotFoundError(f"no *.csv files in {', '.join(missing)} (expected <dir>/<kind>/*.csv)")
+        raise FileNotFoundError(f"no *.csv or *.csv.gz files in {', '.join(missing)} (expected <dir>/<kind>/*.csv)")
     return found
 
 
@@ -58,9 +60,10 @@ def clear_partition(s3_hook, bucket: str, ds: str, kinds: tuple[str, ...]) -> in
 
 
 def data_rows(path: str | Path) -> int:
-    """Lines after a CSV file's header (its rows, unless a quoted field holds a line break), read in 1 MiB blocks."""
+    """Lines after a CSV file's header (its rows, unless a quoted field holds a line break), read in 1 MiB
+    blocks (decompressed for .gz): what its manifest lists and the load checks."""
     lines, last = 0, b"\n"
-    with open(path, "rb") as f:
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
         while block := f.read(1 << 20):
             lines += block.count(b"\n")
             last = block[-1:]

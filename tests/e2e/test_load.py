@@ -6,6 +6,8 @@ the database server in the middle of a load.
 """
 
 import datetime as dt
+import gzip
+import json
 
 import psycopg2
 import pytest
@@ -69,13 +71,14 @@ def clear(s3, ds: str) -> None:
             s3.delete_object(Bucket=BUCKET, Key=item["Key"])
 
 
-def run_load(kind: str, ds: str, run_id: str = "test_run", schema: str = SCHEMA):
+def run_load(kind: str, ds: str, run_id: str = "test_run", schema: str = SCHEMA, manifest: str | None = None):
     contract = {"charge": CHARGE, "satisfaction": SATISFACTION}[kind]
     operator = ContractLoadOperator(
         task_id=f"load_{kind}",
         input_file=File(path=f"s3://{BUCKET}/{kind}/dt={ds}/", conn_id="aws_default", filetype=FileType.CSV),
         output_table=Table(conn_id="postgres_default", name=contract.table, metadata=Metadata(schema=schema)),
         kind=kind,
+        manifest=manifest,
     )
     return operator.execute({"ds": ds, "run_id": run_id})
 
@@ -216,6 +219,72 @@ def test_the_audit_counts_the_rows_that_landed_so_its_identity_can_fail(db, s3, 
     monkeypatch.setattr(load, "_drop_duplicates", drop_duplicates)
     run_load("charge", ds)
     assert {file: counts[:4] for file, counts in audit(db, ds, "charge").items()} == {"part_000.csv": (3, 2, 0, 1)}
+
+
+def put_manifest(s3, ds: str, kind: str, lines: dict[str, int]) -> str:
+    """The manifest in_finance_data writes: each file's key and its lines after the header."""
+    key = f"manifests/dt={ds}/{kind}.json"
+    files = [{"key": f"{kind}/dt={ds}/{name}", "rows": n, "bytes": 0} for name, n in lines.items()]
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps({"kind": kind, "ds": ds, "files": files}).encode())
+    return f"s3://{BUCKET}/{key}"
+
+
+def test_the_manifest_decides_what_loads_and_a_csv_gz_streams(db, s3):
+    """Files the manifest lists load (a .csv.gz decompressed as it streams); a listed file that is not in
+    the bucket, or whose lines differ from the manifest, stops the day with its name; files the manifest
+    does not list and files that are not CSV are listed in the audit as ignored."""
+    from airflow.exceptions import AirflowFailException
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    ds = "2026-03-05"
+    clear(s3, ds)
+    put(s3, ds, "satisfaction", "a.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\n")
+    put(s3, ds, "satisfaction", "b.csv.gz", gzip.compress(SAT_HEADER + b"cus_3,7,8,9,basic\n" * 1)
+        + gzip.compress(b"cus_4,1,1,1,premium\n"))  # two gzip members, as `cat a.gz b.gz` makes
+    put(s3, ds, "satisfaction", "late.csv", SAT_HEADER + b"cus_9,1,1,1,basic\n")
+    put(s3, ds, "satisfaction", "README.txt", b"exported by the ERP\n")
+    prefix = {"satisfaction": f"s3://{BUCKET}/satisfaction/dt={ds}/"}
+    hook = S3Hook(aws_conn_id="aws_default")
+
+    manifest = put_manifest(s3, ds, "satisfaction", {"a.csv": 2, "b.csv.gz": 2, "gone.csv": 1})
+    assert check_input_files(hook, prefix, {"satisfaction": manifest}) == [
+        f"s3://{BUCKET}/satisfaction/dt={ds}/gone.csv: listed in the manifest {manifest} but not in the bucket"]
+
+    manifest = put_manifest(s3, ds, "satisfaction", {"a.csv": 3, "b.csv.gz": 2})
+    assert check_input_files(hook, prefix, {"satisfaction": manifest}) == []
+    with pytest.raises(AirflowFailException, match=f"s3://{BUCKET}/satisfaction/dt={ds}/a.csv: 2 lines after the"
+                                                  " header, but its manifest lists 3"):
+        run_load("satisfaction", ds, manifest=manifest)
+    assert audit(db, ds, "satisfaction") == {}
+
+    manifest = put_manifest(s3, ds, "satisfaction", {"a.csv": 2, "b.csv.gz": 2})
+    run_load("satisfaction", ds, manifest=manifest)
+    assert audit(db, ds, "satisfaction") == {
+        "a.csv": (2, 2, 0, 0, ""),
+        "b.csv.gz": (2, 2, 0, 0, ""),
+        "late.csv": (0, 0, 0, 0, f"ignored: not listed in the manifest {manifest}"),
+        "README.txt": (0, 0, 0, 0, "ignored: not a .csv or .csv.gz file"),
+    }
+    assert query(db, f"SELECT customer_id FROM {SCHEMA}.in_satisfaction WHERE ds = %s ORDER BY 1", ds) == [
+        ("cus_1",), ("cus_2",), ("cus_3",), ("cus_4",)]
+
+    run_load("satisfaction", ds)  # no manifest: every CSV in the prefix loads
+    assert set(audit(db, ds, "satisfaction")) == {"a.csv", "b.csv.gz", "late.csv", "README.txt"}
+    assert audit(db, ds, "satisfaction")["late.csv"][:2] == (1, 1)
+
+
+def test_a_broken_csv_gz_stops_the_load_with_its_name(db, s3):
+    from airflow.exceptions import AirflowFailException
+
+    ds = "2026-03-06"
+    clear(s3, ds)
+    whole = gzip.compress(SAT_HEADER + b"".join(b"cus_%d,1,2,3,basic\n" % i for i in range(1000)))
+    put(s3, ds, "satisfaction", "cut.csv.gz", whole[:-20])  # the end of the stream and its trailer are lost
+    with pytest.raises(AirflowFailException, match=f"s3://{BUCKET}/satisfaction/dt={ds}/cut.csv.gz: the gzip stream ends early"):
+        run_load("satisfaction", ds)
+    put(s3, ds, "satisfaction", "cut.csv.gz", b"not gzip at all\n")
+    with pytest.raises(AirflowFailException, match="cut.csv.gz: not a valid gzip file"):
+        run_load("satisfaction", ds)
 
 
 def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
