@@ -15,8 +15,13 @@
    The partition is swapped in one transaction: a rerun replaces its day, a backfill adds days.
 4. `check_loaded`: quality gates on the day's rows (no null or duplicate keys, value ranges, a row
    count, a limit on the share of rejected rows).
-5. `@aql.transform` steps in SQL: successful charges -> average captured amount per customer ->
-   joined with the satisfaction scores into `model_satisfaction_staging`.
+5. `audit_model_input` counts what the model table leaves out into `model_input_audit`: charges in
+   another currency than `MODEL_CURRENCY`, charges above `MAX_CHARGE_AMOUNT` (they stay in `in_charge`),
+   survey answers of customers without a charge that day; `check_model_input` fails the day when too
+   many were implausible or orphaned (`MAX_IMPLAUSIBLE_SHARE`, `MAX_ORPHAN_SHARE`). Then
+   `@aql.transform` steps in SQL: successful charges in that currency with a plausible amount ->
+   average captured amount per customer -> joined with the satisfaction scores into
+   `model_satisfaction_staging`.
 6. `check_model_satisfaction`: quality gates on that table; only then `publish_model_satisfaction`
    swaps it in as `model_satisfaction` and emits the dataset `finance_ml` is scheduled on.
 7. `cleanup` drops the temporary tables once everything else has finished (a teardown task).
@@ -56,8 +61,26 @@ SCORES_FROM_0_TO_10 = {
 
 
 @aql.transform()
-def select_successful_charges(in_charge: Table, day: str) -> Table:
+def select_successful_charges(in_charge: Table, day: str, currency: str, max_amount: int) -> Table:
     return sql.SELECT_SUCCESSFUL_CHARGES
+
+
+@task
+def audit_model_input(ds=None, run_id=None) -> dict:
+    """Count what the day's model table will leave out (charges in other currencies or with an
+    implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
+    from contextlib import closing
+
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    params = {"ds": ds, "run_id": run_id, "currency": config.MODEL_CURRENCY, "max_amount": config.MAX_CHARGE_AMOUNT}
+    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn, conn, conn.cursor() as cur:
+        cur.execute(sql.MODEL_INPUT_AUDIT_TABLE.format(schema=config.DB_SCHEMA))
+        cur.execute(sql.MODEL_INPUT_AUDIT.format(schema=config.DB_SCHEMA), params)
+        cur.execute(f"SELECT * FROM {config.DB_SCHEMA}.model_input_audit WHERE ds = %s", (ds,))
+        counts = dict(zip([c.name for c in cur.description], cur.fetchone()))
+    return {k: counts[k] for k in ("successful_charges", "other_currency_charges", "implausible_charges",
+                                    "survey_answers", "orphan_surveys")}
 
 
 @aql.transform()
@@ -197,8 +220,20 @@ def finance_elt():
                 }},
             )
 
-    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), day="{{ ds }}")
-    s3_to_db_glob >> check_loaded() >> successful_charges
+    check_model_input = SQLTableCheckOperator(
+        task_id="check_model_input",
+        conn_id=config.DB_CONN_ID,
+        table=_qualified("model_input_audit"),
+        partition_clause="ds = '{{ ds }}'",
+        checks={
+            "few_implausible_charges": {"check_statement": "implausible_charges <= "
+                                        f"{config.MAX_IMPLAUSIBLE_SHARE} * GREATEST(successful_charges - other_currency_charges, 1)"},
+            "few_orphan_surveys": {"check_statement": f"orphan_surveys <= {config.MAX_ORPHAN_SHARE} * GREATEST(survey_answers, 1)"},
+        },
+    )
+    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), day="{{ ds }}",
+                                                   currency=config.MODEL_CURRENCY, max_amount=config.MAX_CHARGE_AMOUNT)
+    s3_to_db_glob >> check_loaded() >> audit_model_input() >> check_model_input >> successful_charges
     staging = join_charge_satisfaction(
         avg_successful_per_customer(successful_charges),
         _table(config.IN_SATISFACTION_TABLE),
@@ -215,7 +250,7 @@ def finance_elt():
             column_mapping={
                 "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
                 "avg_amount_captured": {
-                    "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": config.MAX_AVG_AMOUNT},
+                    "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": config.MAX_CHARGE_AMOUNT},
                 },
                 **SCORES_FROM_0_TO_10,
             },

@@ -1,6 +1,7 @@
 """Load throughput of the contract load, both paths, against `psql \\copy` of the same files into the same server.
 
     .venv/bin/python scripts/bench_load.py [SCALE]      (default 10: about 70,000 charges, 19 MB)
+    .venv/bin/python scripts/bench_load.py 1000 --all-bad   (one charge part file of 1000x, every row rejected)
 
 Generates the charge part files of one day at SCALE times the default size and loads them from local
 files with `load.load_day` (partition, constraints, dedup, swap) twice: as it runs (clean files go by
@@ -8,9 +9,18 @@ COPY) and with every file forced through the row reader (the path of a file with
 `\\copy`s the same files into a plain table of the same columns, and prints the rates and ratios. Runs
 its own PostgreSQL on port 26434 with state in `.local/bench/` (stopped at the end). Without Airflow
 or S3: `make bench` measures the whole pipeline.
+
+With --all-bad: one charge part of SCALE (part 1 of 4, as one `upload_part` makes it) with one field
+added to every row, so every row is rejected (a long row), loaded by `load.load_day` in a forked
+process, as an Airflow task is: prints its peak RSS (the child's ru_maxrss) against the process's RSS
+before the load. Rejected rows are streamed to the database as they are found, so the peak stays
+where a clean file's is.
 """
 
 import datetime as dt
+import multiprocessing
+import re
+import resource
 import subprocess
 import sys
 import time
@@ -36,8 +46,63 @@ def read_file(path: Path):
     return chunks
 
 
+def all_bad(scale: float, folder: Path) -> Path:
+    """One 1000x-style charge part whose every row has one field more than the header."""
+    from include.finance.mock_data import write_part
+
+    folder.mkdir(parents=True, exist_ok=True)
+    clean, bad = folder / "charge_part_000.csv", folder / "all_bad_part_000.csv"
+    with open(clean, "w", newline="") as charge, open(folder / "satisfaction.csv", "w", newline="") as survey:
+        write_part({"charge": charge, "satisfaction": survey}, 0, logical_date=dt.date(2026, 1, 1), scale=scale)
+    with open(clean, "rb") as source, open(bad, "wb") as target:
+        target.write(source.readline())
+        for line in source:
+            target.write(line.rstrip(b"\n") + b",one field too many\n")
+    clean.unlink()
+    return bad
+
+
+def rss_mb() -> float:
+    return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
+def bench_all_bad(stack: Stack, scale: float) -> None:
+    bad = all_bad(scale, stack.state_dir / "all_bad")
+    rows, megabytes = sum(1 for _ in open(bad, "rb")) - 1, bad.stat().st_size / 1e6
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    load.create_tables(conn, "public")
+    conn.close()
+
+    def run() -> None:
+        with psycopg2.connect(stack.db_uri("finance")) as conn:
+            [audit] = load.load_day(conn, CHARGE, {str(bad): read_file(bad)}, "2026-01-02", "bench", "public")
+        assert audit.rows_rejected == rows, audit
+
+    before = rss_mb()
+    started = time.perf_counter()
+    child = multiprocessing.get_context("fork").Process(target=run)
+    child.start()
+    child.join()
+    seconds = time.perf_counter() - started
+    if child.exitcode:
+        raise SystemExit(f"the load failed (exit {child.exitcode})")
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"{rows:,} charge rows, {megabytes:.1f} MB, every row rejected (scale {scale:g}, one part of 4)")
+    print(f"row reader: {seconds:.1f} s, {rows / seconds:,.0f} rows/s; peak RSS of the loading process "
+          f"{peak:.0f} MB (the process before the load: {before:.0f} MB)")
+
+
 def main() -> None:
-    scale = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    scale = float(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else 10.0
+    if "--all-bad" in sys.argv:
+        stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
+                      health_port=28975)
+        stack.start_postgres()
+        try:
+            bench_all_bad(stack, scale)
+        finally:
+            stack.stop_postgres()
+        return
     stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
                   health_port=28975)
     stack.start_postgres()

@@ -25,6 +25,7 @@ fails, as it would on a deployment. This needs root (or unprivileged user namesp
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import glob
 import hashlib
 import http.cookiejar
@@ -698,10 +699,19 @@ def wait_for(check, timeout: float, what: str, log_file: Path | None = None, eve
 
 # --- the pipeline, end to end ---------------------------------------------------------------------
 
+def last_complete_day(now: dt.datetime) -> dt.datetime:
+    """The logical date of the newest whole day UTC before `now` (what a @daily DAG switched on runs)."""
+    return dt.datetime.combine(now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1), dt.time(),
+                               tzinfo=dt.timezone.utc)
+
+
 def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 900,
                  summary_path: Path = ROOT / "include" / "results" / "summary.json",
-                 before_ingest=None, after=None, switch_on=None) -> dict:
-    """What a user does after `astro dev start`: unpause the DAGs and wait for finance_ml's dataset run.
+                 before_ingest=None, after=None, switch_on=None, clock=lambda: dt.datetime.now(dt.timezone.utc)) -> dict:
+    """What a user does after `astro dev start`: switch the DAGs on and wait for finance_ml's dataset run,
+    for one day chosen once (the last complete day UTC by `clock`): in_finance_data and finance_elt are
+    triggered for it before they are switched on, so a run that crosses midnight neither waits for
+    another day's files nor reports another day's runs (the scheduler may add the next day's).
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
@@ -717,14 +727,17 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
     stack.up(fresh_metadata=True)
     try:
         wait_for(lambda: _dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
+        day = last_complete_day(clock())
         for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
             if dag_id == "in_finance_data" and before_ingest is not None:
                 wait_for(lambda: "deferred" in task_states(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge"),
                          120, "finance_elt's sensors to defer")
                 before_ingest(stack)
+            if dag_id != "finance_ml":  # finance_ml runs when finance_elt updates the dataset
+                trigger(stack, dag_id, day)
             (switch_on or unpause)(stack, dag_id)
-        log(f"unpaused {', '.join(DAG_IDS)}; waiting for the dataset-triggered finance_ml run")
-        runs = wait_for(lambda: _finished_runs(stack), timeout, "the pipeline")
+        log(f"switched on {', '.join(DAG_IDS)} for {day:%Y-%m-%d}; waiting for the dataset-triggered finance_ml run")
+        runs = wait_for(lambda: _finished_runs(stack, day), timeout, "the pipeline")
         summary = _summary(stack, runs, summary_path.parent / "plots")
         if after is not None:
             after(stack, runs)
@@ -738,6 +751,14 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
 
 def unpause(stack: Stack, dag_id: str) -> None:
     stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+
+
+def trigger(stack: Stack, dag_id: str, day: dt.datetime) -> None:
+    """A run of a @daily DAG for `day`, with the data interval its scheduled run would have: switched on,
+    the scheduler finds that day's run there and does not add one."""
+    stack.api("POST", f"dags/{dag_id}/dagRuns", {
+        "logical_date": day.isoformat(),
+        "data_interval_start": day.isoformat(), "data_interval_end": (day + dt.timedelta(days=1)).isoformat()})
 
 
 def _dags_loaded(stack: Stack) -> bool:
@@ -757,16 +778,26 @@ def task_states(stack: Stack, dag_id: str, task_id: str) -> list[str | None]:
     return [ti["state"] for ti in tis["task_instances"] if ti["task_id"] == task_id]
 
 
-def _finished_runs(stack: Stack) -> dict | None:
-    """The newest run of each DAG once finance_ml's dataset run succeeded; raises on a failed run."""
-    latest = dict.fromkeys(DAG_IDS)
-    for run in stack.api("GET", "dags/~/dagRuns?order_by=-execution_date&limit=100")["dag_runs"]:  # all DAGs at once
-        latest[run["dag_id"]] = latest.get(run["dag_id"]) or run
-    for dag_id, run in latest.items():
+def _finished_runs(stack: Stack, day: dt.datetime) -> dict | None:
+    """The runs of `day`, once they succeeded: in_finance_data's and finance_elt's with that logical date,
+    and the finance_ml run that finance_elt's dataset event triggered; raises on a failed run."""
+    runs = {}
+    for dag_id in DAG_IDS[:2]:
+        found = [run for run in stack.api("GET", f"dags/{dag_id}/dagRuns?order_by=-execution_date&limit=100")["dag_runs"]
+                 if dt.datetime.fromisoformat(run["logical_date"]) == day]
+        runs[dag_id] = found[0] if found else None
+    elt = runs["finance_elt"]
+    runs["finance_ml"] = None
+    if elt and elt["state"] == "success":
+        for run in stack.api("GET", "dags/finance_ml/dagRuns?order_by=-execution_date&limit=100")["dag_runs"]:
+            path = f"dags/finance_ml/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/upstreamDatasetEvents"
+            if any(event["source_run_id"] == elt["dag_run_id"] for event in stack.api("GET", path)["dataset_events"]):
+                runs["finance_ml"] = run
+                break
+    for dag_id, run in runs.items():
         if run and run["state"] == "failed":
             raise StackError(f"{dag_id} run {run['dag_run_id']} failed\n" + _failed_task_logs(stack, run))
-    ml_run = latest["finance_ml"]
-    return latest if ml_run and ml_run["state"] == "success" else None
+    return runs if all(run and run["state"] == "success" for run in runs.values()) else None
 
 
 def _failed_task_logs(stack: Stack, run: dict, lines: int = 40) -> str:
@@ -786,8 +817,6 @@ def _failed_task_logs(stack: Stack, run: dict, lines: int = 40) -> str:
 def _summary(stack: Stack, runs: dict, plots_dir: Path) -> dict:
     """What the run produced, read from the database, the bucket and the REST API (never from a worker's
     folder); the run's plots are downloaded from the bucket into `plots_dir`."""
-    import datetime as dt
-
     import psycopg2
 
     ds = runs["finance_elt"]["logical_date"][:10]
@@ -799,6 +828,10 @@ def _summary(stack: Stack, runs: dict, plots_dir: Path) -> dict:
         for table in ("model_satisfaction", "model_metrics"):
             cur.execute(f"SELECT count(*) FROM public.{table}")
             tables[table] = cur.fetchone()[0]
+        cur.execute("SELECT successful_charges, other_currency_charges, implausible_charges, survey_answers,"
+                    " orphan_surveys FROM public.model_input_audit WHERE ds = %s", (ds,))
+        model_input = dict(zip(("successful_charges", "other_currency_charges", "implausible_charges",
+                                "survey_answers", "orphan_surveys"), cur.fetchone()))
         cur.execute("SELECT kind, file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note"
                     " FROM public.load_audit WHERE ds = %s ORDER BY kind, file", (ds,))
         audit = [dict(zip(("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note"),
@@ -822,6 +855,7 @@ def _summary(stack: Stack, runs: dict, plots_dir: Path) -> dict:
         "tables": tables,
         "rejected": rejected,
         "audit": audit,
+        "model_input": model_input,
         "objects": _object_counts(stack),
         "models": models,
         "model_card": _model_card(stack, runs["finance_ml"]),
@@ -848,8 +882,6 @@ def data_bucket(stack: Stack) -> str:
 
 def ml_artifacts_prefix(stack: Stack, ml_run: dict) -> str:
     """Where a finance_ml run (from the REST API) uploaded its model, card and plots: ml-runs/<ts_nodash>/."""
-    import datetime as dt
-
     ts_nodash = dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
     return f"{stack.env().get('ML_ARTIFACTS_PREFIX', 'ml-runs')}/{ts_nodash}/"
 
@@ -893,6 +925,10 @@ def _print_summary(summary: dict, path: Path) -> None:
     print("  " + model_table(summary["models"]).replace("\n", "\n  "))
     card = summary["model_card"]
     print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
+    left = summary["model_input"]
+    print(f"  left out of model_satisfaction (see table model_input_audit): {left['other_currency_charges']} charges"
+          f" in other currencies, {left['implausible_charges']} implausible amounts; {left['orphan_surveys']} survey"
+          " answers without charges")
     print(f"  rows left out of training (no survey answers): {card['rows']['without_survey']}")
     print(f"  plots: {', '.join(summary['plots'])}")
     print(f"  summary: {path}", flush=True)

@@ -127,3 +127,71 @@ def test_save_s3_refuses_a_bucket_name_that_would_be_written_outside_its_folder(
     with pytest.raises(StackError, match="refusing to save S3 key"):
         stack.save_s3()
     assert not any(p.name in ("escaped", "a.csv") for p in tmp_path.rglob("*"))
+
+
+class FakeAirflow:
+    """The REST API `run_pipeline` talks to: the chosen day's runs have succeeded, and so have the next
+    day's (a scheduler that saw midnight pass adds them), listed first as the newest."""
+
+    def __init__(self, day, next_day):
+        self.calls = []
+        self.runs = {dag_id: [self._run(dag_id, next_day), self._run(dag_id, day)] for dag_id in stack_module.DAG_IDS}
+
+    @staticmethod
+    def _run(dag_id, day):
+        return {"dag_id": dag_id, "dag_run_id": f"{dag_id}__{day:%Y-%m-%d}", "logical_date": day.isoformat(),
+                "state": "success", "run_type": "manual"}
+
+    def api(self, method, path, body=None):
+        self.calls.append((method, path, body))
+        if path == "importErrors":
+            return {"import_errors": []}
+        if path.startswith("dags?"):
+            return {"dags": [{"dag_id": dag_id} for dag_id in stack_module.DAG_IDS]}
+        if path.endswith("/upstreamDatasetEvents"):  # finance_ml's run of a day was triggered by finance_elt's
+            day = path.split("finance_ml__", 1)[1].split("/")[0]
+            return {"dataset_events": [{"source_run_id": f"finance_elt__{day}"}]}
+        if method == "GET" and "/dagRuns?" in path:
+            return {"dag_runs": self.runs[path.split("/")[1]]}
+        return {}
+
+
+def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(tmp_path, monkeypatch):
+    """The clock says 23:59:59.9 UTC when the day is chosen and the next day ever after: every run it
+    triggers and every run it reports is of the day chosen, though the next day's runs are the newest."""
+    import datetime as dt
+
+    utc = dt.timezone.utc
+    readings = iter([dt.datetime(2026, 11, 30, 23, 59, 59, 900000, tzinfo=utc)])
+    clock = lambda: next(readings, dt.datetime(2026, 12, 1, 0, 0, 1, tzinfo=utc))  # noqa: E731
+    day, next_day = dt.datetime(2026, 11, 29, tzinfo=utc), dt.datetime(2026, 11, 30, tzinfo=utc)
+    fake = FakeAirflow(day, next_day)
+    stack = Stack(state_dir=tmp_path)
+    monkeypatch.setattr(stack, "api", fake.api)
+    monkeypatch.setattr(Stack, "up", lambda self, fresh_metadata=False: None)
+    monkeypatch.setattr(Stack, "down", lambda self, save=True: None)
+    monkeypatch.setattr(stack_module, "_summary", lambda stack, runs, plots: {"runs": runs})
+    monkeypatch.setattr(stack_module, "_print_summary", lambda summary, path: None)
+
+    summary = stack_module.run_pipeline(stack, summary_path=tmp_path / "summary.json", clock=clock)
+
+    triggered = [(path, body) for method, path, body in fake.calls if method == "POST"]
+    assert triggered == [
+        (f"dags/{dag_id}/dagRuns", {"logical_date": "2026-11-29T00:00:00+00:00", "data_interval_start": "2026-11-29T00:00:00+00:00",
+                                    "data_interval_end": "2026-11-30T00:00:00+00:00"})
+        for dag_id in ("finance_elt", "in_finance_data")
+    ]
+    assert {dag_id: run["dag_run_id"] for dag_id, run in summary["runs"].items()} == {
+        dag_id: f"{dag_id}__2026-11-29" for dag_id in stack_module.DAG_IDS}
+    switched_on = [path for method, path, _ in fake.calls if method == "PATCH"]
+    assert switched_on == [f"dags/{dag_id}?update_mask=is_paused" for dag_id in reversed(stack_module.DAG_IDS)]
+
+
+def test_the_last_complete_day_is_yesterday_utc_whatever_the_time_zone():
+    import datetime as dt
+
+    assert stack_module.last_complete_day(dt.datetime(2026, 12, 1, 0, 0, 0, tzinfo=dt.timezone.utc)) == \
+        dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
+    east = dt.timezone(dt.timedelta(hours=9))  # 08:30 on Dec 1 in Tokyo is 23:30 on Nov 30 UTC
+    assert stack_module.last_complete_day(dt.datetime(2026, 12, 1, 8, 30, tzinfo=east)) == \
+        dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)

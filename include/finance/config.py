@@ -71,7 +71,13 @@ SENSOR_RETRY_DELAY = _int("SENSOR_RETRY_DELAY", 15)  # seconds before the first 
 MIN_INPUT_ROWS = _int("MIN_INPUT_ROWS", 1)  # loaded rows per kind and day
 MAX_REJECTED_SHARE = _float("MAX_REJECTED_SHARE", 0.05)  # of the day's rows read, per kind
 MIN_MODEL_ROWS = _int("MIN_MODEL_ROWS", 50)  # rows of model_satisfaction (customers)
-MAX_AVG_AMOUNT = _int("MAX_AVG_AMOUNT", 10_000_000)  # cents: an average charge above $100,000 is a unit error
+# What model_satisfaction averages: successful charges in one currency (Stripe's lowercase ISO code) whose
+# captured amount is plausible. The others stay in in_charge, are counted in model_input_audit, and a day
+# fails its gate only when too many of its charges were left out as implausible.
+MODEL_CURRENCY = os.environ.get("MODEL_CURRENCY", "usd")
+MAX_CHARGE_AMOUNT = _int("MAX_CHARGE_AMOUNT", 10_000_000)  # cents: a charge above $100,000 is a unit error
+MAX_IMPLAUSIBLE_SHARE = _float("MAX_IMPLAUSIBLE_SHARE", 0.01)  # of the day's successful charges in MODEL_CURRENCY
+MAX_ORPHAN_SHARE = _float("MAX_ORPHAN_SHARE", 0.05)  # survey answers of customers without a charge that day
 
 # Mock data: size and shape. SCALE multiplies the number of customers (1 = about the reference's size).
 MOCK_DATA_SEED = _int("MOCK_DATA_SEED", 42)

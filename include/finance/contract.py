@@ -29,10 +29,23 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 BIGINT_MAX = 2**63 - 1
+# Limits that keep a hostile file's cost linear and its memory bounded, the same on the COPY path
+# (include/finance/load.py) and in the row reader: a longer physical line is rejected as one row; a
+# record whose quoted field is still open after MAX_RECORD_LINES lines or MAX_LINE_BYTES is taken as a
+# quote never closed: its first line is rejected and reading resumes at the next line.
+MAX_LINE_BYTES = 1 << 20
+MAX_RECORD_LINES = 100
+csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))  # Python's default is 128 KiB
+RAW_PREVIEW_BYTES = 1000  # what `load_rejects.raw_line` keeps of a line longer than MAX_LINE_BYTES
+PG_MAX_COLUMNS = 1600  # of a PostgreSQL table: a day's new partition holds the contract's, 3 more and the unknown ones
 
 
 class ContractError(ValueError):
     """A file that cannot be loaded at all (e.g. a required column is missing)."""
+
+
+class _QuoteNeverClosed(Exception):
+    """A record's quoted field is still open after MAX_RECORD_LINES lines."""
 
 
 class BadValue(ValueError):
@@ -190,7 +203,7 @@ CONTRACTS = {c.kind: c for c in (CHARGE, SATISFACTION)}
 class Reject:
     line: int  # 1-based line of the file where the row starts (line 1 is the header)
     reason: str
-    raw: str  # the row as it stands in the file (bytes that are not UTF-8 shown as \xNN)
+    raw: str  # the row as it stands in the file (bytes that are not UTF-8, and NUL, shown as \xNN)
 
 
 @dataclass
@@ -206,6 +219,11 @@ def match_header(contract: Contract, names: list[str], file: str) -> Header:
     cleaned = [n.strip().lower() for n in names]
     if not any(cleaned):
         raise ContractError(f"{file}: line 1: empty header, expected the columns {', '.join(contract.names)}")
+    unknown = sum(1 for n in cleaned if n not in contract.names)
+    room = PG_MAX_COLUMNS - len(contract.columns) - 3  # the day's partition: contract columns, ds, source_file/_line
+    if unknown > room:
+        raise ContractError(f"{file}: line 1: {unknown} columns the {contract.kind} contract does not know; at most "
+                            f"{room} can be read past (PostgreSQL's limit of {PG_MAX_COLUMNS} columns per table)")
     seen = set()
     for name in cleaned:
         if name in seen and name in contract.names:
@@ -225,19 +243,38 @@ def match_header(contract: Contract, names: list[str], file: str) -> Header:
     )
 
 
-def decode_lines(chunks: Iterable[bytes], bad_lines: set[int]) -> Iterator[str]:
-    """Split a byte stream into text lines (ends kept); a line that is not UTF-8 is decoded with
-    \\xNN escapes and its 1-based number added to `bad_lines`. A leading BOM is dropped."""
+def decode_lines(chunks: Iterable[bytes], bad_lines: set[int], long_lines: dict[int, str]) -> Iterator[str]:
+    """Split a byte stream into text lines (ends kept), in time linear in its size; a line that is not
+    UTF-8 is decoded with \\xNN escapes and its 1-based number added to `bad_lines`; a line longer than
+    MAX_LINE_BYTES is never held: its number goes into `long_lines` with the start of its text, and it is
+    yielded as an empty field. A leading BOM is dropped."""
     number = 0
-    rest = b""
+    parts: list[bytes] = []  # the line being read, when it spans chunks
+    size = 0
     for chunk in chunks:
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
+        start = 0
+        while (end := chunk.find(b"\n", start)) >= 0:
             number += 1
-            yield _decode(line + b"\n", number, bad_lines)
-    if rest:
-        yield _decode(rest, number + 1, bad_lines)
+            piece = chunk[start:end + 1]
+            if size + len(piece) > MAX_LINE_BYTES + 1:
+                yield _long_line(b"".join(parts) + piece, number, long_lines)
+            elif parts:
+                yield _decode(b"".join(parts) + piece, number, bad_lines)
+            else:
+                yield _decode(piece, number, bad_lines)
+            parts, size, start = [], 0, end + 1
+        if start < len(chunk):
+            if size <= MAX_LINE_BYTES:  # past the limit only the size is kept
+                parts.append(chunk[start:] if start else chunk)
+            size += len(chunk) - start
+    if size:
+        number += 1
+        yield _long_line(b"".join(parts), number, long_lines) if size > MAX_LINE_BYTES else _decode(b"".join(parts), number, bad_lines)
+
+
+def _long_line(start: bytes, number: int, long_lines: dict[int, str]) -> str:
+    long_lines[number] = start[:RAW_PREVIEW_BYTES].decode("utf-8", errors="backslashreplace") + "..."
+    return '""\n'
 
 
 def _decode(line: bytes, number: int, bad_lines: set[int]) -> str:
@@ -258,22 +295,33 @@ class RowReader:
     header does not satisfy the contract.
     """
 
-    def __init__(self, contract: Contract, chunks: Iterable[bytes], file: str):
+    def __init__(self, contract: Contract, chunks: Iterable[bytes], file: str,
+                 on_reject: Callable[[Reject], None] | None = None):
         self.contract = contract
         self.file = file
         self.rows_read = 0
-        self.rejects: list[Reject] = []
+        self.rows_rejected = 0
+        self.rejects: list[Reject] = []  # kept here unless `on_reject` takes each one as it is found
+        self._on_reject = on_reject or self.rejects.append
         self.header: Header | None = None
         self._bad_lines: set[int] = set()
+        self._long_lines: dict[int, str] = {}
         self._raw: list[str] = []  # physical lines of the record being parsed
-        lines = decode_lines(chunks, self._bad_lines)
-        self._lines = self._remember(lines)
-        self._reader = csv.reader(self._lines, strict=True)
+        self._raw_bytes = 0  # their length
+        self._again: list[str] = []  # lines to read again (after a quote that never closed), last first
+        self._decoded = decode_lines(chunks, self._bad_lines, self._long_lines)
+        self._reader = csv.reader(self._remember(), strict=True)
         self._line = 0  # physical lines consumed so far
 
-    def _remember(self, lines: Iterator[str]) -> Iterator[str]:
-        for line in lines:
+    def _remember(self) -> Iterator[str]:
+        while True:
+            line = self._again.pop() if self._again else next(self._decoded, None)
+            if line is None:
+                return
             self._raw.append(line)
+            self._raw_bytes = self._raw_bytes + len(line) if len(self._raw) > 1 else len(line)
+            if len(self._raw) > MAX_RECORD_LINES or (len(self._raw) > 1 and self._raw_bytes > MAX_LINE_BYTES):
+                raise _QuoteNeverClosed()
             yield line
 
     def _next_record(self) -> tuple[int, list[str], str, str | None] | None:
@@ -285,12 +333,17 @@ class RowReader:
                 error = None
             except StopIteration:
                 return None
-            except csv.Error as exc:  # e.g. a quote opened and never closed before the end of the file
+            except (csv.Error, _QuoteNeverClosed) as exc:
+                if isinstance(exc, _QuoteNeverClosed) or len(self._raw) > 1:  # reject the first line, read on after it
+                    self._again.extend(reversed(self._raw[1:]))
+                    del self._raw[1:]
+                    exc = (f"a quote not closed within {MAX_RECORD_LINES} lines or {MAX_LINE_BYTES} bytes"
+                           if isinstance(exc, _QuoteNeverClosed) else "a quote not closed before the end of the file")
                 fields, error = [], f"malformed CSV: {exc}"
-                self._reader = csv.reader(self._lines, strict=True)
+                self._reader = csv.reader(self._remember(), strict=True)
             start = self._line + 1
             self._line += len(self._raw)
-            raw = "".join(self._raw).rstrip("\r\n")
+            raw = self._long_lines.get(start) or "".join(self._raw).rstrip("\r\n")
             if fields or error:
                 return start, fields, raw, error
 
@@ -304,6 +357,8 @@ class RowReader:
         if record is None:
             return None
         line, fields, _raw, error = record
+        if line in self._long_lines:
+            raise ContractError(f"{self.file}: line {line}: the header is longer than {MAX_LINE_BYTES} bytes")
         if error or line in self._bad_lines:
             raise ContractError(f"{self.file}: line {line}: the header is not valid UTF-8 CSV ({error or 'bad bytes'})")
         self.header = match_header(self.contract, fields, self.file)
@@ -339,9 +394,12 @@ class RowReader:
                 if error is None:
                     yield line, row
                     continue
-            self.rejects.append(Reject(line, error, raw))
+            self.rows_rejected += 1
+            self._on_reject(Reject(line, error, raw.replace("\x00", "\\x00")))  # PostgreSQL text holds no NUL
 
     def _problem(self, line: int, fields: list[str], raw: str, header: Header) -> str | None:
+        if line in self._long_lines:
+            return f"line longer than {MAX_LINE_BYTES} bytes"
         if any(n in self._bad_lines for n in range(line, line + raw.count("\n") + 1)):
             return "bytes that are not UTF-8"
         if "\x00" in raw:

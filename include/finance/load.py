@@ -36,7 +36,7 @@ import psycopg2
 import psycopg2.errors
 from psycopg2 import sql as pgsql
 
-from include.finance.contract import CONTRACTS, Contract, ContractError, Header, RowReader, text
+from include.finance.contract import CONTRACTS, MAX_LINE_BYTES, Contract, ContractError, Header, RowReader, text
 from include.finance.report import text_table
 
 log = logging.getLogger(__name__)
@@ -159,8 +159,13 @@ class _CopyBuffer:
             self.buffer.truncate()
 
 
+class _LineTooLong(Exception):
+    """A line longer than MAX_LINE_BYTES: the row reader rejects it, COPY must not load it."""
+
+
 class _Stream:
-    """A file's chunks as the file-like object `copy_expert` reads, counting lines and logging progress."""
+    """A file's chunks as the file-like object `copy_expert` reads, counting lines, finding a line longer
+    than MAX_LINE_BYTES (in time linear in the file) and logging progress."""
 
     def __init__(self, chunks: Iterable[bytes], file: str):
         self.chunks = iter(chunks)
@@ -168,12 +173,14 @@ class _Stream:
         self.lines = 0  # newline characters seen, plus one for a last line without one
         self.bytes = 0
         self._last = b"\n"
+        self._open = 0  # bytes since the last newline
         self._reported = time.monotonic()
         self.error: Exception | None = None
 
     def read(self, _size: int = -1) -> bytes:
         try:
             chunk = next(self.chunks, b"")
+            self._check_lines(chunk)
         except Exception as exc:  # psycopg2 reports it as a cancelled COPY: keep the cause for the caller
             self.error = exc
             raise
@@ -187,6 +194,19 @@ class _Stream:
         elif self._last != b"\n":
             self.lines, self._last = self.lines + 1, b"\n"
         return chunk
+
+    def _check_lines(self, chunk: bytes) -> None:
+        first, last = chunk.find(b"\n"), chunk.rfind(b"\n")
+        if first < 0:
+            self._open += len(chunk)
+            longest = self._open
+        else:
+            longest = self._open + first
+            if len(chunk) > MAX_LINE_BYTES:  # only then can a line inside the chunk be too long
+                longest = max(longest, *map(len, chunk[first + 1:last].split(b"\n")))
+            self._open = len(chunk) - last - 1
+        if longest > MAX_LINE_BYTES:
+            raise _LineTooLong(f"{self.file}: a line longer than {MAX_LINE_BYTES} bytes")
 
     def close(self) -> None:
         getattr(self.chunks, "close", lambda: None)()
@@ -250,8 +270,8 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
     for index in range(header.width):
         if index in header.positions:
             columns.append(contract.names[header.positions.index(index)])
-        else:
-            columns.append(f"_ignored_{index}")
+        else:  # the n-th unknown column: as many as the widest file has, at most what the header check allows
+            columns.append(f"_ignored_{index - sum(1 for p in header.positions if p is not None and p < index)}")
             if columns[-1] not in ignored:
                 cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(new, _id(columns[-1])))
                 ignored.add(columns[-1])
@@ -266,6 +286,11 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
             stream,
         )
     except psycopg2.Error as exc:
+        if isinstance(stream.error, _LineTooLong):
+            cur.execute("ROLLBACK TO SAVEPOINT copy_file")
+            stream.close()
+            log.info("%s: a line longer than %d bytes: reading it row by row", file, MAX_LINE_BYTES)
+            return False
         if stream.error is not None:  # reading the file failed, not the data
             raise stream.error from exc
         if not isinstance(exc, (psycopg2.DataError, psycopg2.IntegrityError)):
@@ -290,20 +315,19 @@ def _read_file(cur, new: pgsql.Composable, contract: Contract, file: str, open_f
                audit: FileAudit, bad: _CopyBuffer) -> None:
     """The exact path: every row checked in Python, good ones copied, rejected ones kept with the reason."""
     good = _CopyBuffer(cur, new, [*contract.names, "source_file", "source_line"])
-    reader = RowReader(contract, open_file(), file)
+    # rejected rows go to the staging table as they are found: none is held for the whole file
+    reader = RowReader(contract, open_file(), file, on_reject=lambda r: bad.add((file, r.line, r.reason, r.raw)))
     last_report = time.monotonic()
     for line, row in reader:
         row.extend((file, line))
         good.add(row)
         if time.monotonic() - last_report >= PROGRESS_SECONDS:
             last_report = time.monotonic()
-            log.info("%s: %d rows read, %d rejected so far", file, reader.rows_read, len(reader.rejects))
+            log.info("%s: %d rows read, %d rejected so far", file, reader.rows_read, reader.rows_rejected)
     good.flush()
-    for reject in reader.rejects:
-        bad.add((file, reject.line, reject.reason, reject.raw))
     audit.rows_read = reader.rows_read
     audit.lines = max(reader.lines_read - 1, 0)
-    audit.rows_rejected = len(reader.rejects)
+    audit.rows_rejected = reader.rows_rejected
     audit.loaded_by = "row reader"
     audit.note = _note(reader.header, reader.rows_read)
 

@@ -8,6 +8,7 @@ with one worker killed while it trains. What a test needs from Airflow's metadat
 that run's stack is up (each run starts from fresh metadata)."""
 
 import datetime as dt
+import gzip
 import json
 import os
 import shutil
@@ -61,30 +62,66 @@ def stack():
 
 
 # Files a user's export could hold next to the good ones (what each row becomes is in the comments).
-BAD_CHARGES = (
-    # columns in another order, one the contract does not know, one optional column absent
-    b"status,paid,customer_id,created,currency,amount_captured,amount,id,exported_by\n"
-    b"succeeded,true,cus_X,1767225600,usd,100,-100,ch_negative,erp\n"  # rejected: negative amount
-    b"succeeded,true,cus_X,1767225600\n"  # rejected: short row
-    b"succeeded,true,cus_\xff,1767225600,usd,100,100,ch_latin1,erp\n"  # rejected: not UTF-8
-    b"succeeded,true,{customer},1767225600,usd,100,100,{charge},erp\n"  # dropped: a charge id already loaded
-)
-BAD_SATISFACTION = (
-    b"\xef\xbb\xbfcustomer_id,customer_satisfaction_speed,customer_satisfaction_product,"
-    b"customer_satisfaction_service,product_type\r\n"
-    b"cus_X,11,5,5,basic\r\n"  # rejected: score out of range
-    b"{customer},5,5,5,basic\r\n"  # dropped: a customer already answered
-)
+# {charge} / {customer}: a charge id and a customer of the generated files, {long}: a line past the limit.
+SAT_HEADER = (b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,"
+              b"product_type")
+EXTRA_FILES = {
+    # (kind, file): (bytes, (rows_read, rows_loaded, rows_rejected, duplicates_dropped), note)
+    ("charge", "zz_malformed.csv"): (
+        # columns in another order, one the contract does not know, one optional column absent
+        b"status,paid,customer_id,created,currency,amount_captured,amount,id,exported_by\n"
+        b"succeeded,true,cus_X,1767225600,usd,100,-100,ch_negative,erp\n"  # rejected: negative amount
+        b"succeeded,true,cus_X,1767225600\n"  # rejected: short row
+        b"succeeded,true,cus_\xff,1767225600,usd,100,100,ch_latin1,erp\n"  # rejected: not UTF-8
+        b"succeeded,true,{customer},1767225600,usd,100,100,{charge},erp\n",  # dropped: a charge id already loaded
+        (4, 0, 3, 1), "ignored columns: exported_by; absent optional columns: amount_refunded"),
+    ("charge", "zz_empty.csv"): (b"", (0, 0, 0, 0), "empty file"),  # zero bytes: S3 refuses any range of it
+    ("charge", "zz_gzip.csv.gz"): (None, (2, 0, 0, 2), ""),  # compressed: two charges already loaded, repeated
+    ("charge", "zz_left_out.csv"): (
+        b"id,amount,amount_captured,currency,created,customer_id,paid,status\n"
+        b"ch_in_euros,5000,5000,eur,1767225600,{customer},true,succeeded\n"  # loaded; not in the model's currency
+        b"ch_unit_error,900000000000,900000000000,usd,1767225600,{customer},true,succeeded\n",  # loaded; implausible
+        (2, 2, 0, 0), "absent optional columns: amount_refunded"),
+    ("charge", "zz_catalogue.csv"): (  # failed charges of a customer with no other: the model is unchanged
+        b"id,amount,amount_captured,currency,created,customer_id,paid,status,description\n"
+        b'ch_cat_quoted,100,100,usd,1767225600,cus_cat,false,failed,"Invoice 7, ""gold"" plan\nline 2"\n'  # loaded
+        b"ch_cat_abc,abc,0,usd,1767225600,cus_cat,false,failed,x\n"  # rejected: not a number
+        b"ch_cat_empty,,0,usd,1767225600,cus_cat,false,failed,x\n"  # rejected: missing amount
+        b"ch_cat_t,100,100,usd,1767225600,cus_cat,t,failed,x\n"  # loaded: PostgreSQL's boolean spellings
+        b"ch_cat_yes,100,100,usd,1767225600,cus_cat,yes,failed,x\n"  # loaded
+        b"\n"  # a blank line: no row
+        b"ch_cat_nocust,100,100,usd,1767225600,,false,failed,x\n"  # rejected: missing customer_id
+        b"ch_cat_nul,100,100,usd,1767225600,cus_\x00cat,false,failed,x\n"  # rejected: NUL byte
+        b"ch_cat_t,100,100,usd,1767225600,cus_cat,false,failed,again in the same file\n",  # dropped: duplicate id
+        (8, 3, 4, 1), "absent optional columns: amount_refunded"),
+    ("charge", "zz_iso_created.csv"): (
+        b"id,amount,amount_captured,currency,created,customer_id,paid,status\n"
+        b"ch_iso,100,100,usd,2026-01-01T10:00:00Z,{customer},true,succeeded\n",  # rejected: created is Unix seconds
+        (1, 0, 1, 0), "absent optional columns: amount_refunded"),
+    ("satisfaction", "zz_malformed.csv"): (
+        b"\xef\xbb\xbf" + SAT_HEADER + b"\r\n"
+        b"cus_X,11,5,5,basic\r\n"  # rejected: score out of range
+        b"{customer},5,5,5,basic\r\n",  # dropped: a customer already answered
+        (2, 0, 1, 1), ""),
+    ("satisfaction", "zz_header_only.csv"): (SAT_HEADER + b"\r\n", (0, 0, 0, 0), "header only"),
+    ("satisfaction", "zz_orphans.csv"): (SAT_HEADER + b"\ncus_no_charge,5,5,5,basic\n", (1, 1, 0, 0), ""),
+    ("satisfaction", "zz_long_line.csv"): (SAT_HEADER + b"\n{long}\n", (1, 0, 1, 0), ""),  # rejected: too long
+    ("satisfaction", "zz_unclosed_quote.csv"): (
+        SAT_HEADER + b'\ncus_quote,1,2,3,"basic\n'  # rejected: its quote never closes
+        b"{customer},5,5,5,basic\n",  # read again after it: dropped, a customer already answered
+        (2, 0, 1, 1), ""),
+}
 
 
 @pytest.fixture(scope="session")
 def input_dir():
-    """`make run DATA=...` input: the generator's files plus one malformed file per kind (loaded last)."""
+    """`make run DATA=...` input: the generator's files plus EXTRA_FILES, loaded after them."""
     import datetime as dt
 
     import pandas as pd
 
     from include.finance import config
+    from include.finance.contract import MAX_LINE_BYTES
     from include.finance.mock_data import generate_mock_data
 
     folder = STATE / "input"
@@ -92,25 +129,115 @@ def input_dir():
                                parts=config.MOCK_DATA_PARTS, seed=config.MOCK_DATA_SEED)
     charge = pd.read_csv(files["charge"][0], nrows=1).iloc[0]
     survey = pd.read_csv(files["satisfaction"][0], nrows=1).iloc[0]
-    (folder / "charge" / "zz_malformed.csv").write_bytes(
-        BAD_CHARGES.replace(b"{charge}", charge["id"].encode()).replace(b"{customer}", charge["customer_id"].encode()))
-    (folder / "satisfaction" / "zz_malformed.csv").write_bytes(
-        BAD_SATISFACTION.replace(b"{customer}", survey["customer_id"].encode()))
+    for (kind, name), (body, _, _) in EXTRA_FILES.items():
+        if body is None:  # the .csv.gz: the header and two rows of a generated part
+            with open(files["charge"][0], "rb") as part:
+                body = gzip.compress(b"".join(part.readline() for _ in range(3)))
+        else:
+            customer = (charge if kind == "charge" else survey)["customer_id"].encode()
+            body = (body.replace(b"{charge}", charge["id"].encode()).replace(b"{customer}", customer)
+                    .replace(b"{long}", b"x" * (MAX_LINE_BYTES + 1)))
+        (folder / kind / name).write_bytes(body)
     return folder
+
+
+@pytest.fixture(scope="session")
+def extra_files() -> dict:
+    return EXTRA_FILES
+
+
+# Days whose files stop finance_elt in `retrieve_input_files`, before anything loads: files put in the
+# bucket with their manifests (as in_finance_data writes them) and finance_elt triggered for the day.
+GOOD_SURVEY = SAT_HEADER + b"\ncus_1,1,2,3,basic\n"
+CHARGE_COLUMNS = b"id,amount,amount_captured,currency,created,customer_id,paid,status"
+STOPPING_DAYS = {
+    # day: ({(kind, file): bytes}, files the manifest lists that are not uploaded, what the error says)
+    "2026-01-02": ({("charge", "wide.csv"): CHARGE_COLUMNS + b"".join(b",x%d" % i for i in range(1600)) + b"\n",
+                    ("satisfaction", "part.csv"): GOOD_SURVEY}, (),
+                   "wide.csv: line 1: 1600 columns the charge contract does not know"),
+    "2026-01-03": ({("charge", "twice.csv"): CHARGE_COLUMNS + b",amount\n", ("satisfaction", "part.csv"): GOOD_SURVEY},
+                   (), "twice.csv: line 1: column 'amount' appears twice in the header"),
+    "2026-01-04": ({("charge", "part.csv"): CHARGE_COLUMNS + b"\n", ("satisfaction", "part.csv"): GOOD_SURVEY},
+                   (("charge", "gone.csv"),), "charge/dt=2026-01-04/gone.csv: listed in the manifest"),
+}
+
+
+@pytest.fixture(scope="session")
+def stopping_days() -> dict:
+    return STOPPING_DAYS
+
+
+def run_stopping_days(stack) -> dict:
+    """Each of STOPPING_DAYS through finance_elt: its run's state, which tasks ran, and the log of
+    retrieve_input_files."""
+    from stack import data_bucket, s3_client, wait_for
+
+    from include.finance.storage import manifest_key, partition_prefix
+
+    client, bucket, found = s3_client(stack), data_bucket(stack), {}
+    for day, (files, absent, _) in STOPPING_DAYS.items():
+        listed = {kind: [] for kind in ("charge", "satisfaction")}
+        for (kind, name), body in files.items():
+            client.put_object(Bucket=bucket, Key=partition_prefix(kind, day) + name, Body=body)
+            listed[kind].append({"key": partition_prefix(kind, day) + name, "rows": body.count(b"\n") - 1,
+                                 "bytes": len(body)})
+        for kind, name in absent:
+            listed[kind].append({"key": partition_prefix(kind, day) + name, "rows": 1, "bytes": 10})
+        for kind, entries in listed.items():
+            client.put_object(Bucket=bucket, Key=manifest_key(kind, day), Body=json.dumps(
+                {"kind": kind, "ds": day, "keys": [e["key"] for e in entries], "files": entries}).encode())
+        run = stack.api("POST", "dags/finance_elt/dagRuns", {
+            "logical_date": f"{day}T00:00:00+00:00", "data_interval_start": f"{day}T00:00:00+00:00",
+            "data_interval_end": f"{(dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()}T00:00:00+00:00"})
+        state = wait_for(lambda: _finished(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
+        tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
+        log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"
+               / "task_id=retrieve_input_files" / "attempt=1.log")
+        found[day] = {"state": state, "log": log.read_text() if log.exists() else "",
+                      "tasks": {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}}
+    return found
 
 
 S3_OUTAGE_SECONDS = 60
 
 
-def s3_outage(stack):
+def s3_outage(stack, outage: dict) -> None:
     """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
-    (moto keeps objects in memory: they are put back, as a real object store keeps them)."""
+    (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
     from stack import MANIFESTS_PREFIX
 
     stack.stop_s3()
+    outage["from"] = dt.datetime.now(dt.timezone.utc)
     time.sleep(S3_OUTAGE_SECONDS)
+    outage["to"] = dt.datetime.now(dt.timezone.utc)
     stack.start_s3()
     stack.restore_s3(skip=(MANIFESTS_PREFIX,))
+
+
+def clone_processes() -> list[str]:
+    """Every process whose command line or working folder is inside the project and that this test
+    session started: its ancestors, up to this process or to init (an orphan), are all inside the
+    project too (a shell that merely works in the project belongs to a terminal). "pid cwd: command line"."""
+    import psutil
+
+    def inside(proc: psutil.Process) -> bool:
+        cmdline, cwd = " ".join(proc.cmdline()), proc.cwd()
+        return str(ROOT) in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
+
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid in mine or not inside(proc):
+                continue
+            ancestor = proc.parent()
+            while ancestor is not None and ancestor.pid not in mine and ancestor.pid != 1 and inside(ancestor):
+                ancestor = ancestor.parent()
+            if ancestor is None or ancestor.pid in (os.getpid(), 1):  # not a sibling of this session (`| tee`)
+                found.append(f"{proc.pid} {proc.cwd()}: {' '.join(proc.cmdline())}")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
 
 
 def _one_value(stack, database: str, query: str):
@@ -151,6 +278,7 @@ def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) 
             time.sleep(0.2)
         if not fault.get("waiting"):
             return
+        fault["processes"] = clone_processes()  # a task is running: the load
         fault["postmaster_before"] = stack.pids()["postgres"]
         fault["at"] = dt.datetime.now(dt.timezone.utc)
         stack.stop_postgres()
@@ -278,7 +406,7 @@ def run_local(stack, input_dir) -> dict:
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
     is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
     day is cleared and run again."""
-    record = {"artifacts": STATE / "ml-run-local", "restart": {}}
+    record = {"artifacts": STATE / "ml-run-local", "restart": {}, "outage": {}}
     done = threading.Event()
     fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
                              daemon=True)
@@ -289,12 +417,13 @@ def run_local(stack, input_dir) -> dict:
         record_while_up(stack, runs, record)
         if ui is not None:
             ui.after(runs)
+        record["stopping_days"] = run_stopping_days(stack)
         record["rerun"] = rerun_the_same_day(stack, runs)
 
     try:
         record["summary"] = run_pipeline(
             stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "local" / "summary.json",
-            before_ingest=s3_outage, after=after,
+            before_ingest=lambda stack: s3_outage(stack, record["outage"]), after=after,
             switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
     finally:
         done.set()
@@ -348,6 +477,7 @@ def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> N
             running = []
         if running:
             worker = running[0][0]
+            kill["processes"] = clone_processes()
             os.killpg(int(stack.pid_file(worker).read_text()), signal.SIGKILL)
             kill.update(worker=worker, at=dt.datetime.now(dt.timezone.utc),
                         tasks=sorted((m, t) for host, m, t in running if host == worker))
@@ -394,6 +524,7 @@ def pipeline_run(stack, input_dir, executor: str) -> dict:
         stack.executor = executor
         try:
             RUNS[executor] = (run_local if executor == "local" else run_celery)(stack, input_dir)
+            RUNS[executor]["left_after_down"] = clone_processes()
         except Exception as error:
             RUNS[executor] = error  # once: every test of this run fails with it
             raise

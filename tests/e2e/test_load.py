@@ -287,6 +287,34 @@ def test_a_broken_csv_gz_stops_the_load_with_its_name(db, s3):
         run_load("satisfaction", ds)
 
 
+def test_hostile_files_are_bounded_the_same_on_both_paths(db, s3):
+    """A line past MAX_LINE_BYTES: COPY gives the file up (PostgreSQL would load it), the row reader
+    rejects that one line with the start of its text; a quote never closed mid-file rejects one line;
+    a header wider than PostgreSQL allows stops the day in the header check, naming the file."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    from include.finance.contract import MAX_LINE_BYTES, PG_MAX_COLUMNS, RAW_PREVIEW_BYTES
+
+    ds = "2026-03-07"
+    clear(s3, ds)
+    put(s3, ds, "satisfaction", "long.csv", SAT_HEADER + b"cus_1,1,2,3," + b"x" * (MAX_LINE_BYTES + 1) + b"\n"
+        + b"cus_2,4,5,6,premium\n")
+    put(s3, ds, "satisfaction", "quote.csv", SAT_HEADER + b'cus_3,1,2,3,"basic\ncus_4,1,2,3,basic\n')
+    run_load("satisfaction", ds)
+    assert audit(db, ds, "satisfaction") == {"long.csv": (2, 1, 1, 0, ""), "quote.csv": (2, 1, 1, 0, "")}
+    assert [(f, line, reason, len(raw)) for f, line, reason, raw in rejects(db, ds, "satisfaction")] == [
+        ("long.csv", 2, f"line longer than {MAX_LINE_BYTES} bytes", RAW_PREVIEW_BYTES + 3),
+        ("quote.csv", 2, "malformed CSV: a quote not closed before the end of the file", 18)]
+    assert query(db, f"SELECT customer_id FROM {SCHEMA}.in_satisfaction WHERE ds = %s ORDER BY 1", ds) == [
+        ("cus_2",), ("cus_4",)]
+    wide = ",".join(["customer_id,customer_satisfaction_speed,customer_satisfaction_product,"
+                     "customer_satisfaction_service,product_type"] + [f"x{i}" for i in range(PG_MAX_COLUMNS)])
+    put(s3, ds, "satisfaction", "wide.csv", wide.encode() + b"\n")
+    [error] = check_input_files(S3Hook(aws_conn_id="aws_default"), {"satisfaction": f"s3://{BUCKET}/satisfaction/dt={ds}/"})
+    assert error.startswith(f"s3://{BUCKET}/satisfaction/dt={ds}/wide.csv: line 1: 1600 columns the satisfaction"
+                            " contract does not know")
+
+
 def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
     clear(s3, ds)
     files = generate_mock_data(tmp_path / ds, dt.date.fromisoformat(ds), customers=300, parts=2)
@@ -479,3 +507,32 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     }
     assert messages["check_loaded.check_in_satisfaction_columns"] == (
         f"{config.DB_SCHEMA}.in_satisfaction WHERE ds = '{ds}': no rows, nothing to check: an empty day fails its gates")
+
+
+def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surveys(db, s3):
+    """finance_elt's audit_model_input counts, in the loaded day, what model_satisfaction leaves out;
+    check_model_input fails on the shares (config: MAX_IMPLAUSIBLE_SHARE, MAX_ORPHAN_SHARE)."""
+    from airflow.exceptions import AirflowException
+    from airflow.models.dagbag import DagBag
+
+    from include.finance import config
+
+    ds = "2026-04-02"
+    clear(s3, ds)
+    put(s3, ds, "charge", "part_000.csv", CHARGE_HEADER + b"ch_1,100,100,usd,1767225600,cus_1,true,succeeded,x\n"
+                                                        + b"ch_2,900000000000,900000000000,usd,1767225600,cus_1,true,succeeded,x\n"
+                                                        + b"ch_3,100,100,eur,1767225600,cus_1,true,succeeded,x\n")
+    put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,1,2,3,basic\n")
+    load.create_tables(db, config.DB_SCHEMA)
+    for kind in ("charge", "satisfaction"):
+        run_load(kind, ds, schema=config.DB_SCHEMA)
+
+    elt = DagBag(str(config.PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    counts = elt.get_task("audit_model_input").python_callable(ds=ds, run_id="gate_test")
+    assert counts == {"successful_charges": 3, "other_currency_charges": 1, "implausible_charges": 1,
+                      "survey_answers": 2, "orphan_surveys": 1}
+    check = elt.get_task("check_model_input")
+    check.render_template_fields({"ds": ds})
+    with pytest.raises(AirflowException, match="few_implausible_charges") as failed:
+        check.execute({})
+    assert "few_orphan_surveys" in str(failed.value)

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.integration
 
 def render(statement: str, **tables: str) -> str:
     """Fill in the tables and the logical date as the Astro SDK does (ds as a literal here)."""
-    values = {"day": "'2026-01-01'", **tables}
+    values = {"day": "'2026-01-01'", "currency": "'usd'", "max_amount": "100000", **tables}
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], statement)
 
 
@@ -20,29 +20,32 @@ def cur(finance_db):
     with finance_db.cursor() as cur:
         cur.execute("DROP SCHEMA IF EXISTS sql_test CASCADE; CREATE SCHEMA sql_test")
         cur.execute("CREATE TABLE sql_test.charge (ds DATE, id TEXT, customer_id TEXT, amount_captured BIGINT,"
-                    " status TEXT, paid BOOLEAN)")
+                    " status TEXT, paid BOOLEAN, currency TEXT)")
         cur.execute(
             "INSERT INTO sql_test.charge VALUES"
-            " ('2026-01-01', 'ch_1', 'cus_a', 1000, 'succeeded', true),"
-            " ('2026-01-01', 'ch_2', 'cus_a', 3000, 'succeeded', true),"
-            " ('2026-01-01', 'ch_3', 'cus_a', 0, 'failed', false),"
-            " ('2026-01-01', 'ch_4', 'cus_b', 500, 'succeeded', true),"
-            " ('2026-01-01', 'ch_5', 'cus_b', 9999, 'pending', false),"
-            " ('2026-01-01', 'ch_6', 'cus_c', 0, 'failed', false),"
-            " ('2025-12-31', 'ch_7', 'cus_a', 7777, 'succeeded', true)"  # another day: not in this run
+            " ('2026-01-01', 'ch_1', 'cus_a', 1000, 'succeeded', true, 'usd'),"
+            " ('2026-01-01', 'ch_2', 'cus_a', 3000, 'succeeded', true, 'usd'),"
+            " ('2026-01-01', 'ch_3', 'cus_a', 0, 'failed', false, 'usd'),"
+            " ('2026-01-01', 'ch_4', 'cus_b', 500, 'succeeded', true, 'usd'),"
+            " ('2026-01-01', 'ch_5', 'cus_b', 9999, 'pending', false, 'usd'),"
+            " ('2026-01-01', 'ch_6', 'cus_c', 0, 'failed', false, 'usd'),"
+            " ('2026-01-01', 'ch_8', 'cus_b', 70000, 'succeeded', true, 'jpy'),"  # another currency: left out
+            " ('2026-01-01', 'ch_9', 'cus_a', 100001, 'succeeded', true, 'usd'),"  # implausible: left out
+            " ('2025-12-31', 'ch_7', 'cus_a', 7777, 'succeeded', true, 'usd')"  # another day: not in this run
         )
         cur.execute(
             "CREATE TABLE sql_test.satisfaction (ds DATE, customer_id TEXT, customer_satisfaction_speed SMALLINT,"
             " customer_satisfaction_product SMALLINT, customer_satisfaction_service SMALLINT, product_type TEXT)"
         )
         cur.execute("INSERT INTO sql_test.satisfaction VALUES ('2026-01-01', 'cus_a', 9, 8, 7, 'premium'),"
-                    " ('2026-01-01', 'cus_c', 1, 2, 3, 'basic'), ('2025-12-31', 'cus_b', 5, 5, 5, 'basic')")
+                    " ('2026-01-01', 'cus_c', 1, 2, 3, 'basic'), ('2025-12-31', 'cus_b', 5, 5, 5, 'basic'),"
+                    " ('2026-01-01', 'cus_z', 4, 4, 4, 'basic')")  # cus_z: no charge that day
         yield cur
         cur.execute("DROP SCHEMA sql_test CASCADE")
     finance_db.commit()
 
 
-def test_successful_charges_are_succeeded_and_paid(cur):
+def test_successful_charges_are_succeeded_paid_in_the_models_currency_and_plausible(cur):
     cur.execute(render(sql.SELECT_SUCCESSFUL_CHARGES, in_charge="sql_test.charge") + " ORDER BY id")
     assert [row[1] for row in cur.fetchall()] == ["ch_1", "ch_2", "ch_4"]
 
@@ -61,3 +64,16 @@ def test_join_keeps_every_paying_customer(cur):
     rows = [(r[0], r[1], r[4], float(r[5])) for r in cur.fetchall()]
     # cus_b paid but never answered the survey that day: kept with NULL scores; cus_c never paid: not a row
     assert rows == [("cus_a", 9, "premium", 2000.0), ("cus_b", None, None, 500.0)]
+
+
+def test_the_model_input_audit_counts_what_the_model_table_leaves_out(cur):
+    """Measured in the loaded rows: charges in another currency, implausible amounts, orphan survey answers."""
+    cur.execute("ALTER TABLE sql_test.charge RENAME TO in_charge; ALTER TABLE sql_test.satisfaction RENAME TO in_satisfaction")
+    cur.execute(sql.MODEL_INPUT_AUDIT_TABLE.format(schema="sql_test"))
+    params = {"ds": "2026-01-01", "run_id": "r1", "currency": "usd", "max_amount": 100000}
+    for _ in range(2):  # a rerun of the day replaces its counts
+        cur.execute(sql.MODEL_INPUT_AUDIT.format(schema="sql_test"), params)
+    cur.execute("SELECT ds::text, successful_charges, other_currency_charges, implausible_charges, survey_answers,"
+                " orphan_surveys, run_id FROM sql_test.model_input_audit")
+    # succeeded and paid that day: ch_1, ch_2, ch_4, ch_8 (jpy), ch_9 (implausible); cus_z answered, never paid
+    assert cur.fetchall() == [("2026-01-01", 5, 1, 1, 3, 1, "r1")]

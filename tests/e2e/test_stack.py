@@ -37,6 +37,18 @@ def test_down_stops_every_process_it_started(run, services_pids):
     assert left == []
 
 
+def test_down_leaves_no_process_of_the_project_behind(run):
+    """Every process whose command line or working folder is inside the project (scheduler, gunicorn
+    workers, task processes, Celery workers, PostgreSQL), not only the ones `up` recorded."""
+    during = run["restart" if run["summary"]["executor"] == "local" else "kill"]["processes"]  # while a task ran
+    assert any("scheduler" in p for p in during) and any("gunicorn" in p for p in during), during
+    if run["summary"]["executor"] == "local":
+        assert any("airflow task runner: finance_elt s3_to_db_glob" in p for p in during), during
+    else:
+        assert all(any(name in p and "celery worker" in p for p in during) for name in CELERY_WORKERS), during
+    assert run["left_after_down"] == []
+
+
 def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
     saved = stack.s3_saved / data_bucket(stack)
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())

@@ -2,7 +2,17 @@
 
 import pytest
 
-from include.finance.contract import CHARGE, SATISFACTION, ContractError, RowReader, match_header
+from include.finance.contract import (
+    CHARGE,
+    MAX_LINE_BYTES,
+    MAX_RECORD_LINES,
+    PG_MAX_COLUMNS,
+    RAW_PREVIEW_BYTES,
+    SATISFACTION,
+    ContractError,
+    RowReader,
+    match_header,
+)
 
 SAT_HEADER = "customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 
@@ -128,16 +138,64 @@ def test_bytes_that_are_not_utf8_reject_only_their_row():
     assert rejects == [(2, "bytes that are not UTF-8", "cus_\\xff\\xfe,1,2,3,basic")]
 
 
-def test_a_quote_never_closed_rejects_the_rest_of_the_file_as_one_row():
+def test_a_quote_never_closed_rejects_its_line_and_reading_resumes_at_the_next():
     rows, rejects, reader = read(SATISFACTION, (SAT_HEADER + 'cus_a,1,2,3,basic\ncus_b,1,2,3,"basic\ncus_c,1,2,3,basic\n').encode())
-    assert [r[1][0] for r in rows] == ["cus_a"]
-    assert [(line, reason[:14]) for line, reason, _ in rejects] == [(3, "malformed CSV:")]
-    assert reader.rows_read == 2
+    assert [r[1][0] for r in rows] == ["cus_a", "cus_c"]
+    assert rejects == [(3, "malformed CSV: a quote not closed before the end of the file", 'cus_b,1,2,3,"basic')]
+    assert reader.rows_read == 3 and reader.lines_read == 4
+
+
+def test_a_quote_open_for_more_than_the_record_limit_swallows_no_rows():
+    """Mid-file, followed by many good rows: a record may span at most MAX_RECORD_LINES lines."""
+    good = "".join(f"cus_{i},1,2,3,basic\n" for i in range(MAX_RECORD_LINES + 50))
+    rows, rejects, reader = read(SATISFACTION, (SAT_HEADER + 'cus_x,1,2,3,"basic\n' + good).encode(), chunk=4096)
+    assert len(rows) == MAX_RECORD_LINES + 50 and rows[0][0] == 3
+    assert rejects == [(2, f"malformed CSV: a quote not closed within {MAX_RECORD_LINES} lines or {MAX_LINE_BYTES} bytes",
+                        'cus_x,1,2,3,"basic')]
+    assert reader.rows_read == MAX_RECORD_LINES + 51
+
+
+def test_a_line_longer_than_the_limit_is_one_reject_and_never_held_in_memory():
+    """A 64 MiB line arrives in 1 MiB chunks: rejected with the start of its text, the next row loads,
+    and reading it never holds more than about one chunk and the limit (no copy that grows with it)."""
+    import tracemalloc
+
+    def chunks():
+        yield SAT_HEADER.encode() + b"cus_a,1,2,3,"
+        for _ in range(64):
+            yield b"x" * (1 << 20)
+        yield b"\ncus_b,1,2,3,basic\n"
+
+    tracemalloc.start()
+    reader = RowReader(SATISFACTION, chunks(), "f.csv")
+    rows = list(reader)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert rows == [(3, ["cus_b", "1", "2", "3", "basic"])]
+    [reject] = reader.rejects
+    assert (reject.line, reject.reason) == (2, f"line longer than {MAX_LINE_BYTES} bytes")
+    assert reject.raw == "cus_a,1,2,3," + "x" * (RAW_PREVIEW_BYTES - 12) + "..."
+    assert peak < 6 * MAX_LINE_BYTES, peak
+
+
+def test_rejects_go_to_the_callback_as_they_are_found_and_are_not_kept():
+    found = []
+    data = (SAT_HEADER + "cus_a,11,2,3,basic\n" * 1000 + "cus_b,1,2,3,basic\n").encode()
+    reader = RowReader(SATISFACTION, [data], "f.csv", on_reject=found.append)
+    rows = list(reader)
+    assert len(rows) == 1 and len(found) == reader.rows_rejected == 1000 and reader.rejects == []
+    assert found[0].line == 2 and found[-1].line == 1001
+
+
+def test_a_header_too_wide_for_postgresql_names_the_file():
+    names = list(SATISFACTION.names) + [f"extra_{i}" for i in range(PG_MAX_COLUMNS)]
+    with pytest.raises(ContractError, match=r"f.csv: line 1: 1600 columns the satisfaction contract does not know"):
+        match_header(SATISFACTION, names, "f.csv")
 
 
 def test_nul_bytes_reject_the_row():
     rows, rejects, _ = read(SATISFACTION, (SAT_HEADER + "cus_\x00a,1,2,3,basic\n").encode())
-    assert rows == [] and rejects[0][1] == "NUL byte in the row"
+    assert rows == [] and rejects == [(2, "NUL byte in the row", "cus_\\x00a,1,2,3,basic")]  # storable in PostgreSQL
 
 
 def test_blank_lines_are_not_rows():
