@@ -10,17 +10,16 @@ COPY) and with every file forced through the row reader (the path of a file with
 its own PostgreSQL on port 26434 with state in `.local/bench/` (stopped at the end). Without Airflow
 or S3: `make bench` measures the whole pipeline.
 
-With --all-bad: one charge part of SCALE (part 1 of 4, as one `upload_part` makes it) with one field
-added to every row, so every row is rejected (a long row), loaded by `load.load_day` in a forked
-process, as an Airflow task is: prints its peak RSS (the child's ru_maxrss) against the process's RSS
-before the load. Rejected rows are streamed to the database as they are found, so the peak stays
-where a clean file's is.
+With --all-bad: one charge part of SCALE (part 1 of 4, as one `upload_part` makes it) loaded by the
+row reader in a forked process (as an Airflow task process is forked), then the same part with one
+field added to every row, so every row is rejected (a long row): prints each load's seconds and peak
+RSS (VmHWM) and their ratio. Rejected rows are streamed to the database as they are found, so the
+peak stays where the clean part's is.
 """
 
 import datetime as dt
 import multiprocessing
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -46,8 +45,8 @@ def read_file(path: Path):
     return chunks
 
 
-def all_bad(scale: float, folder: Path) -> Path:
-    """One 1000x-style charge part whose every row has one field more than the header."""
+def all_bad(scale: float, folder: Path) -> tuple[Path, Path]:
+    """One charge part of SCALE (part 1 of 4) as generated, and the same with one field more on every row."""
     from include.finance.mock_data import write_part
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -58,38 +57,51 @@ def all_bad(scale: float, folder: Path) -> Path:
         target.write(source.readline())
         for line in source:
             target.write(line.rstrip(b"\n") + b",one field too many\n")
-    clean.unlink()
-    return bad
+    return clean, bad
 
 
-def rss_mb() -> float:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+def vm_mb(field: str) -> float:
+    return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
+
+
+def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple[float, float, load.FileAudit]:
+    """Seconds, the peak RSS (VmHWM) of a forked process that loads `path` (as an Airflow task process
+    is forked), and its audit."""
+    receive, send = multiprocessing.Pipe(duplex=False)
+
+    def run() -> None:
+        if row_reader:
+            load._copy_file = lambda *args: False
+        conn = psycopg2.connect(stack.db_uri("finance"))
+        [audit] = load.load_day(conn, CHARGE, {str(path): read_file(path)}, ds, "bench", "public")
+        conn.close()
+        send.send((vm_mb("VmHWM"), audit))
+
+    started = time.perf_counter()
+    child = multiprocessing.get_context("fork").Process(target=run)
+    child.start()
+    peak, audit = receive.recv()
+    child.join()
+    if child.exitcode:
+        raise SystemExit(f"the load of {path} failed (exit {child.exitcode})")
+    return time.perf_counter() - started, peak, audit
 
 
 def bench_all_bad(stack: Stack, scale: float) -> None:
-    bad = all_bad(scale, stack.state_dir / "all_bad")
+    clean, bad = all_bad(scale, stack.state_dir / "all_bad")
     rows, megabytes = sum(1 for _ in open(bad, "rb")) - 1, bad.stat().st_size / 1e6
     conn = psycopg2.connect(stack.db_uri("finance"))
     load.create_tables(conn, "public")
     conn.close()
-
-    def run() -> None:
-        with psycopg2.connect(stack.db_uri("finance")) as conn:
-            [audit] = load.load_day(conn, CHARGE, {str(bad): read_file(bad)}, "2026-01-02", "bench", "public")
-        assert audit.rows_rejected == rows, audit
-
-    before = rss_mb()
-    started = time.perf_counter()
-    child = multiprocessing.get_context("fork").Process(target=run)
-    child.start()
-    child.join()
-    seconds = time.perf_counter() - started
-    if child.exitcode:
-        raise SystemExit(f"the load failed (exit {child.exitcode})")
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(f"{rows:,} charge rows, {megabytes:.1f} MB, every row rejected (scale {scale:g}, one part of 4)")
-    print(f"row reader: {seconds:.1f} s, {rows / seconds:,.0f} rows/s; peak RSS of the loading process "
-          f"{peak:.0f} MB (the process before the load: {before:.0f} MB)")
+    before = vm_mb("VmRSS")
+    clean_seconds, clean_peak, clean_audit = load_in_a_fork(stack, clean, "2026-01-02", row_reader=True)
+    bad_seconds, bad_peak, bad_audit = load_in_a_fork(stack, bad, "2026-01-03", row_reader=True)
+    assert clean_audit.rows_rejected == 0 and bad_audit.rows_rejected == rows, (clean_audit, bad_audit)
+    print(f"{rows:,} charge rows, {megabytes:.1f} MB (scale {scale:g}, one part of 4), row reader, each load in a"
+          f" forked process (the process before: {before:.0f} MB)")
+    print(f"clean part:        {clean_seconds:6.1f} s  peak RSS {clean_peak:5.0f} MB")
+    print(f"every row rejected: {bad_seconds:6.1f} s  peak RSS {bad_peak:5.0f} MB  ({bad_peak / clean_peak:.2f} of the clean"
+          f" part's; {rows:,} rejects streamed to load_rejects)")
 
 
 def main() -> None:
