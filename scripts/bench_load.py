@@ -80,9 +80,13 @@ def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple
     started = time.perf_counter()
     child = multiprocessing.get_context("fork").Process(target=run)
     child.start()
-    peak, audit = receive.recv()
+    send.close()  # the child's end only: a child that fails closes it, and recv() ends
+    try:
+        peak, audit = receive.recv()
+    except EOFError:
+        peak = audit = None
     child.join()
-    if child.exitcode:
+    if child.exitcode or audit is None:
         raise SystemExit(f"the load of {path} failed (exit {child.exitcode})")
     return time.perf_counter() - started, peak, audit
 

@@ -722,7 +722,8 @@ def run_pipeline(stack: Stack, data_dir: Path | None = None, timeout: float = 90
     """
     if data_dir is not None:
         if not data_dir.is_dir():
-            raise StackError(f"DATA={data_dir} is not a folder (expected charge/*.csv and satisfaction/*.csv in it)")
+            raise StackError(f"DATA={data_dir} is not a folder (expected charge/*.csv and satisfaction/*.csv"
+                             " in it, or *.csv.gz)")
         stack.extra_env["INPUT_DATA_DIR"] = str(data_dir)
     stack.up(fresh_metadata=True)
     try:
@@ -937,7 +938,7 @@ def _print_summary(summary: dict, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=("up", "down", "reset", "run"))
-    parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv to use instead of mock data")
+    parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv (or *.csv.gz) to use instead of mock data")
     parser.add_argument("--executor", choices=EXECUTORS, default=os.environ.get("EXECUTOR") or "local",
                         help="local: LocalExecutor (default); celery: CeleryExecutor, Redis and two isolated workers")
     parser.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),

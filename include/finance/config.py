@@ -72,9 +72,10 @@ MIN_INPUT_ROWS = _int("MIN_INPUT_ROWS", 1)  # loaded rows per kind and day
 MAX_REJECTED_SHARE = _float("MAX_REJECTED_SHARE", 0.05)  # of the day's rows read, per kind
 MIN_MODEL_ROWS = _int("MIN_MODEL_ROWS", 50)  # rows of model_satisfaction (customers)
 # What model_satisfaction averages: successful charges in one currency (Stripe's lowercase ISO code) whose
-# captured amount is plausible. The others stay in in_charge, are counted in model_input_audit, and a day
-# fails its gate only when too many of its charges were left out as implausible.
-MODEL_CURRENCY = os.environ.get("MODEL_CURRENCY", "usd")
+# captured amount is plausible. The others stay in in_charge and are counted in model_input_audit with the
+# survey answers of customers without any charge that day; a day fails its gate only when too many of its
+# charges were implausible or too many of its answers orphans.
+MODEL_CURRENCY = _str("MODEL_CURRENCY", "usd").lower()
 MAX_CHARGE_AMOUNT = _int("MAX_CHARGE_AMOUNT", 10_000_000)  # cents: a charge above $100,000 is a unit error
 MAX_IMPLAUSIBLE_SHARE = _float("MAX_IMPLAUSIBLE_SHARE", 0.01)  # of the day's successful charges in MODEL_CURRENCY
 MAX_ORPHAN_SHARE = _float("MAX_ORPHAN_SHARE", 0.05)  # survey answers of customers without a charge that day
@@ -84,7 +85,7 @@ MOCK_DATA_SEED = _int("MOCK_DATA_SEED", 42)
 MOCK_DATA_SCALE = _float("MOCK_DATA_SCALE", 1.0)
 MOCK_DATA_CUSTOMERS = _int("MOCK_DATA_CUSTOMERS", 2000)  # at scale 1
 MOCK_DATA_PARTS = _int("MOCK_DATA_PARTS", 4)  # part files per kind
-# A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv) to ingest instead of mock data: a
+# A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv, or *.csv.gz) to ingest instead of mock data: a
 # path on the machine that runs in_finance_data's tasks (on a deployment, the worker's; relative to the project).
 _input_dir = os.environ.get("INPUT_DATA_DIR", "").strip()
 INPUT_DATA_DIR = PROJECT_ROOT / _input_dir if _input_dir else None

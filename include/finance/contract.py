@@ -334,11 +334,13 @@ class RowReader:
             except StopIteration:
                 return None
             except (csv.Error, _QuoteNeverClosed) as exc:
-                if isinstance(exc, _QuoteNeverClosed) or len(self._raw) > 1:  # reject the first line, read on after it
+                if isinstance(exc, _QuoteNeverClosed):
+                    exc = f"a quote not closed within {MAX_RECORD_LINES} lines or {MAX_LINE_BYTES} bytes"
+                elif "unexpected end of data" in str(exc):
+                    exc = "a quote not closed before the end of the file"
+                if len(self._raw) > 1:  # reject the first line, read on after it
                     self._again.extend(reversed(self._raw[1:]))
                     del self._raw[1:]
-                    exc = (f"a quote not closed within {MAX_RECORD_LINES} lines or {MAX_LINE_BYTES} bytes"
-                           if isinstance(exc, _QuoteNeverClosed) else "a quote not closed before the end of the file")
                 fields, error = [], f"malformed CSV: {exc}"
                 self._reader = csv.reader(self._remember(), strict=True)
             start = self._line + 1
@@ -398,9 +400,10 @@ class RowReader:
             self._on_reject(Reject(line, error, raw.replace("\x00", "\\x00")))  # PostgreSQL text holds no NUL
 
     def _problem(self, line: int, fields: list[str], raw: str, header: Header) -> str | None:
-        if line in self._long_lines:
+        lines = range(line, line + raw.count("\n") + 1)  # a record's physical lines
+        if any(n in self._long_lines for n in lines):
             return f"line longer than {MAX_LINE_BYTES} bytes"
-        if any(n in self._bad_lines for n in range(line, line + raw.count("\n") + 1)):
+        if any(n in self._bad_lines for n in lines):
             return "bytes that are not UTF-8"
         if "\x00" in raw:
             return "NUL byte in the row"

@@ -261,7 +261,7 @@ def _copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
     chunks = iter(open_file())
     first = next(chunks, b"")
     if not first:
-        audit.note = "empty file"
+        audit.note, audit.loaded_by = "empty file", "copy"
         return True
     header = RowReader(contract, [first], file).read_header()  # a ContractError stops the load
     if header is None or b"\n" not in first:

@@ -64,7 +64,10 @@ def day_files(s3_hook: S3Hook, path: str, manifest: str | None = None) -> DayFil
     manifest_bucket, manifest_key = split_s3_path(manifest)
     if not s3_hook.check_for_key(manifest_key, bucket_name=manifest_bucket):
         raise ContractError(f"{manifest}: no manifest, so no list of the files of {path} to check them against")
-    listed = {f["key"]: f["rows"] for f in json.loads(s3_hook.read_key(manifest_key, bucket_name=manifest_bucket))["files"]}
+    try:
+        listed = {f["key"]: f["rows"] for f in json.loads(s3_hook.read_key(manifest_key, bucket_name=manifest_bucket))["files"]}
+    except (ValueError, KeyError, TypeError) as error:
+        raise ContractError(f"{manifest}: not a manifest of files with their rows ({error!r})") from error
     missing = [f"s3://{bucket}/{k}" for k in sorted(set(listed) - set(keys))]
     if missing:
         raise ContractError(f"{', '.join(missing)}: listed in the manifest {manifest} but not in the bucket")

@@ -222,7 +222,7 @@ def clone_processes() -> list[str]:
 
     def inside(proc: psutil.Process) -> bool:
         cmdline, cwd = " ".join(proc.cmdline()), proc.cwd()
-        return str(ROOT) in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
+        return f"{ROOT}/" in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
 
     mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
     found = []

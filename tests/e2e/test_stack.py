@@ -42,6 +42,7 @@ def test_down_leaves_no_process_of_the_project_behind(run):
     workers, task processes, Celery workers, PostgreSQL), not only the ones `up` recorded."""
     during = run["restart" if run["summary"]["executor"] == "local" else "kill"]["processes"]  # while a task ran
     assert any("scheduler" in p for p in during) and any("gunicorn" in p for p in during), during
+    assert any("postgres" in p.split(": ", 1)[1] for p in during), during
     if run["summary"]["executor"] == "local":
         assert any("airflow task runner: finance_elt s3_to_db_glob" in p for p in during), during
     else:

@@ -178,6 +178,20 @@ def test_a_line_longer_than_the_limit_is_one_reject_and_never_held_in_memory():
     assert peak < 6 * MAX_LINE_BYTES, peak
 
 
+def test_a_long_line_inside_a_quoted_field_rejects_the_record():
+    data = SAT_HEADER.encode() + b'cus_a,1,2,3,"basic\n' + b"x" * (MAX_LINE_BYTES + 10) + b'\nend"\ncus_b,1,2,3,basic\n'
+    rows, rejects, _ = read(SATISFACTION, data, chunk=1 << 16)
+    assert [r[1][0] for r in rows] == ["cus_b"]
+    assert [(line, reason) for line, reason, _ in rejects] == [(2, f"line longer than {MAX_LINE_BYTES} bytes")]
+
+
+def test_a_csv_error_mid_file_says_what_it_is_and_reading_resumes():
+    rows, rejects, _ = read(SATISFACTION, (SAT_HEADER + 'cus_a,1,2,3,"ba\nsic"x\ncus_b,1,2,3,basic\n').encode())
+    assert [r[1][0] for r in rows] == ["cus_b"]
+    assert rejects == [(2, "malformed CSV: ',' expected after '\"'", 'cus_a,1,2,3,"ba'),
+                       (3, "short row: 1 fields, header has 5", 'sic"x')]  # the next line, read on its own
+
+
 def test_rejects_go_to_the_callback_as_they_are_found_and_are_not_kept():
     found = []
     data = (SAT_HEADER + "cus_a,11,2,3,basic\n" * 1000 + "cus_b,1,2,3,basic\n").encode()
