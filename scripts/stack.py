@@ -754,10 +754,10 @@ def unpause(stack: Stack, dag_id: str) -> None:
     stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
 
 
-def trigger(stack: Stack, dag_id: str, day: dt.datetime) -> None:
+def trigger(stack: Stack, dag_id: str, day: dt.datetime) -> dict:
     """A run of a @daily DAG for `day`, with the data interval its scheduled run would have: switched on,
-    the scheduler finds that day's run there and does not add one."""
-    stack.api("POST", f"dags/{dag_id}/dagRuns", {
+    the scheduler finds that day's run there and does not add one. Returns the run (REST API)."""
+    return stack.api("POST", f"dags/{dag_id}/dagRuns", {
         "logical_date": day.isoformat(),
         "data_interval_start": day.isoformat(), "data_interval_end": (day + dt.timedelta(days=1)).isoformat()})
 

@@ -170,7 +170,7 @@ def stopping_days() -> dict:
 def run_stopping_days(stack) -> dict:
     """Each of STOPPING_DAYS through finance_elt: its run's state, which tasks ran, and the log of
     retrieve_input_files."""
-    from stack import data_bucket, s3_client, wait_for
+    from stack import data_bucket, s3_client, trigger, wait_for
 
     from include.finance.storage import manifest_key, partition_prefix
 
@@ -186,9 +186,7 @@ def run_stopping_days(stack) -> dict:
         for kind, entries in listed.items():
             client.put_object(Bucket=bucket, Key=manifest_key(kind, day), Body=json.dumps(
                 {"kind": kind, "ds": day, "keys": [e["key"] for e in entries], "files": entries}).encode())
-        run = stack.api("POST", "dags/finance_elt/dagRuns", {
-            "logical_date": f"{day}T00:00:00+00:00", "data_interval_start": f"{day}T00:00:00+00:00",
-            "data_interval_end": f"{(dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()}T00:00:00+00:00"})
+        run = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
         state = wait_for(lambda: _finished(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
         tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
         log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"
