@@ -38,20 +38,21 @@ from airflow.providers.common.sql.operators.sql import SQLTableCheckOperator
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import alerts, config, sql
-from include.finance.contract import CONTRACTS
+from include.finance import alerts, schema, sql
+from include.finance.config import settings
+from include.finance.contract import CONTRACTS, KINDS
 from include.finance.operators import ContractLoadOperator, RowsColumnCheckOperator
 from include.finance.storage import manifest_key
 
-model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
+model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 
 
 def _table(name: str) -> Table:
-    return Table(conn_id=config.DB_CONN_ID, name=name, metadata=Metadata(schema=config.DB_SCHEMA))
+    return Table(conn_id=settings.db_conn_id, name=name, metadata=Metadata(schema=settings.db_schema))
 
 
 def _qualified(name: str) -> str:
-    return f"{config.DB_SCHEMA}.{name}"
+    return f"{settings.db_schema}.{name}"
 
 
 SCORES_FROM_0_TO_10 = {
@@ -73,11 +74,11 @@ def audit_model_input(ds=None, run_id=None) -> dict:
 
     from airflow.providers.postgres.hooks.postgres import PostgresHook
 
-    params = {"ds": ds, "run_id": run_id, "currency": config.MODEL_CURRENCY, "max_amount": config.MAX_CHARGE_AMOUNT}
-    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn, conn, conn.cursor() as cur:
-        cur.execute(sql.MODEL_INPUT_AUDIT_TABLE.format(schema=config.DB_SCHEMA))
-        cur.execute(sql.MODEL_INPUT_AUDIT.format(schema=config.DB_SCHEMA), params)
-        cur.execute(f"SELECT * FROM {config.DB_SCHEMA}.model_input_audit WHERE ds = %s", (ds,))
+    params = {"ds": ds, "run_id": run_id, "currency": settings.model_currency, "max_amount": settings.max_charge_amount}
+    with closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn()) as conn, conn, conn.cursor() as cur:
+        cur.execute(sql.MODEL_INPUT_AUDIT_TABLE.format(schema=settings.db_schema))
+        cur.execute(sql.MODEL_INPUT_AUDIT.format(schema=settings.db_schema), params)
+        cur.execute(f"SELECT * FROM {settings.db_schema}.model_input_audit WHERE ds = %s", (ds,))
         counts = dict(zip([c.name for c in cur.description], cur.fetchone()))
     return {k: counts[k] for k in ("successful_charges", "other_currency_charges", "implausible_charges",
                                     "survey_answers", "orphan_surveys")}
@@ -107,8 +108,8 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
     from include.finance.load import swap_table
 
-    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
-        swap_table(conn, config.DB_SCHEMA, config.MODEL_SATISFACTION_STAGING_TABLE, config.MODEL_SATISFACTION_TABLE)
+    with closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn()) as conn:
+        swap_table(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION)
     outlet_events[model_satisfaction_dataset].extra = {
         "ds": ds,
         "data_interval_start": data_interval_start.isoformat(),
@@ -129,18 +130,18 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 def finance_elt():
     @task_group(
         default_args={
-            "aws_conn_id": config.AWS_CONN_ID,
-            "bucket_name": config.DATA_BUCKET_NAME,
+            "aws_conn_id": settings.aws_conn_id,
+            "bucket_name": settings.data_bucket_name,
             "deferrable": True,
-            "poke_interval": config.POKE_INTERVAL,
-            "timeout": config.SENSOR_TIMEOUT,
-            "retries": config.SENSOR_RETRIES,
-            "retry_delay": timedelta(seconds=config.SENSOR_RETRY_DELAY),
+            "poke_interval": settings.poke_interval,
+            "timeout": settings.sensor_timeout,
+            "retries": settings.sensor_retries,
+            "retry_delay": timedelta(seconds=settings.sensor_retry_delay),
             "retry_exponential_backoff": True,
         }
     )
     def wait_for_ingest():
-        for kind in config.FILE_KINDS:
+        for kind in KINDS:
             S3KeySensor(task_id=f"wait_for_ingest_{kind}", bucket_key=manifest_key(kind, "{{ ds }}"))
 
     @task
@@ -159,16 +160,16 @@ def finance_elt():
         from include.finance.operators import check_input_files
         from include.finance.storage import partition_prefix
 
-        paths = {kind: f"s3://{config.DATA_BUCKET_NAME}/{partition_prefix(kind, ds)}" for kind in config.FILE_KINDS}
-        manifests = {kind: f"s3://{config.DATA_BUCKET_NAME}/{manifest_key(kind, ds)}" for kind in config.FILE_KINDS}
-        errors = check_input_files(S3Hook(aws_conn_id=config.AWS_CONN_ID), paths, manifests)
+        paths = {kind: f"s3://{settings.data_bucket_name}/{partition_prefix(kind, ds)}" for kind in KINDS}
+        manifests = {kind: f"s3://{settings.data_bucket_name}/{manifest_key(kind, ds)}" for kind in KINDS}
+        errors = check_input_files(S3Hook(aws_conn_id=settings.aws_conn_id), paths, manifests)
         if errors:  # no retry: the files will not change by themselves
             raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
-        with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
-            load.create_tables(conn, config.DB_SCHEMA)
+        with closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn()) as conn:
+            load.create_tables(conn, settings.db_schema)
         return [
             {
-                "input_file": File(path=path, conn_id=config.AWS_CONN_ID, filetype=FileType.CSV),
+                "input_file": File(path=path, conn_id=settings.aws_conn_id, filetype=FileType.CSV),
                 "output_table": _table(CONTRACTS[kind].table),
                 "kind": kind,
                 "manifest": manifests[kind],
@@ -180,12 +181,12 @@ def finance_elt():
     wait_for_ingest() >> input_files
     s3_to_db_glob = ContractLoadOperator.partial(task_id="s3_to_db_glob").expand_kwargs(input_files)
 
-    @task_group(default_args={"conn_id": config.DB_CONN_ID})
+    @task_group(default_args={"conn_id": settings.db_conn_id})
     def check_loaded():
         day = "ds = '{{ ds }}'"
         RowsColumnCheckOperator(
             task_id="check_in_charge_columns",
-            table=_qualified(config.IN_CHARGE_TABLE),
+            table=_qualified(CONTRACTS["charge"].table),
             partition_clause=day,
             column_mapping={
                 "id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
@@ -196,61 +197,61 @@ def finance_elt():
         )
         RowsColumnCheckOperator(
             task_id="check_in_satisfaction_columns",
-            table=_qualified(config.IN_SATISFACTION_TABLE),
+            table=_qualified(CONTRACTS["satisfaction"].table),
             partition_clause=day,
             column_mapping={
                 "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
                 **SCORES_FROM_0_TO_10,
             },
         )
-        for table in (config.IN_CHARGE_TABLE, config.IN_SATISFACTION_TABLE):
+        for table in (CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table):
             SQLTableCheckOperator(
                 task_id=f"check_{table}_rows",
                 table=_qualified(table),
                 partition_clause=day,
-                checks={"enough_rows": {"check_statement": f"COUNT(*) >= {config.MIN_INPUT_ROWS}"}},
+                checks={"enough_rows": {"check_statement": f"COUNT(*) >= {settings.min_input_rows}"}},
             )
-        for kind in config.FILE_KINDS:
+        for kind in KINDS:
             SQLTableCheckOperator(
                 task_id=f"check_{kind}_rejected_share",
                 table=_qualified("load_audit"),
                 partition_clause=f"{day} AND kind = '{kind}'",
                 checks={"few_rejects": {
-                    "check_statement": f"SUM(rows_rejected) <= {config.MAX_REJECTED_SHARE} * GREATEST(SUM(rows_read), 1)"
+                    "check_statement": f"SUM(rows_rejected) <= {settings.max_rejected_share} * GREATEST(SUM(rows_read), 1)"
                 }},
             )
 
     check_model_input = SQLTableCheckOperator(
         task_id="check_model_input",
-        conn_id=config.DB_CONN_ID,
+        conn_id=settings.db_conn_id,
         table=_qualified("model_input_audit"),
         partition_clause="ds = '{{ ds }}'",
         checks={
             "few_implausible_charges": {"check_statement": "implausible_charges <= "
-                                        f"{config.MAX_IMPLAUSIBLE_SHARE} * GREATEST(successful_charges - other_currency_charges, 1)"},
-            "few_orphan_surveys": {"check_statement": f"orphan_surveys <= {config.MAX_ORPHAN_SHARE} * GREATEST(survey_answers, 1)"},
+                                        f"{settings.max_implausible_share} * GREATEST(successful_charges - other_currency_charges, 1)"},
+            "few_orphan_surveys": {"check_statement": f"orphan_surveys <= {settings.max_orphan_share} * GREATEST(survey_answers, 1)"},
         },
     )
-    successful_charges = select_successful_charges(_table(config.IN_CHARGE_TABLE), day="{{ ds }}",
-                                                   currency=config.MODEL_CURRENCY, max_amount=config.MAX_CHARGE_AMOUNT)
+    successful_charges = select_successful_charges(_table(CONTRACTS["charge"].table), day="{{ ds }}",
+                                                   currency=settings.model_currency, max_amount=settings.max_charge_amount)
     s3_to_db_glob >> check_loaded() >> audit_model_input() >> check_model_input >> successful_charges
     staging = join_charge_satisfaction(
         avg_successful_per_customer(successful_charges),
-        _table(config.IN_SATISFACTION_TABLE),
+        _table(CONTRACTS["satisfaction"].table),
         day="{{ ds }}",
-        output_table=_table(config.MODEL_SATISFACTION_STAGING_TABLE),
+        output_table=_table(schema.MODEL_SATISFACTION_STAGING),
     )
 
-    @task_group(default_args={"conn_id": config.DB_CONN_ID})
+    @task_group(default_args={"conn_id": settings.db_conn_id})
     def check_model_satisfaction():
-        table = _qualified(config.MODEL_SATISFACTION_STAGING_TABLE)
+        table = _qualified(schema.MODEL_SATISFACTION_STAGING)
         RowsColumnCheckOperator(
             task_id="check_model_satisfaction_columns",
             table=table,
             column_mapping={
                 "customer_id": {"null_check": {"equal_to": 0}, "unique_check": {"equal_to": 0}},
                 "avg_amount_captured": {
-                    "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": config.MAX_CHARGE_AMOUNT},
+                    "null_check": {"equal_to": 0}, "min": {"geq_to": 0}, "max": {"leq_to": settings.max_charge_amount},
                 },
                 **SCORES_FROM_0_TO_10,
             },
@@ -258,7 +259,7 @@ def finance_elt():
         SQLTableCheckOperator(
             task_id="check_model_satisfaction_rows",
             table=table,
-            checks={"enough_rows": {"check_statement": f"COUNT(*) >= {config.MIN_MODEL_ROWS}"}},
+            checks={"enough_rows": {"check_statement": f"COUNT(*) >= {settings.min_model_rows}"}},
         )
 
     published = staging >> check_model_satisfaction() >> publish_model_satisfaction()

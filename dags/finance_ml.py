@@ -28,10 +28,11 @@ from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import alerts, config, sql, storage
+from include.finance import alerts, schema, sql, storage
+from include.finance.config import settings
 from include.finance.ml import feature_eng
 
-model_satisfaction_dataset = Dataset(config.MODEL_SATISFACTION_DATASET_URI)
+model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 
 
 @aql.transform()
@@ -45,14 +46,14 @@ def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, 
     return train_model(features, name, model_class, hyper_parameters, folds, seed)
 
 
-if config.ENVIRONMENT == "prod":
+if settings.environment == "prod":
     from kubernetes.client import models as k8s
 
     train_model_task = task.kubernetes(
-        image=config.TRAINING_IMAGE,
-        image_pull_secrets=[k8s.V1LocalObjectReference(name) for name in config.K8S_IMAGE_PULL_SECRETS],
+        image=settings.training_image,
+        image_pull_secrets=[k8s.V1LocalObjectReference(name) for name in settings.k8s_image_pull_secrets],
         in_cluster=True,
-        namespace=config.K8S_NAMESPACE,
+        namespace=settings.k8s_namespace,
         name="train-model",
         get_logs=True,
         log_events_on_failure=True,
@@ -66,8 +67,8 @@ else:
 def _upload(path: str, key: str) -> str:
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    S3Hook(aws_conn_id=config.AWS_CONN_ID).load_file(path, key, bucket_name=config.DATA_BUCKET_NAME, replace=True)
-    return f"s3://{config.DATA_BUCKET_NAME}/{key}"
+    S3Hook(aws_conn_id=settings.aws_conn_id).load_file(path, key, bucket_name=settings.data_bucket_name, replace=True)
+    return f"s3://{settings.data_bucket_name}/{key}"
 
 
 @task
@@ -78,8 +79,8 @@ def store_metrics(results: list[dict], run_id=None) -> int:
 
     from include.finance.metrics import store_metrics
 
-    with closing(PostgresHook(postgres_conn_id=config.DB_CONN_ID).get_conn()) as conn:
-        return store_metrics(conn, config.DB_SCHEMA, config.MODEL_METRICS_TABLE, run_id, list(results))
+    with closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn()) as conn:
+        return store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
 
 
 def _plot_and_upload(plot, data, ts_nodash: str) -> str:
@@ -89,7 +90,7 @@ def _plot_and_upload(plot, data, ts_nodash: str) -> str:
 
     with tempfile.TemporaryDirectory() as tmp:
         path = plot(data, tmp)
-        return _upload(path, storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash) + "plots/" + Path(path).name)
+        return _upload(path, storage.ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash) + "plots/" + Path(path).name)
 
 
 @task
@@ -118,18 +119,18 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
 
     results = list(results)
     best = ml.select_best(results)
-    pipeline = ml.fit_best(features, best, config.ML_SEED)
+    pipeline = ml.fit_best(features, best, settings.ml_seed)
     events = (triggering_dataset_events or {}).get(model_satisfaction_dataset.uri, [])
     source = max(events, key=lambda event: event.timestamp) if events else None
     data = {
-        "table": f"{config.DB_SCHEMA}.{config.MODEL_SATISFACTION_TABLE}",
+        "table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}",
         "built_by": f"{source.source_dag_id} run {source.source_run_id}" if source else "unknown (manual run)",
         **(source.extra if source else {}),
     }
-    prefix = storage.ml_run_prefix(config.ML_ARTIFACTS_PREFIX, ts_nodash)
-    artifacts = {"model": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model.joblib",
-                 "model_card": f"s3://{config.DATA_BUCKET_NAME}/{prefix}model_card.json",
-                 "plots": f"s3://{config.DATA_BUCKET_NAME}/{prefix}plots/"}
+    prefix = storage.ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash)
+    artifacts = {"model": f"s3://{settings.data_bucket_name}/{prefix}model.joblib",
+                 "model_card": f"s3://{settings.data_bucket_name}/{prefix}model_card.json",
+                 "plots": f"s3://{settings.data_bucket_name}/{prefix}plots/"}
     model_bytes = ml.serialize_model(pipeline)
     card = {"run_id": run_id, **ml.model_card(best, results, features["rows"], data, artifacts, model_bytes)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -155,18 +156,18 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
 )
 def finance_ml():
     model_rows = select_model_rows(
-        Table(conn_id=config.DB_CONN_ID, name=config.MODEL_SATISFACTION_TABLE, metadata=Metadata(schema=config.DB_SCHEMA)),
-        max_rows=config.ML_MAX_ROWS,
+        Table(conn_id=settings.db_conn_id, name=schema.MODEL_SATISFACTION, metadata=Metadata(schema=settings.db_schema)),
+        max_rows=settings.ml_max_rows,
     )
     features = aql.dataframe(task_id="feature_eng")(feature_eng)(
         model_rows,
-        test_size=config.ML_TEST_SIZE,
-        seed=config.ML_SEED,
-        min_rows=config.MIN_MODEL_ROWS,
+        test_size=settings.ml_test_size,
+        seed=settings.ml_seed,
+        min_rows=settings.min_model_rows,
     )
     results = train_model_task.partial(
-        features=features, folds=config.ML_CV_FOLDS, seed=config.ML_SEED
-    ).expand_kwargs(config.MODELS)
+        features=features, folds=settings.ml_cv_folds, seed=settings.ml_seed
+    ).expand_kwargs(settings.models)
 
     last = [store_metrics(results), plot_model_results.expand(model_results=results), plot_comparison(results),
             publish_best_model(features, results)]

@@ -20,7 +20,9 @@ from datetime import datetime, timedelta
 from airflow.decorators import dag, task
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 
-from include.finance import alerts, config
+from include.finance import alerts
+from include.finance.config import settings
+from include.finance.contract import KINDS
 
 
 @dag(
@@ -35,7 +37,7 @@ from include.finance import alerts, config
 )
 def in_finance_data():
     create_bucket = S3CreateBucketOperator(
-        task_id="create_bucket", bucket_name=config.DATA_BUCKET_NAME, aws_conn_id=config.AWS_CONN_ID
+        task_id="create_bucket", bucket_name=settings.data_bucket_name, aws_conn_id=settings.aws_conn_id
     )
 
     @task
@@ -45,14 +47,14 @@ def in_finance_data():
 
         from include.finance.storage import clear_partition
 
-        return clear_partition(S3Hook(aws_conn_id=config.AWS_CONN_ID), config.DATA_BUCKET_NAME, ds, config.FILE_KINDS)
+        return clear_partition(S3Hook(aws_conn_id=settings.aws_conn_id), settings.data_bucket_name, ds, KINDS)
 
     @task
     def plan_parts() -> list[dict]:
         """One entry per upload_part task: a generated part number, or one of the user's files."""
         from include.finance.storage import plan_parts
 
-        return plan_parts(config.INPUT_DATA_DIR, config.FILE_KINDS, config.MOCK_DATA_PARTS)
+        return plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
 
     @task(map_index_template="{{ part_label }}")
     def upload_part(part: dict, ds=None) -> list[dict]:
@@ -67,10 +69,10 @@ def in_finance_data():
         from include.finance.storage import upload_part
 
         get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
-        generate = partial(write_part, logical_date=dt.date.fromisoformat(ds), customers=config.MOCK_DATA_CUSTOMERS,
-                           scale=config.MOCK_DATA_SCALE, parts=config.MOCK_DATA_PARTS, seed=config.MOCK_DATA_SEED)
-        hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
-        return upload_part(hook, config.DATA_BUCKET_NAME, ds, part, config.FILE_KINDS, generate)
+        generate = partial(write_part, logical_date=dt.date.fromisoformat(ds), customers=settings.mock_data_customers,
+                           scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
+        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+        return upload_part(hook, settings.data_bucket_name, ds, part, KINDS, generate)
 
     @task
     def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
@@ -80,8 +82,8 @@ def in_finance_data():
         from include.finance.storage import write_manifests
 
         uploaded = [report for part in reports for report in part]
-        hook = S3Hook(aws_conn_id=config.AWS_CONN_ID)
-        return write_manifests(hook, config.DATA_BUCKET_NAME, ds, uploaded, config.FILE_KINDS)
+        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+        return write_manifests(hook, settings.data_bucket_name, ds, uploaded, KINDS)
 
     parts = upload_part.expand(part=plan_parts())
     create_bucket >> clear_partition() >> parts

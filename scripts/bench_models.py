@@ -7,7 +7,7 @@
 
 For each dataset it builds model_satisfaction from the CSV files the way finance_elt's SQL does
 (successful paid charges, average captured amount per customer, LEFT JOIN the survey), then runs
-finance_ml's own functions: split, cross-validate and fit every model in config.MODELS. "limit" is
+finance_ml's own functions: split, cross-validate and fit every model in settings.models. "limit" is
 the R2 of the true conditional mean (known because the data is synthetic) over the same folds: the
 best any model can reach on those rows. "gap" is limit - best cv_r2.
 
@@ -32,7 +32,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.finance import config, ml, mock_data  # noqa: E402
+from include.finance import ml, mock_data  # noqa: E402
+from include.finance.config import settings  # noqa: E402
 
 DAY = dt.date(2026, 11, 20)
 
@@ -98,14 +99,14 @@ def generated_mean(features: pd.DataFrame) -> np.ndarray:
 
 def bench(name: str, folder: Path, truth) -> dict:
     table = model_satisfaction(folder)
-    features = ml.engineer_features(table, config.ML_TEST_SIZE, config.ML_SEED, config.MIN_MODEL_ROWS)
-    limit = ml.cv_r2_of(truth, features, config.ML_CV_FOLDS, config.ML_SEED)
+    features = ml.engineer_features(table, settings.ml_test_size, settings.ml_seed, settings.min_model_rows)
+    limit = ml.cv_r2_of(truth, features, settings.ml_cv_folds, settings.ml_seed)
     print(f"\n{name}: {features['rows']['used']} customers used of {len(table)}, limit (true mean, same folds) "
           f"{limit:.4f}", flush=True)
     print(f"  {'model':<18} {'cv_r2':>7} {'± std':>6} {'r2_test':>7} {'fit_s':>6}", flush=True)
     results = []
-    for spec in config.MODELS:
-        result = ml.train_model(features, folds=config.ML_CV_FOLDS, seed=config.ML_SEED, **spec)
+    for spec in settings.models:
+        result = ml.train_model(features, folds=settings.ml_cv_folds, seed=settings.ml_seed, **spec)
         results.append(result)
         print(f"  {result['model']:<18} {result['cv_r2']:>7.4f} {result['cv_r2_std']:>6.3f} "
               f"{result['r2_test']:>7.4f} {result['fit_seconds']:>6.2f}", flush=True)
@@ -130,7 +131,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for name, scale in (("1x", 1), ("10x", 10)):
             if args.only in (None, name):
-                mock_data.generate_mock_data(Path(tmp) / name, DAY, scale=scale, seed=config.MOCK_DATA_SEED)
+                mock_data.generate_mock_data(Path(tmp) / name, DAY, scale=scale, seed=settings.mock_data_seed)
                 rows.append(bench(f"generated {name}", Path(tmp) / name, generated_mean))
         if args.only in (None, "reference-style"):
             write_reference_style(Path(tmp) / "reference")

@@ -51,6 +51,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from include.finance.config import settings  # noqa: E402
 from include.finance.report import model_table  # noqa: E402
 from include.finance.storage import MANIFESTS_PREFIX  # noqa: E402
 
@@ -194,8 +195,7 @@ class Stack:
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri("airflow", "postgresql+psycopg2"),
             "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
-            "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": "aws_default",
-            "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom",
+            **settings.astro_sdk_env(),
             "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
             "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
             "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
@@ -208,8 +208,9 @@ class Stack:
             "AIRFLOW__WEBSERVER__WORKERS": "2",
             "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
-            "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(aws_conn),
-            "AIRFLOW_CONN_POSTGRES_DEFAULT": self.db_uri("finance"),
+            f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}": json.dumps(aws_conn),
+            f"AIRFLOW_CONN_{settings.db_conn_id.upper()}": self.db_uri(settings.db_name),
+            "ENVIRONMENT": "local",
             "AWS_EC2_METADATA_DISABLED": "true",
             # up to 16 tasks run at once (mapped training and plots: one per model) on a few cores: one thread each
             # for OpenMP and BLAS, whose idle threads otherwise spin on the cores the others need

@@ -121,15 +121,11 @@ def dockerfile() -> tuple[str, dict[str, str]]:
 
 
 @pytest.fixture
-def config(monkeypatch):
-    """include/finance/config.py loaded with none of its variables set, i.e. its defaults."""
-    path = ROOT / "include" / "finance" / "config.py"
-    for name in re.findall(r'_(?:str|int|float)\("([A-Z0-9_]+)"', path.read_text()):
-        monkeypatch.delenv(name, raising=False)
-    spec = importlib.util.spec_from_file_location("finance_config_defaults", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def settings():
+    """The settings with none of their variables set, i.e. their defaults."""
+    from include.finance.config import Settings
+
+    return Settings.from_env({})
 
 
 @pytest.fixture
@@ -190,16 +186,16 @@ def test_compose_host_ports_do_not_clash_with_each_other_or_the_cli(compose):
 # ----------------------------------------------------------------------------- connections
 
 
-def test_env_example_defines_the_connections_config_uses(config):
+def test_env_example_defines_the_connections_config_uses(settings):
     active, _ = env_example()
-    for conn_id in (config.AWS_CONN_ID, config.DB_CONN_ID):
+    for conn_id in (settings.aws_conn_id, settings.db_conn_id):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in active
 
 
-def test_aws_connection_points_at_the_minio_s3_api(compose, config):
+def test_aws_connection_points_at_the_minio_s3_api(compose, settings):
     minio = compose["minio"]
     active, _ = env_example()
-    conn = parse_connection(active[f"AIRFLOW_CONN_{config.AWS_CONN_ID.upper()}"])
+    conn = parse_connection(active[f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}"])
     assert conn["conn_type"] == "aws"
     assert conn["host"] == "minio"
     console = re.search(r"--console-address\s+\"?[^:\s]*:(\d+)", str(minio.get("command", "")))
@@ -210,10 +206,10 @@ def test_aws_connection_points_at_the_minio_s3_api(compose, config):
     assert conn["extra"]["aws_secret_access_key"] == env["MINIO_ROOT_PASSWORD"]
 
 
-def test_postgres_connection_points_at_the_data_postgres(compose, config):
+def test_postgres_connection_points_at_the_data_postgres(compose, settings):
     service = compose["postgres_data"]
     active, _ = env_example()
-    conn = parse_connection(active[f"AIRFLOW_CONN_{config.DB_CONN_ID.upper()}"])
+    conn = parse_connection(active[f"AIRFLOW_CONN_{settings.db_conn_id.upper()}"])
     assert conn["conn_type"] in ("postgres", "postgresql")
     assert conn["host"] == "postgres_data"
     assert conn["port"] in published_ports(service)
@@ -246,23 +242,26 @@ def test_host_side_connections_use_the_published_host_ports(compose):
 
 
 def test_env_example_sets_only_settings_config_reads():
+    from dataclasses import fields
+
+    from include.finance.config import Settings
+
     active, _ = env_example()
-    source = read("include/finance/config.py")
-    read_by_config = set(re.findall(r'_(?:str|int|float)\("([A-Z0-9_]+)"', source))
-    unknown = {k for k in active if not k.startswith("AIRFLOW_")} - read_by_config
+    unknown = {k for k in active if not k.startswith("AIRFLOW_")} - {f.name.upper() for f in fields(Settings)}
     assert not unknown, f".env_example sets variables config.py never reads: {sorted(unknown)}"
 
 
-def test_env_example_values_are_valid_for_config(monkeypatch):
+def test_env_example_values_are_valid_for_config():
+    from include.finance.config import Settings
+
     active, _ = env_example()
-    for key, value in active.items():
-        monkeypatch.setenv(key, value)
-    path = ROOT / "include" / "finance" / "config.py"
-    spec = importlib.util.spec_from_file_location("finance_config_env_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # raises on a value config.py cannot cast
-    assert module.ENVIRONMENT == "local"
-    assert module.POKE_INTERVAL == int(active["POKE_INTERVAL"])
+    settings = Settings.from_env(active)  # raises on a value config.py cannot cast
+    assert settings.environment == "docker"
+    assert settings.poke_interval == int(active["POKE_INTERVAL"])
+    # the dataset names the database the connection points at
+    conn = parse_connection(active[f"AIRFLOW_CONN_{settings.db_conn_id.upper()}"])
+    assert settings.model_satisfaction_dataset_uri.startswith(
+        f"postgres://{conn['host']}:{conn['port']}/{conn['schema']}/")
 
 
 def test_dockerfile_uses_the_runtime_that_carries_the_installed_airflow():
@@ -280,13 +279,13 @@ def test_dockerfile_uses_the_runtime_that_carries_the_installed_airflow():
     )
 
 
-def test_dockerfile_xcom_storage_matches_config(config):
+def test_dockerfile_xcom_storage_matches_config(settings):
     _, env = dockerfile()
     url = urlsplit(env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL"])
     assert url.scheme == "s3"
-    assert url.hostname == config.DATA_BUCKET_NAME
-    assert env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID"] == config.AWS_CONN_ID
-    assert env_example()[0]["DATA_BUCKET_NAME"] == config.DATA_BUCKET_NAME
+    assert url.hostname == settings.data_bucket_name
+    assert env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID"] == settings.aws_conn_id
+    assert env_example()[0]["DATA_BUCKET_NAME"] == settings.data_bucket_name
 
 
 def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):

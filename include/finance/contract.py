@@ -197,6 +197,7 @@ SATISFACTION = Contract(
 )
 
 CONTRACTS = {c.kind: c for c in (CHARGE, SATISFACTION)}
+KINDS = tuple(CONTRACTS)  # the kinds of input file, each in its own folder of the bucket and its own table
 
 
 @dataclass

@@ -115,12 +115,12 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     import base64
     import importlib.metadata
 
-    env = {**os.environ, "ENVIRONMENT": "prod", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "finance", "PYTHONPATH": str(ROOT),
            "ASTRONOMER_AIRFLOW_IMAGE": "images.astronomer.cloud/org/deployment:deploy-1",
            "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "astronomer-deployment-1"}
-    from include.finance import config
+    from include.finance.config import settings
 
-    out = subprocess.run([sys.executable, "-c", RENDER_POD, str(ROOT / "dags"), json.dumps(config.MODELS[0])],
+    out = subprocess.run([sys.executable, "-c", RENDER_POD, str(ROOT / "dags"), json.dumps(settings.models[0])],
                          env=env, capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.stdout.splitlines() if line[:4] in ("KIND", "POD ")}

@@ -120,13 +120,13 @@ def input_dir():
 
     import pandas as pd
 
-    from include.finance import config
+    from include.finance.config import settings
     from include.finance.contract import MAX_LINE_BYTES
     from include.finance.mock_data import generate_mock_data
 
     folder = STATE / "input"
-    files = generate_mock_data(folder, dt.date(2026, 1, 1), customers=config.MOCK_DATA_CUSTOMERS,
-                               parts=config.MOCK_DATA_PARTS, seed=config.MOCK_DATA_SEED)
+    files = generate_mock_data(folder, dt.date(2026, 1, 1), customers=settings.mock_data_customers,
+                               parts=settings.mock_data_parts, seed=settings.mock_data_seed)
     charge = pd.read_csv(files["charge"][0], nrows=1).iloc[0]
     survey = pd.read_csv(files["satisfaction"][0], nrows=1).iloc[0]
     for (kind, name), (body, _, _) in EXTRA_FILES.items():

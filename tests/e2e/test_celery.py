@@ -2,7 +2,7 @@
 
 import pytest
 
-from include.finance import config
+from include.finance.config import settings
 from stack import CELERY_WORKERS
 
 pytestmark = pytest.mark.integration
@@ -41,4 +41,4 @@ def test_a_worker_killed_while_training_loses_no_task(celery_run):
         last = of_task[max(of_task)]
         assert last["latest"] and last["state"] == "success" and last["hostname"] == survivor, last
         assert last["try_number"] > try_number
-    assert len({t["map_index"] for t in tries}) == len(config.MODELS)
+    assert len({t["map_index"] for t in tries}) == len(settings.models)

@@ -476,18 +476,18 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     from airflow.exceptions import AirflowException
     from airflow.models.dagbag import DagBag
 
-    from include.finance import config
+    from include.finance.config import settings
 
     ds = "2026-04-01"
     clear(s3, ds)
     put(s3, ds, "charge", "part_000.csv", CHARGE_HEADER + b"ch_1,100,100,usd,1767225600,cus_1,true,succeeded,x\n"
                                                         + b"ch_2,-1,100,usd,1767225600,cus_1,true,succeeded,x\n")
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER)
-    load.create_tables(db, config.DB_SCHEMA)
+    load.create_tables(db, settings.db_schema)
     for kind in ("charge", "satisfaction"):
-        run_load(kind, ds, schema=config.DB_SCHEMA)
+        run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(config.PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = DagBag(str(settings.project_root / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
     results, messages = {}, {}
     for task in elt.task_group_dict["check_loaded"].children.values():
         task.render_template_fields({"ds": ds})
@@ -506,7 +506,7 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
         "check_loaded.check_satisfaction_rejected_share": "passed",
     }
     assert messages["check_loaded.check_in_satisfaction_columns"] == (
-        f"{config.DB_SCHEMA}.in_satisfaction WHERE ds = '{ds}': no rows, nothing to check: an empty day fails its gates")
+        f"{settings.db_schema}.in_satisfaction WHERE ds = '{ds}': no rows, nothing to check: an empty day fails its gates")
 
 
 def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surveys(db, s3):
@@ -515,7 +515,7 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
     from airflow.exceptions import AirflowException
     from airflow.models.dagbag import DagBag
 
-    from include.finance import config
+    from include.finance.config import settings
 
     ds = "2026-04-02"
     clear(s3, ds)
@@ -523,11 +523,11 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
                                                         + b"ch_2,900000000000,900000000000,usd,1767225600,cus_1,true,succeeded,x\n"
                                                         + b"ch_3,100,100,eur,1767225600,cus_1,true,succeeded,x\n")
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,1,2,3,basic\n")
-    load.create_tables(db, config.DB_SCHEMA)
+    load.create_tables(db, settings.db_schema)
     for kind in ("charge", "satisfaction"):
-        run_load(kind, ds, schema=config.DB_SCHEMA)
+        run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(config.PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = DagBag(str(settings.project_root / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
     counts = elt.get_task("audit_model_input").python_callable(ds=ds, run_id="gate_test")
     assert counts == {"successful_charges": 3, "other_currency_charges": 1, "implausible_charges": 1,
                       "survey_answers": 2, "orphan_surveys": 1}

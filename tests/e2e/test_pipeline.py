@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.finance import config, ml, mock_data
+from include.finance import ml, mock_data
+from include.finance.config import settings
 
 pytestmark = pytest.mark.integration
 
@@ -17,7 +18,7 @@ pytestmark = pytest.mark.integration
 def generated(input_dir, kind: str) -> pd.DataFrame:
     """The generator's rows of the input (its part files; tests/e2e/conftest.py EXTRA_FILES are the others)."""
     files = sorted(glob.glob(str(input_dir / kind / f"{kind}_part_*.csv")))
-    assert len(files) == config.MOCK_DATA_PARTS
+    assert len(files) == settings.mock_data_parts
     return pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
 
 
@@ -39,7 +40,7 @@ def test_files_landed_under_the_logical_date(pipeline, extra_files):
     ds = pipeline["runs"]["in_finance_data"]["logical_date"][:10]
     objects = pipeline["objects"]
     for kind in ("charge", "satisfaction"):
-        assert objects[f"{kind}/dt={ds}"] == config.MOCK_DATA_PARTS + len(extra(extra_files, kind))
+        assert objects[f"{kind}/dt={ds}"] == settings.mock_data_parts + len(extra(extra_files, kind))
     assert objects[f"manifests/dt={ds}"] == 2
 
 
@@ -57,7 +58,7 @@ def test_the_summary_accounts_for_every_row_of_every_file(input_dir, pipeline, e
     """Every extra file went through the sensors, the manifest, the header check and the load: each one's
     rows read, loaded, rejected and dropped as duplicates, counted on their own, and its note."""
     audit = {(a["kind"], a["file"].rsplit("/", 1)[1]): a for a in pipeline["audit"]}
-    assert len(audit) == 2 * config.MOCK_DATA_PARTS + len(extra_files)
+    assert len(audit) == 2 * settings.mock_data_parts + len(extra_files)
     for a in audit.values():
         assert a["rows_read"] == a["rows_loaded"] + a["rows_rejected"] + a["duplicates_dropped"]
     counts = ("rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped")
@@ -129,19 +130,19 @@ def test_every_model_has_its_metrics_row(pipeline, finance_db):
         cur.execute("SELECT model, cv_r2, cv_r2_std, cv_folds, r2_test, fit_seconds, feature_importance"
                     " FROM public.model_metrics WHERE run_id = %s", (run_id,))
         rows = {row[0]: row[1:] for row in cur.fetchall()}
-    assert set(rows) == {m["name"] for m in config.MODELS} == {m["model"] for m in pipeline["models"]}
+    assert set(rows) == {m["name"] for m in settings.models} == {m["model"] for m in pipeline["models"]}
     for cv_r2, cv_r2_std, folds, r2_test, fit, importance in rows.values():
-        assert folds == config.ML_CV_FOLDS and 0 < cv_r2_std < 0.2 and -1 < cv_r2 <= 1 and -1 < r2_test <= 1
+        assert folds == settings.ml_cv_folds and 0 < cv_r2_std < 0.2 and -1 < cv_r2 <= 1 and -1 < r2_test <= 1
         assert fit > 0 and set(importance) == set(ml.FEATURES)
 
 
 def test_the_best_model_reaches_what_the_data_allows(pipeline, finance_db):
     """The limit: the generator's true mean scored on the same cross-validation folds of the same rows."""
     table = pd.read_sql("SELECT * FROM public.model_satisfaction", finance_db)
-    features = ml.engineer_features(table, config.ML_TEST_SIZE, config.ML_SEED, config.MIN_MODEL_ROWS)
+    features = ml.engineer_features(table, settings.ml_test_size, settings.ml_seed, settings.min_model_rows)
     limit = ml.cv_r2_of(lambda X: mock_data.expected_avg_amount(
         X["product_type"], X["customer_satisfaction_speed"], X["customer_satisfaction_product"]),
-        features, config.ML_CV_FOLDS, config.ML_SEED)
+        features, settings.ml_cv_folds, settings.ml_seed)
     best = max(pipeline["models"], key=lambda m: m["cv_r2"])
     assert best["cv_r2"] >= limit - 0.01, (best, limit)
     assert pipeline["model_card"]["model"] == best["model"]
@@ -158,7 +159,7 @@ def test_the_best_model_is_kept_with_its_card(pipeline, ml_artifacts, finance_db
     assert card["run_id"] == pipeline["runs"]["finance_ml"]["dag_run_id"]
     assert card["data"]["ds"] == pipeline["runs"]["finance_elt"]["logical_date"][:10]
     assert card["data"]["built_by"] == f"finance_elt run {pipeline['runs']['finance_elt']['dag_run_id']}"
-    assert set(card["all_models"]) == {m["name"] for m in config.MODELS}
+    assert set(card["all_models"]) == {m["name"] for m in settings.models}
     assert card["libraries"]["scikit-learn"] and card["libraries"]["python"].startswith("3.")
     table = pd.read_sql("SELECT * FROM public.model_satisfaction", finance_db)
     answered = table.dropna()
@@ -169,12 +170,12 @@ def test_the_best_model_is_kept_with_its_card(pipeline, ml_artifacts, finance_db
 
 
 def test_plots_are_uploaded_and_the_summary_downloads_them(pipeline, ml_artifacts):
-    expected = {m["name"] for m in config.MODELS} | {"comparison"}
+    expected = {m["name"] for m in settings.models} | {"comparison"}
     assert {p.stem for p in (ml_artifacts / "plots").glob("*.png")} == expected
     assert {Path(p).stem for p in pipeline["plots"]} == expected
     for path in pipeline["plots"]:
-        assert (config.PROJECT_ROOT / path).read_bytes() == (ml_artifacts / "plots" / Path(path).name).read_bytes()
-        assert (config.PROJECT_ROOT / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (settings.project_root / path).read_bytes() == (ml_artifacts / "plots" / Path(path).name).read_bytes()
+        assert (settings.project_root / path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_no_task_hands_a_local_file_to_another(run, input_dir, extra_files):
@@ -196,7 +197,7 @@ def test_no_task_hands_a_local_file_to_another(run, input_dir, extra_files):
     assert local and {(dag_id, task_id) for dag_id, task_id, _ in local} == {("in_finance_data", "plan_parts")}
     assert all(text.startswith(f"{input_dir}/") for _, _, text in local)
     assert sum(1 for dag_id, task_id, _ in run["xcoms"] if (dag_id, task_id) == ("in_finance_data", "upload_part")) \
-        == 2 * config.MOCK_DATA_PARTS + len(extra_files)  # one report per uploaded file
+        == 2 * settings.mock_data_parts + len(extra_files)  # one report per uploaded file
 
 
 def _tries(run, dag_id: str, task_prefix: str) -> dict[str, list[dict]]:

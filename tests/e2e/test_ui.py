@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from include.finance import config
+from include.finance.config import settings
 from stack import DAG_IDS
 
 pytestmark = pytest.mark.integration
 
-DATASET = config.MODEL_SATISFACTION_DATASET_URI
+DATASET = settings.model_satisfaction_dataset_uri
 
 
 def test_the_user_logs_in_and_sees_the_three_dags_without_import_errors(browser):

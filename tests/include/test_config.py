@@ -1,43 +1,44 @@
-import importlib
-
+import numpy as np
 import pandas as pd
 import pytest
 
-from include.finance import config
+from include.finance.config import Settings
 
 
-@pytest.fixture
-def reload_config(monkeypatch):
-    def reload(**env):
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
-        return importlib.reload(config)
-
-    yield reload
-    monkeypatch.undo()
-    importlib.reload(config)
+def test_defaults_are_the_local_profile():
+    s = Settings.from_env({})
+    assert (s.environment, s.aws_conn_id, s.db_conn_id, s.db_schema) == ("local", "aws_default", "postgres_default", "public")
+    assert s.input_data_dir is None and not s.train_in_pods
+    # the dataset names the real database of the profile, without user@ (an astro-style URI never fires on 2.11)
+    assert s.model_satisfaction_dataset_uri == "postgres://127.0.0.1:25432/finance/public/model_satisfaction"
+    assert s.astro_sdk_env() == {"AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": "aws_default",
+                                 "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom"}
 
 
-def test_defaults(reload_config):
-    cfg = reload_config()
-    assert (cfg.ENVIRONMENT, cfg.AWS_CONN_ID, cfg.DB_CONN_ID) == ("local", "aws_default", "postgres_default")
-    assert cfg.INPUT_DATA_DIR is None
-    assert "@" not in cfg.MODEL_SATISFACTION_DATASET_URI  # an astro-style user@ URI never fires on 2.11
+def test_each_profile_names_its_own_database_and_the_schema_is_honoured():
+    docker = Settings.from_env({"ENVIRONMENT": "docker", "DB_SCHEMA": "finance"})
+    assert docker.model_satisfaction_dataset_uri == "postgres://postgres_data:5432/postgres/finance/model_satisfaction"
+    prod = Settings.from_env({"ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "warehouse",
+                              "TRAINING_IMAGE": "registry/img:1"})
+    assert prod.train_in_pods and prod.model_satisfaction_dataset_uri.startswith("postgres://db.internal:5432/warehouse/")
 
 
-def test_env_overrides_are_cast(reload_config):
-    cfg = reload_config(POKE_INTERVAL="7", MOCK_DATA_SCALE="2.5", ENVIRONMENT="PROD", INPUT_DATA_DIR="/data/in",
-                        TRAINING_IMAGE="registry/img:1", K8S_IMAGE_PULL_SECRETS=" a, ,b ")
-    assert cfg.POKE_INTERVAL == 7 and cfg.MOCK_DATA_SCALE == 2.5 and cfg.ENVIRONMENT == "prod"
-    assert str(cfg.INPUT_DATA_DIR) == "/data/in"
-    assert cfg.TRAINING_IMAGE == "registry/img:1" and cfg.K8S_IMAGE_PULL_SECRETS == ("a", "b")
+def test_env_overrides_are_cast():
+    s = Settings.from_env({"POKE_INTERVAL": "7", "MOCK_DATA_SCALE": "2.5", "ENVIRONMENT": "PROD", "INPUT_DATA_DIR": "/data/in",
+                           "TRAINING_IMAGE": "registry/img:1", "K8S_IMAGE_PULL_SECRETS": " a, ,b ", "DB_HOST": "h",
+                           "DB_NAME": "d", "MODEL_CURRENCY": "EUR", "DATA_BUCKET_NAME": "b"})
+    assert s.poke_interval == 7 and s.mock_data_scale == 2.5 and s.environment == "prod"
+    assert str(s.input_data_dir) == "/data/in" and s.model_currency == "eur"
+    assert s.training_image == "registry/img:1" and s.k8s_image_pull_secrets == ("a", "b")
+    assert s.xcom_storage_url == "s3://b/xcom"
 
 
-def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace(reload_config):
-    cfg = reload_config(ENVIRONMENT="prod", ASTRONOMER_AIRFLOW_IMAGE="images.astronomer.cloud/o/d:deploy-7",
-                        AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE="astronomer-d")
-    assert (cfg.TRAINING_IMAGE, cfg.K8S_NAMESPACE) == ("images.astronomer.cloud/o/d:deploy-7", "astronomer-d")
-    assert cfg.K8S_IMAGE_PULL_SECRETS == ("image-pull-secret", "per-dp-registry-pull-secret")
+def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace():
+    s = Settings.from_env({"ENVIRONMENT": "prod", "DB_HOST": "h", "DB_NAME": "d",
+                           "ASTRONOMER_AIRFLOW_IMAGE": "images.astronomer.cloud/o/d:deploy-7",
+                           "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "astronomer-d"})
+    assert (s.training_image, s.k8s_namespace) == ("images.astronomer.cloud/o/d:deploy-7", "astronomer-d")
+    assert s.k8s_image_pull_secrets == ("image-pull-secret", "per-dp-registry-pull-secret")
 
 
 @pytest.mark.parametrize(
@@ -45,30 +46,30 @@ def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace(reload_c
     [
         ({"POKE_INTERVAL": "soon"}, "POKE_INTERVAL must be an integer, got 'soon'"),
         ({"MOCK_DATA_SCALE": "big"}, "MOCK_DATA_SCALE must be a number, got 'big'"),
-        ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be 'local' or 'prod', got 'staging'"),
-        ({"ENVIRONMENT": "prod", "ASTRONOMER_AIRFLOW_IMAGE": ""}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
+        ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be one of local, docker, prod, got 'staging'"),
+        ({"ENVIRONMENT": "prod", "TRAINING_IMAGE": "i"}, "ENVIRONMENT=prod: set DB_HOST"),
+        ({"ENVIRONMENT": "prod", "DB_HOST": "h", "DB_NAME": "d"}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
     ],
 )
-def test_bad_values_are_named(reload_config, env, message):
+def test_bad_values_are_named(env, message):
     with pytest.raises(ValueError, match=message):
-        reload_config(**env)
+        Settings.from_env(env)
 
 
 def test_models_are_declared_once_and_reproducible():
-    import numpy as np
-
     from include.finance import ml
 
-    names = [m["name"] for m in config.MODELS]
+    models = Settings.from_env({}).models
+    names = [m["name"] for m in models]
     assert len(names) == len(set(names)) >= 6
     # the reference project's four models are among them
-    classes = {m["model_class"].rsplit(".", 1)[1] for m in config.MODELS}
+    classes = {m["model_class"].rsplit(".", 1)[1] for m in models}
     assert {"RandomForestRegressor", "LinearRegression", "RidgeCV", "Lasso"} <= classes
     rng = np.random.default_rng(0)
     X = pd.DataFrame({f: rng.integers(0, 11, 200) for f in ml.NUMERIC_FEATURES}).assign(
         product_type=rng.choice(["basic", "premium"], 200))
     y = 1000 + 100 * X["customer_satisfaction_speed"] + rng.gamma(2, 100, 200)
-    for spec in config.MODELS:
+    for spec in models:
         assert set(spec) == {"name", "model_class", "hyper_parameters"}
         first, second = (ml.build_pipeline(spec["model_class"], spec["hyper_parameters"]).fit(X, y).predict(X)
                          for _ in range(2))
