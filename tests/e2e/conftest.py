@@ -5,7 +5,9 @@ workers in Celery mode) on free loopback ports.
 The pipeline runs once per executor (`pipeline` is parametrised over both): under the LocalExecutor
 with an S3 outage, a database restart, the browser and a rerun of the day; under the CeleryExecutor
 with one worker killed while it trains. What a test needs from Airflow's metadata is recorded while
-that run's stack is up (each run starts from fresh metadata)."""
+that run's stack is up (each run starts from fresh metadata). The scenarios after a run (the browser,
+the stopping days, the rerun; the workers' isolation) are recorded one by one: one that fails fails its
+own tests only (`Record`)."""
 
 import datetime as dt
 import gzip
@@ -390,6 +392,30 @@ def rerun_the_same_day(stack, runs) -> dict:
     return rerun
 
 
+class ScenarioFailed(Exception):
+    """What a scenario of a pipeline run raised: kept in the run's record for that scenario's tests."""
+
+
+class Record(dict):
+    """What a pipeline run recorded, scenario by scenario: reading the result of a scenario that failed
+    fails the reading test with that scenario's error, and only those tests."""
+
+    def __getitem__(self, key):
+        value = super().__getitem__(key)
+        if isinstance(value, ScenarioFailed):
+            pytest.fail(str(value)[:3000])
+        return value
+
+    def scenario(self, name: str, step, *args) -> None:
+        """Run one scenario after the pipeline run; its failure does not stop the scenarios after it."""
+        try:
+            self[name] = step(*args)
+        except Exception as error:  # recorded for the scenario's own tests
+            import traceback
+
+            self[name] = ScenarioFailed(f"scenario {name!r} failed: {error!r}\n{traceback.format_exc()}")
+
+
 def record_while_up(stack, runs, record: dict) -> None:
     """What the tests read of a finished run while its stack is still up."""
     record["pids"] = stack.pids()
@@ -404,7 +430,7 @@ def run_local(stack, input_dir) -> dict:
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
     is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
     day is cleared and run again."""
-    record = {"artifacts": STATE / "ml-run-local", "restart": {}, "outage": {}}
+    record = Record(artifacts=STATE / "ml-run-local", restart={}, outage={})
     done = threading.Event()
     fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
                              daemon=True)
@@ -414,9 +440,9 @@ def run_local(stack, input_dir) -> dict:
     def after(stack, runs):
         record_while_up(stack, runs, record)
         if ui is not None:
-            ui.after(runs)
-        record["stopping_days"] = run_stopping_days(stack)
-        record["rerun"] = rerun_the_same_day(stack, runs)
+            record.scenario("browser_after", ui.after, runs)
+        record.scenario("stopping_days", run_stopping_days, stack)
+        record.scenario("rerun", rerun_the_same_day, stack, runs)
 
     try:
         record["summary"] = run_pipeline(
@@ -493,13 +519,13 @@ def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> N
 def run_celery(stack, input_dir) -> dict:
     """The same run under the CeleryExecutor with two isolated workers; one of them is killed while it
     trains, and its tasks must finish on the other."""
-    record = {"artifacts": STATE / "ml-run-celery", "kill": {}}
+    record = Record(artifacts=STATE / "ml-run-celery", kill={})
     done = threading.Event()
     killer = threading.Thread(target=kill_a_worker_while_it_trains, args=(stack, done, record["kill"]), daemon=True)
     killer.start()
 
     def before_ingest(stack):
-        record["isolation"] = probe_worker_isolation(stack)
+        record.scenario("isolation", probe_worker_isolation, stack)
 
     try:
         record["summary"] = run_pipeline(stack, data_dir=input_dir, timeout=1500,
@@ -563,6 +589,7 @@ def browser(local_run):
     reason = chromium_unavailable()
     if reason:
         pytest.skip(f"no browser here: {reason}")
+    local_run["browser_after"]  # fails here if what the browser did after the run failed
     return local_run["browser"]
 
 
