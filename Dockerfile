@@ -13,9 +13,10 @@ USER astro
 
 # XCom may deserialize astro-sdk objects (Table, File, ...) as well as Airflow's own.
 ENV AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES='airflow.* astro.*'
-# Connection astro-sdk uses to store XCom values too large for the metadata DB (over 100 KB).
+# Where the Astro SDK keeps XCom values too large for the metadata DB (dataframes over 100 KB): the values of
+# settings.astro_sdk_env() in include/finance/config.py (the SDK reads them when it is imported, before any
+# project code runs, so they are set here; the local stack sets them from settings; a test checks both agree).
 ENV AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID=aws_default
-# Where astro-sdk stores them: the pipeline's bucket (config.DATA_BUCKET_NAME), prefix xcom/.
 ENV AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL=s3://finance-elt-ml-data/xcom
 # Publish timers in milliseconds as Airflow 3 will; silences a RemovedInAirflow3Warning at every start.
 ENV AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY=True
