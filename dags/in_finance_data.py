@@ -25,6 +25,53 @@ from include.finance.config import settings
 from include.finance.contract import KINDS
 
 
+def _s3():
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=settings.aws_conn_id)
+
+
+@task
+def clear_partition(ds=None) -> int:
+    """Remove the day's old files and manifests: a rerun must not keep stale parts."""
+    from include.finance.storage import clear_partition
+
+    return clear_partition(_s3(), settings.data_bucket_name, ds, KINDS)
+
+
+@task
+def plan_parts() -> list[dict]:
+    """One entry per upload_part task: a generated part number, or one of the user's files."""
+    from include.finance.storage import plan_parts
+
+    return plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
+
+
+@task(map_index_template="{{ part_label }}")
+def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
+    """Produce one part and stream it to the bucket; report each object's key, rows and bytes."""
+    from functools import partial
+
+    from airflow.operators.python import get_current_context
+
+    from include.finance.mock_data import write_part
+    from include.finance.storage import upload_part
+
+    get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
+    generate = partial(write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
+                       scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
+    return upload_part(_s3(), settings.data_bucket_name, ds, part, KINDS, generate)
+
+
+@task
+def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
+    """Mark the day complete, after every part is uploaded and found in the bucket."""
+    from include.finance.storage import write_manifests
+
+    uploaded = [report for part in reports for report in part]
+    return write_manifests(_s3(), settings.data_bucket_name, ds, uploaded, KINDS)
+
+
 @dag(
     start_date=datetime(2026, 1, 1),
     schedule="@daily",
@@ -39,52 +86,6 @@ def in_finance_data():
     create_bucket = S3CreateBucketOperator(
         task_id="create_bucket", bucket_name=settings.data_bucket_name, aws_conn_id=settings.aws_conn_id
     )
-
-    @task
-    def clear_partition(ds=None) -> int:
-        """Remove the day's old files and manifests: a rerun must not keep stale parts."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from include.finance.storage import clear_partition
-
-        return clear_partition(S3Hook(aws_conn_id=settings.aws_conn_id), settings.data_bucket_name, ds, KINDS)
-
-    @task
-    def plan_parts() -> list[dict]:
-        """One entry per upload_part task: a generated part number, or one of the user's files."""
-        from include.finance.storage import plan_parts
-
-        return plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
-
-    @task(map_index_template="{{ part_label }}")
-    def upload_part(part: dict, ds=None) -> list[dict]:
-        """Produce one part and stream it to the bucket; report each object's key, rows and bytes."""
-        import datetime as dt
-        from functools import partial
-
-        from airflow.operators.python import get_current_context
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from include.finance.mock_data import write_part
-        from include.finance.storage import upload_part
-
-        get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
-        generate = partial(write_part, logical_date=dt.date.fromisoformat(ds), customers=settings.mock_data_customers,
-                           scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
-        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
-        return upload_part(hook, settings.data_bucket_name, ds, part, KINDS, generate)
-
-    @task
-    def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
-        """Mark the day complete, after every part is uploaded and found in the bucket."""
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from include.finance.storage import write_manifests
-
-        uploaded = [report for part in reports for report in part]
-        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
-        return write_manifests(hook, settings.data_bucket_name, ds, uploaded, KINDS)
-
     parts = upload_part.expand(part=plan_parts())
     create_bucket >> clear_partition() >> parts
     write_manifests(parts)

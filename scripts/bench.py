@@ -1,6 +1,6 @@
 """The whole pipeline at N times the default data, stage by stage, against `psql \\copy` as the baseline.
 
-    make bench SCALE=10          (= .venv/bin/python scripts/bench.py --scale 10)
+    make bench SCALE=10          (= .venv/bin/python -m scripts.bench --scale 10)
 
     make bench SCALE=1 EXECUTOR=celery   (the same under the CeleryExecutor with two isolated workers)
 
@@ -10,7 +10,7 @@ per stage (ingest: generate and upload, load, transform, features, train, plot) 
 (first task start to last task end, from Airflow's task instances), rows per second and the peak
 RSS of the stage's largest task. Then, on the same files (downloaded from the bucket) and the same server, `psql \\copy` of every
 input file into a plain table of the same columns (the faster of two rounds): the baseline for the load
-and the load/COPY ratio (COPY seconds / load seconds, the load being the mapped `s3_to_db_glob` tasks).
+and the load/COPY ratio (COPY seconds / load seconds, the load being the mapped `load_input_files` tasks).
 And `psql \\copy` of the same files doing in PostgreSQL what the load asks of it (the contract's CHECK
 constraints, line numbers, the primary key): the load/contract COPY ratio is what S3, Airflow and the
 loader's Python add on top of the contract itself.
@@ -28,32 +28,25 @@ import datetime as dt
 import json
 import os
 import shutil
-import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
-
-import psycopg2  # noqa: E402
-from psycopg2 import sql as pgsql  # noqa: E402
-from stack import EXECUTORS, Stack, data_bucket, find_pg_bin, log, run_pipeline, s3_client  # noqa: E402
-
-from include.finance import load  # noqa: E402
-from include.finance.contract import CONTRACTS  # noqa: E402
-from include.finance.report import text_table  # noqa: E402
-from include.finance.storage import partition_prefix  # noqa: E402
+from include.finance.contract import CONTRACTS
+from include.finance.report import text_table
+from include.finance.storage import partition_prefix
+from scripts.bench_copy import contract_copy_baseline, copy_baseline
+from scripts.stack import EXECUTORS, ROOT, Stack, log, run_pipeline, s3_client, settings
+from scripts.stack.api import run_task_instances
 
 STATE = ROOT / ".local" / "bench" / "pipeline"
 # stage -> task ids (before any "." of a task group); `cleanup` (each run's teardown) counts in the total only
 STAGES = {
     "ingest": ["create_bucket", "clear_partition", "plan_parts", "upload_part", "write_manifests"],
-    "load": ["retrieve_input_files", "s3_to_db_glob", "check_loaded"],
-    "transform": ["select_successful_charges", "avg_successful_per_customer", "join_charge_satisfaction",
+    "load": ["check_input_files", "create_tables", "load_input_files", "check_loaded"],
+    "transform": ["audit_model_input", "check_model_input", "select_successful_charges", "avg_successful_per_customer", "join_charge_satisfaction",
                   "check_model_satisfaction", "publish_model_satisfaction"],
-    "features": ["select_model_rows", "feature_eng"],
+    "features": ["select_model_rows", "split_train_test"],
     "train": ["train_model_task"],
     "plot": ["store_metrics", "plot_model_results", "plot_comparison", "publish_best_model"],
 }
@@ -87,88 +80,6 @@ class PeakRSS(threading.Thread):
                 self.peaks[key] = max(self.peaks.get(key, 0), kib * 1024)
 
 
-def task_instances(stack: Stack, runs: dict) -> list[dict]:
-    found = []
-    for dag_id, run in runs.items():
-        path = f"dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances?limit=1000"
-        found += stack.api("GET", path)["task_instances"]
-    return found
-
-
-def copy_baseline(stack: Stack, files: list[Path], rounds: int = 2) -> float:
-    """Seconds `psql \\copy` takes for the files, one after the other, into plain tables of their columns:
-    the fastest of `rounds`, each started once no autovacuum worker is busy (the freshly loaded days
-    get vacuumed and analyzed in the background, which would slow the baseline down)."""
-    psql = str(find_pg_bin() / "psql")
-    uri, env = stack.db_uri("finance", password=False), stack.psql_env()
-    fastest = float("inf")
-    for _ in range(rounds):
-        for kind, table in (("charge", "in_charge"), ("satisfaction", "in_satisfaction")):
-            subprocess.run([psql, uri, "-qc", f"DROP TABLE IF EXISTS copy_{kind}; CREATE TABLE copy_{kind} (LIKE {table});"
-                            f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line"],
-                           check=True, env=env)
-        wait_for_autovacuum(psql, uri, env)
-        started = time.perf_counter()
-        for path in files:
-            subprocess.run([psql, uri, "-qc", f"\\copy copy_{path.parent.name} FROM '{path}' CSV HEADER"], check=True, env=env)
-        fastest = min(fastest, time.perf_counter() - started)
-        subprocess.run([psql, uri, "-qc", "DROP TABLE copy_charge, copy_satisfaction"], check=True, env=env)
-    return fastest
-
-
-def contract_copy_baseline(stack: Stack, files: list[Path], ds: str, rounds: int = 2) -> float:
-    """Seconds `psql \\copy` takes for the files, one after the other, under what the load asks of PostgreSQL:
-    per kind, in one transaction, a new table with the contract's CHECK constraints and the load's
-    defaults (ds, source_file, source_line numbered by an identity column), every file copied by its
-    header's columns, then the primary key and ANALYZE. The load without S3, Airflow and Python; fastest of `rounds`."""
-    psql = str(find_pg_bin() / "psql")
-    uri, env = stack.db_uri("finance", password=False), stack.psql_env()
-    fastest = float("inf")
-    conn = psycopg2.connect(stack.db_uri("finance"))
-    try:
-        scripts = {kind: _contract_copy_script(conn, CONTRACTS[kind], [p for p in files if p.parent.name == kind], ds)
-                   for kind in sorted({p.parent.name for p in files})}
-    finally:
-        conn.close()
-    for _ in range(rounds):
-        wait_for_autovacuum(psql, uri, env)
-        started = time.perf_counter()
-        for script in scripts.values():
-            subprocess.run([psql, uri, "-q", "-v", "ON_ERROR_STOP=1"], input=script, text=True, check=True, env=env)
-        fastest = min(fastest, time.perf_counter() - started)
-        subprocess.run([psql, uri, "-qc", "DROP TABLE " + ", ".join(f"copy_contract_{kind}" for kind in scripts)],
-                       check=True, env=env)
-    return fastest
-
-
-def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
-    """The psql script: the load's statements (`load`), each file by `\\copy` instead of `COPY FROM STDIN`."""
-    table = pgsql.Identifier(f"copy_contract_{contract.kind}")
-    lines = ["BEGIN;"]
-    lines += [f"{s.as_string(conn)};" for s in load.new_partition_statements(contract, pgsql.Identifier(contract.table), table, ds)]
-    for path in files:
-        with open(path) as file:
-            columns = pgsql.SQL(", ").join(map(pgsql.Identifier, file.readline().strip().split(",")))
-        lines.append(f"{load.file_defaults_statement(table, str(path)).as_string(conn)};")
-        lines.append(pgsql.SQL("\\copy {} ({}) FROM {} WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
-            table, columns, pgsql.Literal(str(path)), columns).as_string(conn))  # a meta-command: no ";"
-    lines.append(pgsql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, ds);").format(table, pgsql.Identifier(contract.key))
-                 .as_string(conn))
-    lines += [f"{load.analyze_statement(contract, table).as_string(conn)};", "COMMIT;"]
-    return "\n".join(lines) + "\n"
-
-
-def wait_for_autovacuum(psql: str, uri: str, env: dict[str, str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        busy = subprocess.run([psql, uri, "-Atqc", "SELECT count(*) FROM pg_stat_activity"
-                               " WHERE backend_type = 'autovacuum worker'"], check=True, capture_output=True, text=True, env=env)
-        if busy.stdout.strip() == "0":
-            return
-        time.sleep(1)
-    log(f"autovacuum still busy after {timeout:.0f} s: measuring the baseline anyway")
-
-
 def wall_seconds(tis: list[dict]) -> float:
     """From the first start to the last end of these task instances."""
     done = [t for t in tis if t["start_date"] and t["end_date"]]
@@ -198,7 +109,7 @@ def stage_table(tis: list[dict], peaks: dict[tuple[str, str], int], rows: dict[s
 
 def download_day(stack: Stack, ds: str, folder: Path) -> list[Path]:
     """The day's input files, from the bucket into `folder`/<kind>/ (for the psql baselines)."""
-    client, bucket, files = s3_client(stack), data_bucket(stack), []
+    client, bucket, files = s3_client(stack), settings.data_bucket_name, []
     for kind in CONTRACTS:
         prefix = partition_prefix(kind, ds)
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -221,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     measured: dict = {}
 
     def after(stack: Stack, runs: dict) -> None:
-        measured["tis"] = task_instances(stack, runs)
+        measured["tis"] = [ti for run in runs.values() for ti in run_task_instances(stack, run)]
         ds = runs["in_finance_data"]["logical_date"][:10]
         files = download_day(stack, ds, STATE / "input")
         log(f"psql \\copy of the same {len(files)} files into the same server")
@@ -238,11 +149,11 @@ def main(argv: list[str] | None = None) -> int:
     sampler.join()
 
     tables, card_rows = summary["tables"], summary["model_card"]["rows"]
-    inputs = tables["in_charge"] + tables["in_satisfaction"]
-    rows = {"ingest": inputs, "load": inputs, "transform": tables["in_charge"],
+    inputs = sum(tables[contract.table] for contract in CONTRACTS.values())
+    rows = {"ingest": inputs, "load": inputs, "transform": tables[CONTRACTS["charge"].table],
             "features": tables["model_satisfaction"], "train": card_rows["train"], "plot": card_rows["train"]}
     stages = stage_table(measured["tis"], sampler.peaks, rows)
-    load_seconds = wall_seconds([t for t in measured["tis"] if t["task_id"] == "s3_to_db_glob"])
+    load_seconds = wall_seconds([t for t in measured["tis"] if t["task_id"] == "load_input_files"])
     smallest = min(sampler.peaks.items(), key=lambda item: item[1])
     result = {
         "scale": args.scale,
@@ -262,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nscale {args.scale:g}, {args.executor} executor: {inputs:,} input rows, {result['input_mb']} MB of CSV")
     print(text_table(stages, {"stage": "", "seconds": ".1f", "rows": ",d", "rows_per_s": ",d", "peak_rss_mb": "d",
                               "largest_task": ""}))
-    print(f"load (s3_to_db_glob) {result['load_seconds']} s, psql \\copy {result['copy_seconds']} s:"
+    print(f"load (load_input_files) {result['load_seconds']} s, psql \\copy {result['copy_seconds']} s:"
           f" {inputs / load_seconds:,.0f} vs {inputs / measured['copy_seconds']:,.0f} rows/s,"
           f" load/COPY ratio {result['load_copy_ratio']}")
     print(f"psql \\copy under the contract {result['contract_copy_seconds']} s:"

@@ -1,7 +1,7 @@
 """Load throughput of the contract load, both paths, against `psql \\copy` of the same files into the same server.
 
-    .venv/bin/python scripts/bench_load.py [SCALE]      (default 10: about 70,000 charges, 19 MB)
-    .venv/bin/python scripts/bench_load.py 1000 --all-bad   (one charge part file of 1000x, every row rejected)
+    .venv/bin/python -m scripts.bench_load [SCALE]      (default 10: about 70,000 charges, 19 MB)
+    .venv/bin/python -m scripts.bench_load 1000 --all-bad   (one charge part file of 1000x, every row rejected)
 
 Generates the charge part files of one day at SCALE times the default size and loads them from local
 files with `load.load_day` (partition, constraints, dedup, swap) twice: as it runs (clean files go by
@@ -20,20 +20,20 @@ peak stays where the clean part's is.
 import datetime as dt
 import multiprocessing
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]
+sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
-from stack import Stack, find_pg_bin  # noqa: E402
 
-from include.finance import load  # noqa: E402
+from include.finance import load, load_files, schema  # noqa: E402
 from include.finance.contract import CHARGE  # noqa: E402
 from include.finance.mock_data import generate_mock_data  # noqa: E402
+from scripts.bench_copy import copy_baseline  # noqa: E402
+from scripts.stack import Stack, settings  # noqa: E402
 
 
 def read_file(path: Path):
@@ -64,16 +64,16 @@ def vm_mb(field: str) -> float:
     return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 
 
-def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple[float, float, load.FileAudit]:
+def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple[float, float, load_files.FileAudit]:
     """Seconds, the peak RSS (VmHWM) of a forked process that loads `path` (as an Airflow task process
     is forked), and its audit."""
     receive, send = multiprocessing.Pipe(duplex=False)
 
     def run() -> None:
         if row_reader:
-            load._copy_file = lambda *args: False
-        conn = psycopg2.connect(stack.db_uri("finance"))
-        [audit] = load.load_day(conn, CHARGE, {str(path): read_file(path)}, ds, "bench", "public")
+            load_files.copy_file = lambda *args: False
+        conn = psycopg2.connect(stack.db_uri(settings.db_name))
+        [audit] = load.load_day(conn, CHARGE, {str(path): read_file(path)}, ds, "bench", settings.db_schema)
         conn.close()
         send.send((vm_mb("VmHWM"), audit))
 
@@ -94,8 +94,8 @@ def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple
 def bench_all_bad(stack: Stack, scale: float) -> None:
     clean, bad = all_bad(scale, stack.state_dir / "all_bad")
     rows, megabytes = sum(1 for _ in open(bad, "rb")) - 1, bad.stat().st_size / 1e6
-    conn = psycopg2.connect(stack.db_uri("finance"))
-    load.create_tables(conn, "public")
+    conn = psycopg2.connect(stack.db_uri(settings.db_name))
+    schema.create_tables(conn, settings.db_schema)
     conn.close()
     before = vm_mb("VmRSS")
     clean_seconds, clean_peak, clean_audit = load_in_a_fork(stack, clean, "2026-01-02", row_reader=True)
@@ -110,42 +110,28 @@ def bench_all_bad(stack: Stack, scale: float) -> None:
 
 def main() -> None:
     scale = float(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else 10.0
-    if "--all-bad" in sys.argv:
-        stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
-                      health_port=28975)
-        stack.start_postgres()
-        try:
-            bench_all_bad(stack, scale)
-        finally:
-            stack.stop_postgres()
-        return
     stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
                   health_port=28975)
     stack.start_postgres()
     try:
+        if "--all-bad" in sys.argv:
+            bench_all_bad(stack, scale)
+            return
         files = generate_mock_data(stack.state_dir / "data", dt.date(2026, 1, 1), scale=scale)["charge"]
         rows = sum(1 for path in files for _ in open(path)) - len(files)
         megabytes = sum(path.stat().st_size for path in files) / 1e6
-        conn = psycopg2.connect(stack.db_uri("finance"))
-        load.create_tables(conn, "public")
+        conn = psycopg2.connect(stack.db_uri(settings.db_name))
+        schema.create_tables(conn, settings.db_schema)
         started = time.perf_counter()
-        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", "public")
+        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
         contract_seconds = time.perf_counter() - started
-        copy_file, load._copy_file = load._copy_file, lambda *args: False
+        copy_file, load_files.copy_file = load_files.copy_file, lambda *args: False
         started = time.perf_counter()
-        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", "public")
+        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
         reader_seconds = time.perf_counter() - started
-        load._copy_file = copy_file
-        with conn, conn.cursor() as cur:
-            cur.execute("DROP TABLE IF EXISTS copy_baseline")
-            cur.execute("CREATE TABLE copy_baseline (LIKE in_charge)")
-            cur.execute("ALTER TABLE copy_baseline DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line")
+        load_files.copy_file = copy_file
         conn.close()
-        started = time.perf_counter()
-        for path in files:
-            subprocess.run([str(find_pg_bin() / "psql"), stack.db_uri("finance", password=False), "-qc",
-                            f"\\copy copy_baseline FROM '{path}' CSV HEADER"], check=True, env=stack.psql_env())
-        copy_seconds = time.perf_counter() - started
+        copy_seconds = copy_baseline(stack, files, rounds=1)
     finally:
         stack.stop_postgres()
     print(f"{rows:,} charge rows, {megabytes:.1f} MB in {len(files)} files (scale {scale:g})")

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from include.finance import ml, mock_data  # noqa: E402
 from include.finance.config import settings  # noqa: E402
+from include.finance.contract import CONTRACTS  # noqa: E402
 
 DAY = dt.date(2026, 11, 20)
 
@@ -67,7 +68,7 @@ def write_reference_style(out_dir: Path, customers: int = 2000, files: int = 10,
     amount = np.maximum(100, np.round(mean + rng.normal(0, STEP_NOISE, n))).astype(np.int64)
     succeeded = rng.random(n) < 0.9
     created = int(dt.datetime(DAY.year, DAY.month, DAY.day, tzinfo=dt.timezone.utc).timestamp())
-    charges = pd.DataFrame({column: "" for column in mock_data.CHARGE_COLUMNS[:19]}, index=range(n))
+    charges = pd.DataFrame({column: "" for column in CONTRACTS["charge"].names[:19]}, index=range(n))
     charges = charges.assign(
         id=[f"ch_ref{i:08d}" for i in range(n)], amount=amount, amount_captured=np.where(succeeded, amount, 0),
         amount_refunded=0, currency="usd", created=created + rng.integers(0, 86_400, n),

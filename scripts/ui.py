@@ -1,7 +1,7 @@
 """The Airflow UI in a real browser: Debian's headless Chromium driven by Selenium through Debian's
 chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded at run time).
 
-    python scripts/ui.py pictures   (make pictures) run the pipeline as `make run` does, switching the
+    python -m scripts.ui pictures   (make pictures) run the pipeline as `make run` does, switching the
                                     DAGs on in the browser, and write the README's pictures to docs/images/:
                                     the DAG graphs and the Datasets view as the UI shows them after the
                                     run, the model comparison and the best model's plot
@@ -19,9 +19,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from stack import DAG_IDS, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for  # noqa: E402
+from scripts.stack import DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -52,9 +50,6 @@ class AirflowUI:
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          f"--window-size={size[0]},{size[1]}"):
             options.add_argument(argument)
-        # Selenium takes the driver from os.getenv("SE_CHROMEDRIVER") first, and the Astro CLI's DAG
-        # integrity test patches os.getenv for the whole pytest run to answer "MOCKED_..._VALUE" when unset
-        os.environ["SE_CHROMEDRIVER"] = CHROMEDRIVER
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         self.driver.implicitly_wait(10)
         self.stack = stack

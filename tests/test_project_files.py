@@ -10,7 +10,6 @@ import importlib.util
 import json
 import re
 import shlex
-import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -281,17 +280,13 @@ def test_dockerfile_uses_the_runtime_that_carries_the_installed_airflow():
 
 def test_dockerfile_xcom_storage_matches_config(settings):
     _, env = dockerfile()
-    url = urlsplit(env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL"])
-    assert url.scheme == "s3"
-    assert url.hostname == settings.data_bucket_name
-    assert env["AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID"] == settings.aws_conn_id
+    assert {key: env.get(key) for key in settings.astro_sdk_env()} == settings.astro_sdk_env()
     assert env_example()[0]["DATA_BUCKET_NAME"] == settings.data_bucket_name
 
 
 def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):
     """Tasks run with the same settings under `astro dev start` and `make run`."""
-    sys.path.insert(0, str(ROOT / "scripts"))
-    from stack import Stack
+    from scripts.stack import Stack
 
     _, env = dockerfile()
     stack_env = Stack(state_dir=tmp_path).env()
@@ -301,11 +296,13 @@ def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):
 def test_the_local_stacks_fixed_ports_lie_below_the_ephemeral_port_range():
     """Outgoing connections take their local ports from Linux's ephemeral range (32768-60999 by default):
     a fixed port in it can be held by a client socket in TIME_WAIT and fail a start."""
-    ports = {}
-    for script in ("stack.py", "bench.py", "bench_load.py"):
-        text = (ROOT / "scripts" / script).read_text()
+    from include.finance.config import PROFILES
+
+    ports = {"local profile: db_port": PROFILES["local"].db_port}  # the stack's PostgreSQL
+    for script in sorted((ROOT / "scripts").rglob("*.py")):
+        text = script.read_text()
         for match in re.finditer(r'(?:(?P<arg>\w+_port)=|"(?P<env>\w+_PORT)", ")(?P<port>\d+)', text):
-            ports[f"{script}: {match['arg'] or match['env']}"] = int(match["port"])
+            ports[f"{script.relative_to(ROOT)}: {match['arg'] or match['env']}"] = int(match["port"])
     assert len(ports) == 14
     assert {name: port for name, port in ports.items() if not 1024 <= port < 32768} == {}
 
@@ -362,3 +359,60 @@ def test_readme_pictures_exist_are_small_pngs_and_all_are_used():
         with Image.open(ROOT / rel) as image:
             assert image.format == "PNG", rel
         assert (ROOT / rel).stat().st_size < 200_000, f"{rel} is over 200 kB: make pictures writes small ones"
+
+
+# ----------------------------------------------------------------------------- README and docs
+
+README_MAX_LINES = 300
+MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def heading_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a Markdown file's headings: lower case, punctuation dropped, spaces -> '-'."""
+    anchors, in_code = set(), False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and (match := re.match(r"#{1,6}\s+(.*)", line)):
+            anchors.add(re.sub(r"[^\w\- ]", "", match.group(1).strip().lower()).replace(" ", "-"))
+    return anchors
+
+
+def local_links(rel: str) -> list[tuple[Path, str]]:
+    """(target file, anchor) of every link in a Markdown file that is not to the web."""
+    source = ROOT / rel
+    links = []
+    for target in MARKDOWN_LINK.findall(source.read_text()):
+        if re.match(r"[a-z]+:", target):
+            continue  # http(s), mailto
+        path, _, anchor = target.partition("#")
+        links.append(((source.parent / path).resolve() if path else source, anchor))
+    return links
+
+
+def test_readme_is_short_and_every_docs_page_it_links_exists():
+    text = read("README.md")
+    lines = len(text.splitlines())
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move the long parts to docs/"
+    docs_links = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", text))
+    assert docs_links, "README.md links no docs/*.md page"
+    missing = sorted(link for link in docs_links if not (ROOT / link).is_file())
+    assert not missing, f"README.md links docs pages that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("rel", ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))])
+def test_markdown_links_point_at_existing_files_and_headings(rel):
+    broken = []
+    for path, anchor in local_links(rel):
+        if not path.exists():
+            broken.append(f"{path.relative_to(ROOT)} (no such file)")
+        elif anchor and path.suffix == ".md" and anchor not in heading_anchors(path.read_text()):
+            broken.append(f"{path.relative_to(ROOT)}#{anchor} (no such heading)")
+    assert not broken, f"{rel} has broken links: {broken}"
+
+
+def test_readme_says_where_things_live():
+    text = read("README.md")
+    for path in ("dags/", "include/finance/sql/", "include/finance/config.py", "include/finance/contract.py",
+                 "include/finance/ml.py", "scripts/"):
+        assert f"`{path}`" in text.split("## Where things live", 1)[1].split("\n## ", 1)[0], path

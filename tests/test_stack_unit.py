@@ -1,16 +1,22 @@
-"""Unit tests of scripts/stack.py that start no service: the per-clone secrets and `save_s3` (a fake S3 client)."""
+"""Unit tests of the local stack (scripts/stack/) that start no service: the per-clone secrets, `save_s3`
+(a fake S3 client), the pipeline's REST calls and the state lines it prints (a fake API), the API client's
+basic auth (a tiny HTTP server) and `make parse`."""
 
+import base64
+import datetime as dt
+import http.server
+import json
 import re
 import stat
-import sys
+import threading
+import urllib.error
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
-import stack as stack_module  # noqa: E402
-from stack import Stack, StackError  # noqa: E402
+from scripts import stack as stack_module
+from scripts.stack import DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, pipeline, postgres, s3
+from scripts.stack.parse import parse
 
 
 def test_the_database_password_is_made_once_per_state_folder_and_kept_private(tmp_path):
@@ -31,8 +37,8 @@ def test_every_user_of_the_database_password_reads_it_from_the_state_folder(tmp_
     env = stack.env()
     assert stack.db_uri("finance") == f"postgresql://postgres:{password}@127.0.0.1:25999/finance"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == f"postgresql+psycopg2://postgres:{password}@127.0.0.1:25999/airflow"
-    assert env["AIRFLOW_CONN_POSTGRES_DEFAULT"] == stack.db_uri("finance")
-    assert not hasattr(stack_module, "PG_PASSWORD")
+    assert env[f"AIRFLOW_CONN_{stack_module.settings.db_conn_id.upper()}"] == stack.db_uri("finance")
+    assert not hasattr(postgres, "PG_PASSWORD")
 
 
 def test_the_webserver_secret_key_is_kept_private_also_when_an_older_version_made_it(tmp_path):
@@ -40,7 +46,6 @@ def test_the_webserver_secret_key_is_kept_private_also_when_an_older_version_mad
     (tmp_path / "webserver_secret_key").chmod(0o644)
     assert Stack(state_dir=tmp_path).env()["AIRFLOW__WEBSERVER__SECRET_KEY"] == "made-by-an-older-version"
     assert stat.S_IMODE((tmp_path / "webserver_secret_key").stat().st_mode) == 0o600
-
 
 
 def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_path, monkeypatch):
@@ -53,8 +58,8 @@ def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_pa
             seen.update(password=pwfile.read_text().strip(), mode=stat.S_IMODE(pwfile.stat().st_mode), pwfile=pwfile)
             (stack.pg_data / "PG_VERSION").write_text("17")
 
-    monkeypatch.setattr(stack_module, "find_pg_bin", lambda: tmp_path / "bin")
-    monkeypatch.setattr(stack_module.os, "geteuid", lambda: 1000)  # no chown to `postgres`
+    monkeypatch.setattr(postgres, "find_pg_bin", lambda: tmp_path / "bin")
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 1000)  # no chown to `postgres`
     monkeypatch.setattr(stack, "_run_pg", run_pg)
     monkeypatch.setattr(stack, "_set_pg_password", lambda: seen.update(altered=stack.pg_password))
     monkeypatch.setattr(stack, "_ensure_database", lambda name: None)
@@ -62,6 +67,7 @@ def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_pa
     assert seen["password"] == seen["altered"] == (tmp_path / "state" / "pg_password").read_text().strip()
     assert seen["mode"] == 0o600 and not seen["pwfile"].exists()
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["pg_password", "postgres"]
+
 
 class FakeS3:
     """What `save_s3` asks of boto3's S3 client, over {bucket: {key: body}}."""
@@ -89,7 +95,7 @@ class FakeS3:
 def fake_s3(monkeypatch):
     def use(stack: Stack, buckets: dict[str, dict[str, bytes]]) -> None:
         monkeypatch.setattr(stack, "_alive", lambda name: name == "s3")
-        monkeypatch.setattr(stack_module, "s3_client", lambda _: FakeS3(buckets))
+        monkeypatch.setattr(s3, "s3_client", lambda _: FakeS3(buckets))
 
     return use
 
@@ -135,7 +141,7 @@ class FakeAirflow:
 
     def __init__(self, day, next_day):
         self.calls = []
-        self.runs = {dag_id: [self._run(dag_id, next_day), self._run(dag_id, day)] for dag_id in stack_module.DAG_IDS}
+        self.runs = {dag_id: [self._run(dag_id, next_day), self._run(dag_id, day)] for dag_id in DAG_IDS}
 
     @staticmethod
     def _run(dag_id, day):
@@ -147,20 +153,23 @@ class FakeAirflow:
         if path == "importErrors":
             return {"import_errors": []}
         if path.startswith("dags?"):
-            return {"dags": [{"dag_id": dag_id} for dag_id in stack_module.DAG_IDS]}
+            return {"dags": [{"dag_id": dag_id} for dag_id in DAG_IDS]}
+        if path == "dags/~/dagRuns/~/taskInstances/list":
+            return {"task_instances": []}
         if path.endswith("/upstreamDatasetEvents"):  # finance_ml's run of a day was triggered by finance_elt's
             day = path.split("finance_ml__", 1)[1].split("/")[0]
             return {"dataset_events": [{"source_run_id": f"finance_elt__{day}"}]}
         if method == "GET" and "/dagRuns?" in path:
             return {"dag_runs": self.runs[path.split("/")[1]]}
+        if path == "dags/~/dagRuns/list":
+            return {"dag_runs": [run for dag_id in body["dag_ids"] for run in self.runs[dag_id]
+                                 if body["execution_date_gte"] <= run["logical_date"] <= body["execution_date_lte"]]}
         return {}
 
 
 def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(tmp_path, monkeypatch):
     """The clock says 23:59:59.9 UTC when the day is chosen and the next day ever after: every run it
     triggers and every run it reports is of the day chosen, though the next day's runs are the newest."""
-    import datetime as dt
-
     utc = dt.timezone.utc
     readings = iter([dt.datetime(2026, 11, 30, 23, 59, 59, 900000, tzinfo=utc)])
     clock = lambda: next(readings, dt.datetime(2026, 12, 1, 0, 0, 1, tzinfo=utc))  # noqa: E731
@@ -170,28 +179,154 @@ def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(
     monkeypatch.setattr(stack, "api", fake.api)
     monkeypatch.setattr(Stack, "up", lambda self, fresh_metadata=False: None)
     monkeypatch.setattr(Stack, "down", lambda self, save=True: None)
-    monkeypatch.setattr(stack_module, "_summary", lambda stack, runs, plots: {"runs": runs})
-    monkeypatch.setattr(stack_module, "_print_summary", lambda summary, path: None)
+    monkeypatch.setattr(pipeline, "run_summary", lambda stack, runs, plots: {"runs": runs})
+    monkeypatch.setattr(pipeline, "print_summary", lambda summary, path: None)
 
-    summary = stack_module.run_pipeline(stack, summary_path=tmp_path / "summary.json", clock=clock)
+    summary = pipeline.run_pipeline(stack, summary_path=tmp_path / "summary.json", clock=clock)
 
-    triggered = [(path, body) for method, path, body in fake.calls if method == "POST"]
+    triggered = [(path, body) for method, path, body in fake.calls if method == "POST" and path.endswith("/dagRuns")]
     assert triggered == [
         (f"dags/{dag_id}/dagRuns", {"logical_date": "2026-11-29T00:00:00+00:00", "data_interval_start": "2026-11-29T00:00:00+00:00",
                                     "data_interval_end": "2026-11-30T00:00:00+00:00"})
         for dag_id in ("finance_elt", "in_finance_data")
     ]
     assert {dag_id: run["dag_run_id"] for dag_id, run in summary["runs"].items()} == {
-        dag_id: f"{dag_id}__2026-11-29" for dag_id in stack_module.DAG_IDS}
+        dag_id: f"{dag_id}__2026-11-29" for dag_id in DAG_IDS}
     switched_on = [path for method, path, _ in fake.calls if method == "PATCH"]
-    assert switched_on == [f"dags/{dag_id}?update_mask=is_paused" for dag_id in reversed(stack_module.DAG_IDS)]
+    assert switched_on == [f"dags/{dag_id}?update_mask=is_paused" for dag_id in reversed(DAG_IDS)]
 
 
 def test_the_last_complete_day_is_yesterday_utc_whatever_the_time_zone():
-    import datetime as dt
-
-    assert stack_module.last_complete_day(dt.datetime(2026, 12, 1, 0, 0, 0, tzinfo=dt.timezone.utc)) == \
+    assert pipeline.last_complete_day(dt.datetime(2026, 12, 1, 0, 0, 0, tzinfo=dt.timezone.utc)) == \
         dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
     east = dt.timezone(dt.timedelta(hours=9))  # 08:30 on Dec 1 in Tokyo is 23:30 on Nov 30 UTC
-    assert stack_module.last_complete_day(dt.datetime(2026, 12, 1, 8, 30, tzinfo=east)) == \
+    assert pipeline.last_complete_day(dt.datetime(2026, 12, 1, 8, 30, tzinfo=east)) == \
         dt.datetime(2026, 11, 29, tzinfo=dt.timezone.utc)
+
+
+def test_the_stack_takes_its_names_from_the_local_profile_of_the_settings(tmp_path, monkeypatch):
+    """Whatever ENVIRONMENT the shell has, the stack is the local profile and tells Airflow so."""
+    from include.finance.config import PROFILES
+
+    monkeypatch.setenv("ENVIRONMENT", "docker")
+    settings, local = stack_module.settings, PROFILES["local"]
+    stack = Stack(state_dir=tmp_path)
+    env = stack.env()
+    assert settings.environment == env["ENVIRONMENT"] == "local"
+    assert stack.pg_port == settings.db_port == local.db_port
+    assert env[f"AIRFLOW_CONN_{settings.db_conn_id.upper()}"].endswith(f"@{local.db_host}:{local.db_port}/{local.db_name}")
+    aws = json.loads(env[f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}"])
+    assert aws["extra"]["endpoint_url"] == f"http://127.0.0.1:{stack.s3_port}"
+    assert settings.astro_sdk_env().items() <= env.items()
+
+
+def task_instance(dag_id, task_id, state, map_index=-1, run="run_1"):
+    return {"dag_id": dag_id, "dag_run_id": run, "task_id": task_id, "map_index": map_index, "state": state}
+
+
+def test_the_watch_prints_each_task_instance_state_once_with_the_seconds_since_it_started():
+    pages = iter([
+        [task_instance("finance_elt", "check_input_files", None)],
+        [task_instance("finance_elt", "check_input_files", "queued")],
+        [task_instance("finance_elt", "check_input_files", "running"),
+         task_instance("finance_elt", "load_input_files", None, 0), task_instance("finance_elt", "load_input_files", None, 1)],
+        [task_instance("finance_elt", "check_input_files", "success"),
+         task_instance("finance_elt", "load_input_files", "running", 0), task_instance("finance_elt", "load_input_files", None, 1)],
+        [task_instance("finance_elt", "check_input_files", "success"),  # no change: nothing printed
+         task_instance("finance_elt", "load_input_files", "running", 0), task_instance("finance_elt", "load_input_files", None, 1)],
+        [task_instance("finance_elt", "check_input_files", "success"),
+         task_instance("finance_elt", "check_input_files", "scheduled", run="run_2"),  # the next day's run
+         task_instance("finance_elt", "load_input_files", "up_for_retry", 0),
+         task_instance("finance_elt", "load_input_files", "success", 1)],
+    ])
+    calls, lines, now = [], [], iter(range(100, 200, 5))  # started at 100, polled every 5 s
+
+    def api(method, path, body):
+        calls.append((method, path, body))
+        return {"task_instances": next(pages)}
+
+    watch = TaskWatch(api, DAG_IDS, clock=lambda: next(now), out=lines.append)
+    for _ in range(6):
+        watch.poll()
+    assert lines == [
+        "   10.0s  finance_elt check_input_files queued",
+        "   15.0s  finance_elt check_input_files running",
+        "   20.0s  finance_elt check_input_files success",
+        "   20.0s  finance_elt load_input_files[0] running",
+        "   30.0s  finance_elt check_input_files scheduled",
+        "   30.0s  finance_elt load_input_files[0] up_for_retry",
+        "   30.0s  finance_elt load_input_files[1] success",
+    ]
+    assert {(method, path) for method, path, _ in calls} == {("POST", "dags/~/dagRuns/~/taskInstances/list")}
+    assert calls[0][2]["dag_ids"] == list(DAG_IDS)
+
+
+def test_the_watch_reads_every_page_of_task_instances():
+    instances = [task_instance("finance_ml", "train_model_task", "running", i) for i in range(250)]
+    offsets, lines = [], []
+
+    def api(method, path, body):
+        offsets.append(body["page_offset"])
+        return {"task_instances": instances[body["page_offset"]:body["page_offset"] + body["page_limit"]]}
+
+    TaskWatch(api, DAG_IDS, out=lines.append).poll()
+    assert offsets == [0, 100, 200] and len(lines) == 250
+
+
+class FakeWebserver(http.server.BaseHTTPRequestHandler):
+    """/api/v1/dags/<id> answers the admin's basic auth (401 otherwise) and echoes what it was sent."""
+
+    def do_GET(self):
+        self.answer()
+
+    def do_PATCH(self):
+        self.answer()
+
+    def answer(self):
+        expected = "Basic " + base64.b64encode(b"admin:admin").decode()
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        ok = self.headers.get("Authorization") == expected and self.path.startswith("/api/v1/")
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(json.dumps({"method": self.command, "path": self.path, "body": body} if ok else {}).encode())
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def webserver():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeWebserver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_api_client_sends_basic_auth_and_json(webserver):
+    api = AirflowAPI(webserver + "/", "admin", "admin")
+    assert api("GET", "dags/finance_ml") == {"method": "GET", "path": "/api/v1/dags/finance_ml", "body": None}
+    assert api("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": False}) == {
+        "method": "PATCH", "path": "/api/v1/dags/finance_ml?update_mask=is_paused", "body": {"is_paused": False}}
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        AirflowAPI(webserver, "admin", "wrong")("GET", "dags")
+    assert refused.value.code == 401
+
+
+def test_the_stack_calls_the_api_on_its_webserver_port(webserver):
+    stack = Stack(web_port=int(webserver.rsplit(":", 1)[1]))
+    assert stack.api("GET", "dags/in_finance_data")["path"] == "/api/v1/dags/in_finance_data"
+
+
+def test_parse_lists_the_dag_files_that_fail_to_import(tmp_path):
+    (tmp_path / "good.py").write_text("import pendulum\nfrom airflow import DAG\n\n"
+                                      "with DAG('good', start_date=pendulum.datetime(2026, 1, 1), schedule=None):\n"
+                                      "    pass\n")
+    (tmp_path / "broken.py").write_text("from airflow import DAG\nfrom include.finance import no_such_module\n")
+    found = parse(tmp_path)
+    assert found["dags"] == ["good"]
+    assert list(found["errors"]) == [str(tmp_path / "broken.py")]
+    assert "no_such_module" in found["errors"][str(tmp_path / "broken.py")]

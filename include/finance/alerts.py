@@ -2,7 +2,7 @@
 
 Every DAG sets `on_failure_callback=FAILURE_CALLBACKS` in its default_args. `log_failure` writes
 
-    TASK FAILED dag=finance_elt task=s3_to_db_glob[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 error=... log=http://...
+    TASK FAILED dag=finance_elt task=load_input_files[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 error=... log=http://...
 
 at ERROR level: into the task's log, or, for a task whose process died, into the log of the DAG
 processor, which then runs the callback.

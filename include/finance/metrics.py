@@ -1,8 +1,11 @@
-"""The model metrics table: one row per finance_ml run and model, rewritten when a run is retried."""
+"""The model metrics table (`include/finance/sql/tables/model_metrics.sql`): one row per finance_ml run
+and model, rewritten when a run is retried."""
 
 from __future__ import annotations
 
 import json
+
+from psycopg2 import sql
 
 JSON_COLUMNS = ("feature_importance", "coefficients", "hyper_parameters")
 COLUMNS = ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds", "feature_importance",
@@ -15,36 +18,13 @@ def _value(result: dict, column: str):
 
 
 def store_metrics(conn, schema: str, table: str, run_id: str, results: list[dict]) -> int:
-    """Replace the run's rows in `schema.table` (created or extended if needed) with `results`, in one transaction.
+    """Replace the run's rows in `schema.table` with `results`, in one transaction.
 
-    `conn` is a psycopg2 connection (PostgresHook.get_conn()). Returns the number of rows written.
+    `conn` is a psycopg2 connection (PostgresHook.get_conn()); the table exists (`schema.create_tables`).
+    Returns the number of rows written.
     """
-    from psycopg2 import sql
-
     target = sql.Identifier(schema, table)
     with conn, conn.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                """CREATE TABLE IF NOT EXISTS {} (
-                    run_id TEXT NOT NULL,
-                    model TEXT NOT NULL,
-                    r2_train DOUBLE PRECISION NOT NULL,
-                    r2_test DOUBLE PRECISION NOT NULL,
-                    fit_seconds DOUBLE PRECISION NOT NULL,
-                    feature_importance JSONB,
-                    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                    PRIMARY KEY (run_id, model)
-                )"""
-            ).format(target)
-        )
-        # Columns added since the table's first version; NULL in rows of earlier runs.
-        cur.execute(
-            sql.SQL(
-                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS cv_r2 DOUBLE PRECISION,"
-                " ADD COLUMN IF NOT EXISTS cv_r2_std DOUBLE PRECISION, ADD COLUMN IF NOT EXISTS cv_folds INTEGER,"
-                " ADD COLUMN IF NOT EXISTS coefficients JSONB, ADD COLUMN IF NOT EXISTS hyper_parameters JSONB"
-            ).format(target)
-        )
         cur.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(target), (run_id,))
         cur.executemany(
             sql.SQL("INSERT INTO {} (run_id, model, {}) VALUES (%s, %s, {})").format(

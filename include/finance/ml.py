@@ -1,8 +1,9 @@
-"""Features, training, model selection and plots of finance_ml: plain functions on DataFrames and dicts.
+"""Features, training and model selection of finance_ml: plain functions on DataFrames and dicts.
 
+Plots are in `plots.py`, the model card and what a run uploads in `artifacts.py`.
 No `from __future__ import annotations` here: `@aql.dataframe` recognises the DataFrame parameter
-of `engineer_features` by comparing its annotation with `pd.DataFrame`. scikit-learn and matplotlib
-are imported inside the functions, so importing this module (as DAG files do) stays cheap.
+of `split_train_test` by comparing its annotation with `pd.DataFrame`. scikit-learn is imported
+inside the functions, so importing this module (as DAG files do) stays cheap.
 """
 
 import hashlib
@@ -14,15 +15,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from include.finance.contract import CONTRACTS
+
 log = logging.getLogger(__name__)
 
-KEY = "customer_id"
-NUMERIC_FEATURES = [
-    "customer_satisfaction_speed",
-    "customer_satisfaction_product",
-    "customer_satisfaction_service",
-]
-CATEGORICAL_FEATURES = ["product_type"]
+# The features are the survey's answers as the satisfaction contract declares them: its scores are
+# numbers, its text answers (product_type) categories. The target is built by finance_elt.
+SURVEY = CONTRACTS["satisfaction"]
+KEY = SURVEY.key
+NUMERIC_FEATURES = [c.name for c in SURVEY.columns if c.name != KEY and c.sql_type != "text"]
+CATEGORICAL_FEATURES = [c.name for c in SURVEY.columns if c.name != KEY and c.sql_type == "text"]
 FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
 TARGET = "avg_amount_captured"
 TARGET_UNIT = "cents"
@@ -55,7 +57,7 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     without_target = df[TARGET].isna()
     usable = df.loc[~without_survey & ~without_target, columns].sort_values(KEY, kind="stable")
     rows = {
-        # the whole table's rows when df is a sample of it (SELECT_MODEL_ROWS)
+        # the whole table's rows when df is a sample of it (sql/select_model_rows.sql)
         "model_satisfaction": int(df["table_rows"].iloc[0]) if "table_rows" in df and len(df) else len(df),
         "sampled": len(df),
         "without_survey": int(without_survey.sum()),
@@ -78,7 +80,7 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     return {"train": train.reset_index(drop=True), "test": test.reset_index(drop=True), "rows": rows}
 
 
-def feature_eng(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
+def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
     """`engineer_features` as finance_ml's task: too few rows fail it at once, since retrying cannot help."""
     from airflow.exceptions import AirflowFailException
 
@@ -130,7 +132,9 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     what models are compared and selected on. `r2_test` scores the one held-out test set. Returns
     plain JSON-friendly values (it may run in a Kubernetes pod): metrics, fit seconds, permutation
     feature importances (mean drop in test R2 when a feature's values are shuffled), coefficients
-    where the model has them, and true and predicted targets for the plots.
+    where the model has them, and `test_predictions`: the test set's true and predicted targets and
+    categorical features, column by column, for the plots (at most ML_MAX_ROWS * ML_TEST_SIZE rows; the
+    training set's predictions are left out to keep the result small).
     """
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import r2_score
@@ -143,7 +147,7 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     started = time.perf_counter()
     pipeline.fit(X_train, y_train)
     fit_seconds = time.perf_counter() - started
-    pred_train, pred_test = pipeline.predict(X_train), pipeline.predict(X_test)
+    pred_test = pipeline.predict(X_test)
 
     importance = permutation_importance(pipeline, X_test, y_test, scoring="r2", n_repeats=5, random_state=seed)
     model = pipeline.named_steps["model"]
@@ -159,15 +163,13 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
         "cv_r2": float(cv_scores.mean()),
         "cv_r2_std": float(cv_scores.std()),
         "cv_folds": folds,
-        "r2_train": float(r2_score(y_train, pred_train)),
+        "r2_train": float(r2_score(y_train, pipeline.predict(X_train))),
         "r2_test": float(r2_score(y_test, pred_test)),
         "fit_seconds": round(fit_seconds, 4),
         "feature_importance": {f: float(v) for f, v in zip(FEATURES, importance.importances_mean)},
         "coefficients": coefficients,
-        "y_train": y_train.tolist(),
-        "y_pred_train": pred_train.tolist(),
-        "y_test": y_test.tolist(),
-        "y_pred_test": pred_test.tolist(),
+        "test_predictions": {TARGET: y_test.tolist(), "predicted": pred_test.tolist(),
+                             **{c: test[c].tolist() for c in CATEGORICAL_FEATURES}},
     }
     log.info("%s: cv_r2=%.4f±%.4f r2_train=%.3f r2_test=%.3f fit %.2fs", name, result["cv_r2"],
              result["cv_r2_std"], result["r2_train"], result["r2_test"], fit_seconds)
@@ -188,11 +190,16 @@ def cv_r2_of(predict, features: dict, folds: int = 5, seed: int = 42) -> float:
     return float(sum(scores) / len(scores))
 
 
+def rank(result: dict) -> tuple:
+    """How models compare: by cross-validated R2; of equal scores (to 4 decimals), the fastest to fit is better."""
+    return round(result["cv_r2"], 4), -result["fit_seconds"]
+
+
 def select_best(results: list[dict]) -> dict:
     """The model with the highest cross-validated R2; of equal scores (to 4 decimals), the fastest to fit."""
     if not results:
         raise ValueError("no model results to select from")
-    return max(results, key=lambda r: (round(r["cv_r2"], 4), -r["fit_seconds"]))
+    return max(results, key=rank)
 
 
 def fit_best(features: dict, best: dict, seed: int = 42):
@@ -212,12 +219,6 @@ def fit_best(features: dict, best: dict, seed: int = 42):
     return pipeline
 
 
-def library_versions() -> dict:
-    from importlib.metadata import version
-
-    return {name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}
-
-
 def serialize_model(pipeline) -> bytes:
     """The bytes of `model.joblib`: what is uploaded, and what the card's `model_sha256` is the digest of."""
     import joblib
@@ -225,37 +226,6 @@ def serialize_model(pipeline) -> bytes:
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
     return buffer.getvalue()
-
-
-def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict, model_bytes: bytes) -> dict:
-    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions.
-
-    `model_sha256` is the SHA-256 of `model_bytes`, the `model.joblib` the card describes: `load_model` checks it.
-    """
-    import platform
-
-    def metrics(r: dict) -> dict:
-        return {k: r[k] for k in ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds")}
-
-    return {
-        "model": best["model"],
-        "model_class": best["model_class"],
-        "hyper_parameters": best["hyper_parameters"],
-        "selected_by": f"highest mean R2 over {best['cv_folds']}-fold cross-validation on the training set",
-        "data": data,
-        "rows": rows,
-        "features": {"numeric (standard-scaled)": NUMERIC_FEATURES, "categorical (one-hot)": CATEGORICAL_FEATURES},
-        "target": f"{TARGET} ({TARGET_UNIT}): average captured amount of a customer's successful charges",
-        "metrics": metrics(best),
-        "feature_importance": best["feature_importance"],
-        "coefficients": best["coefficients"],
-        "all_models": {r["model"]: metrics(r) for r in results},
-        "artifacts": artifacts,
-        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "usage": "include.finance.ml.load_model(model.joblib, this card).predict(frame with columns "
-                 + ", ".join(FEATURES) + ") -> cents",
-        "libraries": {"python": platform.python_version(), **library_versions()},
-    }
 
 
 def load_model(model: bytes | str | Path, card: dict):
@@ -276,84 +246,3 @@ def load_model(model: bytes | str | Path, card: dict):
     if actual != expected:
         raise ValueError(f"{name} has SHA-256 {actual} but its model card says {expected}: refusing to load it")
     return joblib.load(io.BytesIO(data))
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def plot_model_results(result: dict, out_dir: str | Path) -> str:
-    """Predicted against true target for the train and the test set, side by side; returns the PNG path."""
-    plt = _pyplot()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6), sharex=True, sharey=True)
-    for ax, split in zip(axes, ("train", "test")):
-        true, pred = result[f"y_{split}"], result[f"y_pred_{split}"]
-        ax.scatter(true, pred, color="black", marker="x", s=12, linewidths=0.8)
-        low, high = min(min(true), min(pred)), max(max(true), max(pred))
-        ax.plot([low, high], [low, high], "--", linewidth=1, color="red", label="perfect prediction")
-        ax.grid(True, linestyle="--", linewidth=0.5)
-        ax.set_title(f"{split.capitalize()} set ({len(true)} customers)")
-        ax.set_xlabel(f"true average captured amount ({TARGET_UNIT})")
-        ax.set_ylabel(f"predicted average captured amount ({TARGET_UNIT})")
-        ax.text(0.04, 0.92, f"R2 = {result[f'r2_{split}']:.3f}", transform=ax.transAxes, fontsize=12)
-        ax.legend(loc="lower right")
-    fig.suptitle(f"{result['model']}: predicted vs true (cross-validated R2 = {result['cv_r2']:.3f} "
-                 f"± {result['cv_r2_std']:.3f})", fontsize=14)
-    fig.tight_layout()
-    path = out_dir / f"{result['model']}.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)
-
-
-def plot_comparison(results: list[dict], out_dir: str | Path) -> str:
-    """One chart across models: cross-validated R2 with its spread over folds, and fit seconds."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
-
-    plt = _pyplot()
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(results, key=lambda r: r["cv_r2"])
-    best = select_best(results)["model"]
-    names = [r["model"] for r in ordered]
-    colors = ["tab:green" if n == best else "tab:gray" for n in names]
-    fig, (ax_r2, ax_fit) = plt.subplots(1, 2, figsize=(13, 0.55 * len(names) + 2.2), sharey=True,
-                                        gridspec_kw={"width_ratios": [3, 2]})
-    # Points, not bars: the differences that matter are a few hundredths, on an axis that does not start at 0.
-    y = range(len(names))
-    ax_r2.errorbar([r["cv_r2"] for r in ordered], y, xerr=[r["cv_r2_std"] for r in ordered], fmt="none",
-                   ecolor="black", elinewidth=1, capsize=4)
-    ax_r2.scatter([r["cv_r2"] for r in ordered], y, c=colors, s=80, zorder=3)
-    for i, r in enumerate(ordered):
-        ax_r2.annotate(f"{r['cv_r2']:.3f} ± {r['cv_r2_std']:.3f}", (r["cv_r2"], i), xytext=(0, 9),
-                       textcoords="offset points", ha="center", fontsize=9)
-    low = min(r["cv_r2"] - r["cv_r2_std"] for r in ordered)
-    high = max(r["cv_r2"] + r["cv_r2_std"] for r in ordered)
-    ax_r2.set_xlim(low - 0.02, min(high + 0.02, 1.0))
-    ax_r2.set_ylim(-0.6, len(names) - 0.3)
-    ax_r2.set_xlabel(f"R2, mean ± std over {ordered[0]['cv_folds']} cross-validation folds (higher is better)")
-    ax_r2.set_title("Cross-validated R2 on the training set")
-    ax_fit.barh(names, [max(r["fit_seconds"], 1e-3) for r in ordered], color=colors)
-    ax_fit.set_xscale("log")
-    # seconds as plain numbers on the powers of ten only: labels on the minor ticks overlap
-    ax_fit.xaxis.set_major_formatter(FuncFormatter(lambda seconds, _: f"{seconds:g}"))
-    ax_fit.xaxis.set_minor_formatter(NullFormatter())
-    ax_fit.set_xlabel("fit seconds on the training set (log scale, lower is better)")
-    ax_fit.set_title("Fit time")
-    for i, r in enumerate(ordered):
-        ax_fit.text(max(r["fit_seconds"], 1e-3), i, f" {r['fit_seconds']:.2f} s", va="center", fontsize=10)
-    for ax in (ax_r2, ax_fit):
-        ax.grid(True, axis="x", linestyle="--", linewidth=0.5)
-    fig.suptitle(f"Models on model_satisfaction: best is {best} (green)", fontsize=14)
-    fig.tight_layout()
-    path = out_dir / "comparison.png"
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return str(path)

@@ -11,7 +11,9 @@ The planted relation (what the models in finance_ml can learn):
 amounts and status. `taste_c` is unobserved and a customer has only a few charges: that is why no model can reach
 R2 = 1. The best possible model predicts `expected_avg_amount` below; `r2_limit` is its R2.
 
-The same (seed, logical date, size) always gives the same bytes; another date gives another day.
+Each file has the columns of its kind's contract (`include/finance/contract.py`), in its order,
+every one filled. The same (seed, logical date, size) always gives the same bytes; another date gives
+another day.
 """
 
 from __future__ import annotations
@@ -26,47 +28,10 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from include.finance.contract import CONTRACTS, KINDS
 from include.finance.storage import part_name
 
 log = logging.getLogger(__name__)
-
-# Columns of Stripe's Charge object (https://docs.stripe.com/api/charges/object), nested fields
-# flattened with "_". The first 19 are the reference project's charge CSV.
-CHARGE_COLUMNS = [
-    "id",
-    "amount",
-    "amount_captured",
-    "amount_refunded",
-    "currency",
-    "created",
-    "customer_id",
-    "description",
-    "disputed",
-    "outcome_network_status",
-    "outcome_reason",
-    "outcome_risk_level",
-    "outcome_risk_score",
-    "paid",
-    "payment_intent",
-    "payment_method",
-    "payment_method_details_card_brand",
-    "payment_method_details_card_country",
-    "status",
-    "captured",
-    "refunded",
-    "livemode",
-    "failure_code",
-    "outcome_type",
-    "payment_method_details_card_funding",
-    "payment_method_details_card_last4",
-]
-SATISFACTION_COLUMNS = [
-    "customer_id",
-    "customer_satisfaction_speed",
-    "customer_satisfaction_product",
-    "customer_satisfaction_service",
-    "product_type",
-]
 
 BASE_AMOUNT = {"basic": 1_500, "standard": 4_000, "premium": 9_000, "enterprise": 20_000}  # cents
 PRODUCT_TYPE_SHARE = {"basic": 0.40, "standard": 0.30, "premium": 0.20, "enterprise": 0.10}
@@ -206,12 +171,11 @@ def _charges(rng: np.random.Generator, customers: pd.DataFrame, day: dt.date) ->
             "payment_method_details_card_last4": np.char.zfill(rng.integers(0, 10_000, n).astype(str), 4),
         }
     )
-    return frame[CHARGE_COLUMNS]
+    return frame[CONTRACTS["charge"].names]
 
 
 PROGRESS_SECONDS = 10  # a log line at least this often while a large part is written
 BATCH_CUSTOMERS = 5_000  # customers generated and written at a time: memory stays flat at any size
-KINDS = ("charge", "satisfaction")
 
 
 def write_part(
@@ -245,7 +209,8 @@ def write_part(
         rng = np.random.default_rng([seed, day_key, part] + ([batch] if batch else []))
         people = _customers(rng, min(BATCH_CUSTOMERS, stop - first))
         charges = _charges(rng, people, logical_date)
-        surveyed = people[people["answered_survey"]][SATISFACTION_COLUMNS].sample(frac=1, random_state=rng)
+        surveyed = people[people["answered_survey"]][CONTRACTS["satisfaction"].names]
+        surveyed = surveyed.sample(frac=1, random_state=rng)
         for kind, frame in (("charge", charges), ("satisfaction", surveyed)):
             frame.to_csv(files[kind], index=False, header=batch == 0)
             rows[kind] += len(frame)

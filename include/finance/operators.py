@@ -1,150 +1,33 @@
-"""`ContractLoadOperator`: the Astro SDK's `LoadFileOperator` interface (an input `File` in object
-storage, an output `Table` in the database), loading under the data contract.
+"""The operators of finance_elt.
 
-Unlike `LoadFileOperator`, which infers column types from the first rows and matches columns by
-position, it creates the tables with the declared types, matches columns by name, streams the files
-(no pandas round trip) and quarantines bad rows: see `include/finance/load.py`.
+`ContractLoadOperator` is the Astro SDK's `LoadFileOperator` (an input `File` in object storage, an
+output `Table` in the database, the same lineage), loading under the data contract. Unlike
+`LoadFileOperator`, which infers column types from the first rows and matches columns by position, it
+loads into the tables `schema.create_tables` made with the declared types, matches columns by name,
+streams the files (no pandas round trip) and quarantines bad rows: see `include/finance/load.py`.
 """
 
 from __future__ import annotations
 
-import json
-import zlib
-from collections.abc import Iterable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
 
 from airflow.exceptions import AirflowException, AirflowFailException
-from airflow.models.baseoperator import BaseOperator
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
 from airflow.providers.postgres.hooks.postgres import PostgresHook
+from astro.constants import FileType
 from astro.files import File
-from astro.table import BaseTable
-from botocore.exceptions import ClientError
+from astro.sql.operators.load_file import LoadFileOperator
+from astro.table import BaseTable, Metadata, Table
 
 from include.finance import load
-from include.finance.contract import CONTRACTS, ContractError
-
-HEADER_BYTES = 1 << 20  # a header must fit in the first MiB of a file
-CHUNK_BYTES = 1 << 20
-
-
-def split_s3_path(path: str) -> tuple[str, str]:
-    """s3://bucket/some/prefix/ -> (bucket, some/prefix/)"""
-    if not path.startswith("s3://"):
-        raise ValueError(f"expected an s3:// path, got {path!r}")
-    bucket, _, prefix = path[len("s3://"):].partition("/")
-    return bucket, prefix
+from include.finance.config import Settings
+from include.finance.contract import CONTRACTS, KINDS, ContractError
+from include.finance.input_files import check_input_files, day_files, split_s3_path, stream
+from include.finance.storage import manifest_key, partition_prefix
 
 
-LOADABLE = (".csv", ".csv.gz")  # a .csv.gz is decompressed as it streams
-
-
-@dataclass
-class DayFiles:
-    """The objects under one kind's prefix: the keys to load, the others with the reason they are not
-    loaded, and each loaded key's lines after the header as its manifest lists them (None: no manifest)."""
-
-    load: list[str]
-    ignored: dict[str, str]
-    lines: dict[str, int] | None
-
-
-def day_files(s3_hook: S3Hook, path: str, manifest: str | None = None) -> DayFiles:
-    """Sort the objects under `path` (an s3:// prefix): files that are not .csv or .csv.gz are ignored.
-    With a `manifest` (the s3:// key of in_finance_data's JSON for that prefix) only the files it lists
-    load, a file it lists that is not in the prefix raises ContractError, and the others are ignored."""
-    bucket, prefix = split_s3_path(path)
-    keys = sorted(k for k in s3_hook.list_keys(bucket_name=bucket, prefix=prefix) or [] if not k.endswith("/"))
-    ignored = {k: f"ignored: not a {' or '.join(LOADABLE)} file" for k in keys if not k.lower().endswith(LOADABLE)}
-    csvs = [k for k in keys if k not in ignored]
-    if manifest is None:
-        return DayFiles(csvs, ignored, None)
-    manifest_bucket, manifest_key = split_s3_path(manifest)
-    if not s3_hook.check_for_key(manifest_key, bucket_name=manifest_bucket):
-        raise ContractError(f"{manifest}: no manifest, so no list of the files of {path} to check them against")
-    try:
-        listed = {f["key"]: f["rows"] for f in json.loads(s3_hook.read_key(manifest_key, bucket_name=manifest_bucket))["files"]}
-    except (ValueError, KeyError, TypeError) as error:
-        raise ContractError(f"{manifest}: not a manifest of files with their rows ({error!r})") from error
-    missing = [f"s3://{bucket}/{k}" for k in sorted(set(listed) - set(keys))]
-    if missing:
-        raise ContractError(f"{', '.join(missing)}: listed in the manifest {manifest} but not in the bucket")
-    ignored.update({k: f"ignored: not listed in the manifest {manifest}" for k in csvs if k not in listed})
-    load = [k for k in csvs if k in listed]
-    return DayFiles(load, dict(sorted(ignored.items())), {k: listed[k] for k in load})
-
-
-def gunzip(chunks: Iterable[bytes], file: str) -> Iterator[bytes]:
-    """Decompress a gzip stream (one member or several in a row) in pieces of at most CHUNK_BYTES, so a
-    file that expands a thousandfold still takes a piece at a time. ContractError names a broken file."""
-    decompressor, started = zlib.decompressobj(wbits=31), False
-    try:
-        for data in chunks:
-            while data:
-                started = True
-                piece = decompressor.decompress(data, CHUNK_BYTES)
-                if piece:
-                    yield piece
-                if decompressor.eof:  # the next member, if any
-                    data, decompressor, started = decompressor.unused_data, zlib.decompressobj(wbits=31), False
-                else:
-                    data = decompressor.unconsumed_tail
-        if started and (rest := decompressor.flush()):
-            yield rest
-    except zlib.error as error:
-        raise ContractError(f"{file}: not a valid gzip file ({error})") from error
-    if started and not decompressor.eof:
-        raise ContractError(f"{file}: the gzip stream ends early (a truncated .csv.gz)")
-
-
-def read_head(s3_hook: S3Hook, bucket: str, key: str) -> bytes:
-    """The first HEADER_BYTES of an object (decompressed for .gz); b"" for an empty one (S3 refuses any
-    range of zero bytes)."""
-    try:
-        body = s3_hook.get_conn().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{HEADER_BYTES - 1}")["Body"]
-    except ClientError as error:
-        if error.response.get("Error", {}).get("Code") != "InvalidRange":
-            raise
-        return b""
-    head = body.read()
-    if key.lower().endswith(".gz"):
-        try:
-            return zlib.decompressobj(wbits=31).decompress(head, HEADER_BYTES)
-        except zlib.error as error:
-            raise ContractError(f"s3://{bucket}/{key}: not a valid gzip file ({error})") from error
-    return head
-
-
-def stream(s3_hook: S3Hook, bucket: str, key: str) -> Iterator[bytes]:
-    """The object's bytes in chunks (decompressed for .gz)."""
-    body = s3_hook.get_conn().get_object(Bucket=bucket, Key=key)["Body"]
-    try:
-        chunks = body.iter_chunks(CHUNK_BYTES)
-        yield from gunzip(chunks, f"s3://{bucket}/{key}") if key.lower().endswith(".gz") else chunks
-    finally:
-        body.close()
-
-
-def check_input_files(s3_hook: S3Hook, paths: dict[str, str], manifests: dict[str, str] | None = None) -> list[str]:
-    """Check each kind's files (kind -> s3:// prefix) against its manifest (kind -> s3:// key, if given)
-    and the header of every file to load against its contract; the errors, each naming the file (and
-    the column), empty when every file can load."""
-    errors = []
-    for kind, path in paths.items():
-        bucket, _ = split_s3_path(path)
-        try:
-            files = day_files(s3_hook, path, (manifests or {}).get(kind))
-            heads = {f"s3://{bucket}/{key}": read_head(s3_hook, bucket, key) for key in files.load}
-        except ContractError as error:
-            errors.append(str(error))
-            continue
-        errors += load.check_headers(CONTRACTS[kind], heads)
-    return errors
-
-
-class ContractLoadOperator(BaseOperator):
+class ContractLoadOperator(LoadFileOperator):
     """Load every .csv and .csv.gz under `input_file.path` (an s3:// prefix) into the logical date's
     partition of `output_table`, checked against the contract of `kind`. With a `manifest` (an s3:// key:
     the files in_finance_data uploaded, with their lines) only the files it lists load, each must have the
@@ -152,14 +35,13 @@ class ContractLoadOperator(BaseOperator):
     are not CSV. A file that breaks the contract or its manifest fails the task without a retry.
     Returns the output table."""
 
-    template_fields = ("kind", "manifest")
+    template_fields = (*LoadFileOperator.template_fields, "kind", "manifest")
 
     def __init__(self, *, input_file: File, output_table: BaseTable, kind: str, manifest: str | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.input_file = input_file
-        self.output_table = output_table
+        super().__init__(input_file=input_file, output_table=output_table, **kwargs)
         self.kind = kind
         self.manifest = manifest
+        self.loaded_files: dict[str, int] = {}  # s3:// path -> bytes, of the files the last run loaded
 
     def execute(self, context) -> BaseTable:
         contract = CONTRACTS[self.kind]
@@ -188,7 +70,61 @@ class ContractLoadOperator(BaseOperator):
                 )
         except ContractError as error:  # the files will not change by themselves: no retry
             raise AirflowFailException(str(error)) from error
+        self.loaded_files = {name(key): files.sizes[key] for key in files.load}
         return self.output_table
+
+    def get_openlineage_facets_on_complete(self, task_instance):
+        """The lineage LoadFileOperator reports: the input prefix with the files that loaded (not the
+        ignored ones), and the output table, with the contract's columns as its schema."""
+        from astro.lineage import (
+            DataSourceDatasetFacet,
+            OpenlineageDataset,
+            OperatorLineage,
+            SchemaDatasetFacet,
+            SchemaField,
+        )
+        from astro.lineage.facets import InputFileDatasetFacet, InputFileFacet, OutputDatabaseDatasetFacet
+
+        source, table = self.input_file, self.output_table
+        files = [InputFileFacet(filepath=path, file_size=size, file_type=FileType.CSV)
+                 for path, size in self.loaded_files.items()]
+        source_name = source.openlineage_dataset_name
+        inputs = [OpenlineageDataset(namespace=source.openlineage_dataset_namespace, name=source_name, facets={
+            "input_file_facet": InputFileDatasetFacet(is_pattern=True, number_of_files=len(files), files=files),
+            "dataSource": DataSourceDatasetFacet(name=source_name,
+                                                 uri=f"{source.openlineage_dataset_namespace}{source_name}"),
+        })]
+        outputs = [OpenlineageDataset(namespace=table.openlineage_dataset_namespace(),
+                                      name=table.openlineage_dataset_name(), facets={
+            "output_database_facet": OutputDatabaseDatasetFacet(
+                metadata=table.metadata, columns=table.columns, schema=table.metadata.schema,
+                used_native_path=True, enabled_native_fallback=True, native_support_arguments={}),  # COPY, or row by row
+            "schema": SchemaDatasetFacet(fields=[SchemaField(name=c.name, type=c.sql_type)
+                                                 for c in CONTRACTS[self.kind].columns]),
+            "dataSource": DataSourceDatasetFacet(name=table.name, uri=table.openlineage_dataset_uri()),
+        })]
+        return OperatorLineage(inputs=inputs, outputs=outputs, run_facets={}, job_facets={})
+
+
+def day_loads(ds: str, settings: Settings) -> list[dict]:
+    """The ContractLoadOperator arguments of the day, one per kind, once every file its manifest lists is
+    in the bucket and every header passed the contract; otherwise AirflowFailException (no retry: the
+    files will not change by themselves) naming every file that breaks it."""
+    paths = {kind: f"s3://{settings.data_bucket_name}/{partition_prefix(kind, ds)}" for kind in KINDS}
+    manifests = {kind: f"s3://{settings.data_bucket_name}/{manifest_key(kind, ds)}" for kind in KINDS}
+    errors = check_input_files(S3Hook(aws_conn_id=settings.aws_conn_id), paths, manifests)
+    if errors:
+        raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
+    return [
+        {
+            "input_file": File(path=paths[kind], conn_id=settings.aws_conn_id, filetype=FileType.CSV),
+            "output_table": Table(conn_id=settings.db_conn_id, name=CONTRACTS[kind].table,
+                                  metadata=Metadata(schema=settings.db_schema)),
+            "kind": kind,
+            "manifest": manifests[kind],
+        }
+        for kind in KINDS
+    ]
 
 
 class RowsColumnCheckOperator(SQLColumnCheckOperator):

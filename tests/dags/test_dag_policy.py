@@ -82,7 +82,12 @@ def test_training_and_plotting_are_mapped(dagbag):
     ml = dagbag.dags["finance_ml"]
     assert isinstance(ml.get_task("train_model_task"), MappedOperator)
     assert isinstance(ml.get_task("plot_model_results"), MappedOperator)
-    assert isinstance(dagbag.dags["finance_elt"].get_task("s3_to_db_glob"), MappedOperator)
+
+
+def test_loading_and_ingestion_are_mapped(dagbag):
+    from airflow.models.mappedoperator import MappedOperator
+
+    assert isinstance(dagbag.dags["finance_elt"].get_task("load_input_files"), MappedOperator)
     assert isinstance(dagbag.dags["in_finance_data"].get_task("upload_part"), MappedOperator)
 
 
@@ -208,7 +213,7 @@ def test_transform_parameters_do_not_shadow_airflow_context_names(dagbag):
 
 def test_the_input_files_are_read_only_after_the_sensors_saw_them(dagbag):
     elt = dagbag.dags["finance_elt"]
-    upstream = {t.task_id for t in elt.get_task("retrieve_input_files").get_flat_relatives(upstream=True)}
+    upstream = {t.task_id for t in elt.get_task("check_input_files").get_flat_relatives(upstream=True)}
     assert {"wait_for_ingest.wait_for_ingest_charge", "wait_for_ingest.wait_for_ingest_satisfaction"} <= upstream
 
 
@@ -220,6 +225,30 @@ def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_ret
     from include.finance import ml
 
     table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
-    feature_eng = dagbag.get_dag("finance_ml").get_task("feature_eng").python_callable
+    split_train_test = dagbag.get_dag("finance_ml").get_task("split_train_test").python_callable
     with pytest.raises(AirflowFailException, match=rf"model_satisfaction has {rows} usable rows .* at least 50"):
-        feature_eng(table)
+        split_train_test(table)
+
+
+def test_finance_ml_selects_its_rows_with_the_sql_file_from_the_configured_schema(dagbag):
+    from include.finance import sql
+    from include.finance.config import settings
+
+    select = dagbag.get_dag("finance_ml").get_task("select_model_rows")
+    assert select.sql == (sql.FOLDER / "select_model_rows.sql").read_text()  # read from the file at parse time
+    table = select.parameters["model_satisfaction"]
+    assert (table.name, table.metadata.schema, table.conn_id) == ("model_satisfaction", settings.db_schema,
+                                                                  settings.db_conn_id)
+    assert select.parameters["max_rows"] == settings.ml_max_rows
+
+
+def test_finance_ml_task_bodies_are_short():
+    """The DAG file is a table of contents: what a task does is in include/finance/."""
+    import ast
+
+    tree = ast.parse((ROOT / "dags" / "finance_ml.py").read_text())
+    functions = [node for node in ast.walk(tree) if isinstance(node, ast.FunctionDef) and node.name != "finance_ml"]
+    assert functions
+    for function in functions:
+        body = function.body[1:] if ast.get_docstring(function) else function.body
+        assert body[-1].end_lineno - body[0].lineno + 1 <= 10, function.name

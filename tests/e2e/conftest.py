@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import socket
-import sys
 import threading
 import time
 import urllib.parse
@@ -27,9 +26,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
-from stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
-from ui import AirflowUI, chromium_unavailable  # noqa: E402
+from scripts.stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
+from scripts.ui import AirflowUI, chromium_unavailable  # noqa: E402
 
 STATE = ROOT / ".local" / "e2e"
 
@@ -148,7 +146,7 @@ def extra_files() -> dict:
     return EXTRA_FILES
 
 
-# Days whose files stop finance_elt in `retrieve_input_files`, before anything loads: files put in the
+# Days whose files stop finance_elt in `check_input_files`, before anything loads: files put in the
 # bucket with their manifests (as in_finance_data writes them) and finance_elt triggered for the day.
 GOOD_SURVEY = SAT_HEADER + b"\ncus_1,1,2,3,basic\n"
 CHARGE_COLUMNS = b"id,amount,amount_captured,currency,created,customer_id,paid,status"
@@ -171,12 +169,12 @@ def stopping_days() -> dict:
 
 def run_stopping_days(stack) -> dict:
     """Each of STOPPING_DAYS through finance_elt: its run's state, which tasks ran, and the log of
-    retrieve_input_files."""
-    from stack import data_bucket, s3_client, trigger, wait_for
+    check_input_files."""
+    from scripts.stack import s3_client, settings, trigger, wait_for
 
     from include.finance.storage import manifest_key, partition_prefix
 
-    client, bucket, found = s3_client(stack), data_bucket(stack), {}
+    client, bucket, found = s3_client(stack), settings.data_bucket_name, {}
     for day, (files, absent, _) in STOPPING_DAYS.items():
         listed = {kind: [] for kind in ("charge", "satisfaction")}
         for (kind, name), body in files.items():
@@ -192,7 +190,7 @@ def run_stopping_days(stack) -> dict:
         state = wait_for(lambda: _finished(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
         tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
         log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"
-               / "task_id=retrieve_input_files" / "attempt=1.log")
+               / "task_id=check_input_files" / "attempt=1.log")
         found[day] = {"state": state, "log": log.read_text() if log.exists() else "",
                       "tasks": {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}}
     return found
@@ -204,7 +202,7 @@ S3_OUTAGE_SECONDS = 60
 def s3_outage(stack, outage: dict) -> None:
     """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
     (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
-    from stack import MANIFESTS_PREFIX
+    from include.finance.storage import MANIFESTS_PREFIX
 
     stack.stop_s3()
     outage["from"] = dt.datetime.now(dt.timezone.utc)
@@ -263,10 +261,10 @@ def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) 
     statement, when, and the postmaster's PIDs."""
     import psycopg2
 
-    from include.finance import load
+    from include.finance import schema
 
     with closing(psycopg2.connect(stack.db_uri("finance"))) as conn:
-        load.create_tables(conn, "public")
+        schema.create_tables(conn, "public")
     locker = psycopg2.connect(stack.db_uri("finance"))
     try:
         locker.cursor().execute("LOCK TABLE public.in_charge IN ACCESS EXCLUSIVE MODE")  # held until the restart
@@ -361,14 +359,14 @@ def listeners(stack) -> list[tuple[str, str, int]]:
 
 
 def download_ml_artifacts(stack, runs, folder: Path) -> None:
-    from stack import data_bucket, ml_artifacts_prefix, s3_client
+    from scripts.stack import ml_artifacts_prefix, s3_client, settings
 
-    prefix = ml_artifacts_prefix(stack, runs["finance_ml"])
+    prefix = ml_artifacts_prefix(runs["finance_ml"])
     client = s3_client(stack)
-    for item in client.list_objects_v2(Bucket=data_bucket(stack), Prefix=prefix).get("Contents", []):
+    for item in client.list_objects_v2(Bucket=settings.data_bucket_name, Prefix=prefix).get("Contents", []):
         target = folder / item["Key"][len(prefix):]
         target.parent.mkdir(parents=True, exist_ok=True)
-        client.download_file(data_bucket(stack), item["Key"], str(target))
+        client.download_file(settings.data_bucket_name, item["Key"], str(target))
 
 
 def _finished(stack, dag_id: str, run_id: str) -> str | None:
@@ -378,7 +376,7 @@ def _finished(stack, dag_id: str, run_id: str) -> str | None:
 
 def rerun_the_same_day(stack, runs) -> dict:
     """Clear and rerun in_finance_data, then finance_elt, for the day just run (finance_ml paused)."""
-    from stack import wait_for
+    from scripts.stack import wait_for
 
     ds = runs["finance_elt"]["logical_date"][:10]
     rerun = {"before": day_snapshot(stack, ds)}
@@ -473,7 +471,7 @@ def in_worker(stack, name: str, command: str) -> subprocess.CompletedProcess:
 def probe_worker_isolation(stack) -> dict:
     """What each worker sees: its host name, whether another worker's /tmp file is visible, whether it
     can write into include/."""
-    from stack import CELERY_WORKERS, ROOT as PROJECT
+    from scripts.stack import CELERY_WORKERS, ROOT as PROJECT
 
     first, second = CELERY_WORKERS
     seen = {name: in_worker(stack, name, "hostname").stdout.strip() for name in CELERY_WORKERS}

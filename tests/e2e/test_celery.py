@@ -3,7 +3,7 @@
 import pytest
 
 from include.finance.config import settings
-from stack import CELERY_WORKERS
+from scripts.stack import CELERY_WORKERS
 
 pytestmark = pytest.mark.integration
 

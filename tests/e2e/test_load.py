@@ -2,28 +2,30 @@
 
 `ContractLoadOperator` runs as in a task (connections from the environment, as Airflow gives them),
 on a catalogue of malformed files, on reruns and a backfill, and through a failure and a restart of
-the database server in the middle of a load.
+the database server in the middle of a load. The schema's name needs quoting: every statement must quote it.
 """
 
 import datetime as dt
 import gzip
 import json
+from pathlib import Path
 
 import psycopg2
 import pytest
-from psycopg2 import sql as pgsql
 from astro.constants import FileType
 from astro.files import File
 from astro.table import Metadata, Table
 
-from include.finance import load
+from include.finance import load, load_files, schema
 from include.finance.contract import CHARGE, SATISFACTION
+from include.finance.input_files import check_input_files
 from include.finance.mock_data import generate_mock_data
-from include.finance.operators import ContractLoadOperator, check_input_files
+from include.finance.operators import ContractLoadOperator
 
 pytestmark = pytest.mark.integration
 
-SCHEMA = "load_test"
+ROOT = Path(__file__).resolve().parents[2]
+SCHEMA = "Load Test"
 BUCKET = "load-test"
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 CHARGE_HEADER = b"id,amount,amount_captured,currency,created,customer_id,paid,status,description\n"
@@ -31,7 +33,7 @@ CHARGE_HEADER = b"id,amount,amount_captured,currency,created,customer_id,paid,st
 
 @pytest.fixture(scope="module")
 def s3(stack):
-    from stack import s3_client
+    from scripts.stack import s3_client
 
     stack.start_s3()
     client = s3_client(stack)
@@ -43,22 +45,20 @@ def s3(stack):
 @pytest.fixture
 def db(stack, s3, monkeypatch):
     """A fresh schema; the Airflow connections of the stack in the environment."""
-    from airflow.hooks.base import BaseHook
-    from airflow.models.connection import Connection
-
     for name in ("AIRFLOW_CONN_AWS_DEFAULT", "AIRFLOW_CONN_POSTGRES_DEFAULT"):
         monkeypatch.setenv(name, stack.env()[name])
-    # The Astro CLI's DAG integrity test (collected in the same session) replaces get_connection with
-    # one that returns empty connections; here the real lookup is needed.
-    monkeypatch.setattr(BaseHook, "get_connection",
-                        classmethod(lambda cls, conn_id: Connection.get_connection_from_secrets(conn_id)))
     conn = psycopg2.connect(stack.db_uri("finance"))
     conn.autocommit = True
     with conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    load.create_tables(conn, SCHEMA)
+        cur.execute(f"DROP SCHEMA IF EXISTS {t()} CASCADE")
+    schema.create_tables(conn, SCHEMA)
     yield conn
     conn.close()
+
+
+def t(*name: str) -> str:
+    """The quoted schema, or a table in it."""
+    return schema.quoted(SCHEMA, *name)
 
 
 def put(s3, ds: str, kind: str, name: str, body: bytes) -> None:
@@ -91,12 +91,12 @@ def query(conn, statement: str, *params):
 
 def audit(conn, ds: str, kind: str) -> dict:
     rows = query(conn, f"SELECT file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note"
-                       f" FROM {SCHEMA}.load_audit WHERE ds = %s AND kind = %s", ds, kind)
+                       f" FROM {t('load_audit')} WHERE ds = %s AND kind = %s", ds, kind)
     return {file.rsplit("/", 1)[1]: tuple(rest) for file, *rest in rows}
 
 
 def rejects(conn, ds: str, kind: str) -> list:
-    rows = query(conn, f"SELECT file, line, reason, raw_line FROM {SCHEMA}.load_rejects"
+    rows = query(conn, f"SELECT file, line, reason, raw_line FROM {t('load_rejects')}"
                        f" WHERE ds = %s AND kind = %s ORDER BY file, line", ds, kind)
     return [(file.rsplit("/", 1)[1], line, reason, raw) for file, line, reason, raw in rows]
 
@@ -166,12 +166,12 @@ def test_catalogue_of_malformed_files_loses_nothing(db, s3):
         ("e_short_rows.csv", 3, "missing customer_id", "ch_e2,100,100,usd,1767225600,,true,succeeded,x"),
         ("h_not_utf8.csv", 2, "bytes that are not UTF-8", "ch_h1,100,100,usd,1767225600,cus_\\xe9,true,succeeded,x"),
     ]
-    loaded = dict(query(db, f"SELECT id, description FROM {SCHEMA}.in_charge WHERE ds = %s", ds))
+    loaded = dict(query(db, f"SELECT id, description FROM {t('in_charge')} WHERE ds = %s", ds))
     assert loaded == {
         "ch_a1": None, "ch_b1": "plain", "ch_b2": "two\r\nlines", "ch_c1": 'Invoice 7, "gold" plan\nline 2',
         "ch_d4": "big", "ch_h2": "café", "ch_i1": "first",
     }
-    assert query(db, f"SELECT amount, paid FROM {SCHEMA}.in_charge WHERE id = 'ch_d4'") == [(5_000_000_000, True)]
+    assert query(db, f"SELECT amount, paid FROM {t('in_charge')} WHERE id = 'ch_d4'") == [(5_000_000_000, True)]
     types = dict(query(db, "SELECT column_name, data_type FROM information_schema.columns"
                            " WHERE table_schema = %s AND table_name = 'in_charge'", SCHEMA))
     assert types["amount"] == "bigint" and types["paid"] == "boolean"
@@ -211,12 +211,12 @@ def test_the_audit_counts_the_rows_that_landed_so_its_identity_can_fail(db, s3, 
     clear(s3, ds)
     put(s3, ds, "charge", "part_000.csv", CATALOGUE["i_duplicates.csv"][0])
     assert audit(db, ds, "charge") == {}
-    drop_duplicates = load._drop_duplicates
-    monkeypatch.setattr(load, "_drop_duplicates", lambda *args: drop_duplicates(*args) and {})  # deletes, reports none
+    drop_duplicates = load.drop_duplicates
+    monkeypatch.setattr(load, "drop_duplicates", lambda *args: drop_duplicates(*args) and {})  # deletes, reports none
     with pytest.raises(psycopg2.errors.CheckViolation, match="load_audit"):
         run_load("charge", ds)
     assert audit(db, ds, "charge") == {}
-    monkeypatch.setattr(load, "_drop_duplicates", drop_duplicates)
+    monkeypatch.setattr(load, "drop_duplicates", drop_duplicates)
     run_load("charge", ds)
     assert {file: counts[:4] for file, counts in audit(db, ds, "charge").items()} == {"part_000.csv": (3, 2, 0, 1)}
 
@@ -265,7 +265,7 @@ def test_the_manifest_decides_what_loads_and_a_csv_gz_streams(db, s3):
         "late.csv": (0, 0, 0, 0, f"ignored: not listed in the manifest {manifest}"),
         "README.txt": (0, 0, 0, 0, "ignored: not a .csv or .csv.gz file"),
     }
-    assert query(db, f"SELECT customer_id FROM {SCHEMA}.in_satisfaction WHERE ds = %s ORDER BY 1", ds) == [
+    assert query(db, f"SELECT customer_id FROM {t('in_satisfaction')} WHERE ds = %s ORDER BY 1", ds) == [
         ("cus_1",), ("cus_2",), ("cus_3",), ("cus_4",)]
 
     run_load("satisfaction", ds)  # no manifest: every CSV in the prefix loads
@@ -305,7 +305,7 @@ def test_hostile_files_are_bounded_the_same_on_both_paths(db, s3):
     assert [(f, line, reason, len(raw)) for f, line, reason, raw in rejects(db, ds, "satisfaction")] == [
         ("long.csv", 2, f"line longer than {MAX_LINE_BYTES} bytes", RAW_PREVIEW_BYTES + 3),
         ("quote.csv", 2, "malformed CSV: a quote not closed before the end of the file", 18)]
-    assert query(db, f"SELECT customer_id FROM {SCHEMA}.in_satisfaction WHERE ds = %s ORDER BY 1", ds) == [
+    assert query(db, f"SELECT customer_id FROM {t('in_satisfaction')} WHERE ds = %s ORDER BY 1", ds) == [
         ("cus_2",), ("cus_4",)]
     wide = ",".join(["customer_id,customer_satisfaction_speed,customer_satisfaction_product,"
                      "customer_satisfaction_service,product_type"] + [f"x{i}" for i in range(PG_MAX_COLUMNS)])
@@ -325,7 +325,7 @@ def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
 
 
 def snapshot(conn, table: str) -> list:
-    return query(conn, f"SELECT * FROM {SCHEMA}.{table} ORDER BY 1, 2")
+    return query(conn, f"SELECT * FROM {t(table)} ORDER BY 1, 2")
 
 
 def test_rerun_leaves_identical_tables_and_a_backfill_adds_partitions(db, s3, tmp_path):
@@ -340,15 +340,15 @@ def test_rerun_leaves_identical_tables_and_a_backfill_adds_partitions(db, s3, tm
                            " WHERE p.relname = 'in_charge' AND n.nspname = %s ORDER BY 1", SCHEMA)
     assert [p for (p,) in partitions] == ["in_charge_20260310", "in_charge_20260311", "in_charge_20260312"]
     for ds in days:
-        counts = dict(query(db, f"SELECT 'charge', count(*) FROM {SCHEMA}.in_charge WHERE ds = %s UNION ALL"
-                                f" SELECT 'satisfaction', count(*) FROM {SCHEMA}.in_satisfaction WHERE ds = %s", ds, ds))
+        counts = dict(query(db, f"SELECT 'charge', count(*) FROM {t('in_charge')} WHERE ds = %s UNION ALL"
+                                f" SELECT 'satisfaction', count(*) FROM {t('in_satisfaction')} WHERE ds = %s", ds, ds))
         assert counts == sizes[ds]
 
     for kind in ("charge", "satisfaction"):  # the same day again
         run_load(kind, days[1], run_id="rerun")
     assert {t: snapshot(db, t) for t in ("in_charge", "in_satisfaction")} == first
-    assert query(db, f"SELECT count(*), count(DISTINCT (ds, id)) FROM {SCHEMA}.in_charge") == [(len(first["in_charge"]),) * 2]
-    assert query(db, f"SELECT ds::text, run_id FROM {SCHEMA}.load_audit WHERE kind = 'charge' GROUP BY 1, 2 ORDER BY 1") == [
+    assert query(db, f"SELECT count(*), count(DISTINCT (ds, id)) FROM {t('in_charge')}") == [(len(first["in_charge"]),) * 2]
+    assert query(db, f"SELECT ds::text, run_id FROM {t('load_audit')} WHERE kind = 'charge' GROUP BY 1, 2 ORDER BY 1") == [
         ("2026-03-10", "backfill_2026-03-10"), ("2026-03-11", "rerun"), ("2026-03-12", "backfill_2026-03-12"),
     ]
 
@@ -369,9 +369,9 @@ def test_clean_files_go_by_copy_and_give_the_rows_the_row_reader_gives(db, s3, t
         for kind in ("charge", "satisfaction"):
             run_load(kind, ds)
         return ({t: snapshot(db, t) for t in ("in_charge", "in_satisfaction")},
-                query(db, f"SELECT kind, file, rows_read, rows_loaded, note FROM {SCHEMA}.load_audit WHERE ds = %s"
+                query(db, f"SELECT kind, file, rows_read, rows_loaded, note FROM {t('load_audit')} WHERE ds = %s"
                           " ORDER BY 1, 2", ds),
-                {loaded_by for (loaded_by,) in query(db, f"SELECT loaded_by FROM {SCHEMA}.load_audit WHERE ds = %s", ds)})
+                {loaded_by for (loaded_by,) in query(db, f"SELECT loaded_by FROM {t('load_audit')} WHERE ds = %s", ds)})
 
     tables, audits, paths = load_both_kinds()
     assert paths == {"copy"} and len(audits) == 5
@@ -379,37 +379,22 @@ def test_clean_files_go_by_copy_and_give_the_rows_the_row_reader_gives(db, s3, t
     assert [(r[1], r[2], r[3], r[8], r[9], r[11]) for r in edge] == [
         ("ch_e1", 1500, 1500, "  spaces kept  ", False, None), ("ch_e2", 42, 0, 'quoted, with "quotes"', True, None)]
 
-    monkeypatch.setattr(load, "_copy_file", lambda *args: False)  # every file through the row reader
+    monkeypatch.setattr(load_files, "copy_file", lambda *args: False)  # every file through the row reader
     assert load_both_kinds() == (tables, audits, {"row reader"})
 
 
-def test_the_days_key_joins_the_tables_key_in_its_column_order_and_the_transforms_columns_are_analyzed(db, s3):
+def test_the_days_key_is_attached_to_the_tables_and_the_transforms_columns_are_analyzed(db, s3):
     ds = "2026-03-25"
     clear(s3, ds)
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\ncus_1,7,7,7,basic\n")
 
-    def keys() -> tuple:
-        """The table's and the day's primary key columns, and whether the day's key index is attached."""
-        with db.cursor() as cur:
-            table, day = (load._key_columns(cur, pgsql.Identifier(SCHEMA, name))
-                          for name in ("in_satisfaction", "in_satisfaction_20260325"))
-        attached = query(db, "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
-                         f"{SCHEMA}.in_satisfaction_20260325_pkey")
-        return table, day, attached
-
     run_load("satisfaction", ds)
-    assert keys() == (["customer_id", "ds"], ["customer_id", "ds"], [(f"{SCHEMA}.in_satisfaction_pkey",)])
+    assert query(db, "SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
+                 t("in_satisfaction_20260325_pkey")) == [(f'"{SCHEMA}".in_satisfaction_pkey',)]
     assert query(db, "SELECT attname FROM pg_stats WHERE schemaname = %s AND tablename = 'in_satisfaction_20260325'"
                      " ORDER BY 1", SCHEMA) == [("customer_id",), ("ds",)]
     assert audit(db, ds, "satisfaction")["part_000.csv"][:4] == (3, 2, 0, 1)
-
-    # a table keyed the way it was first made, (ds, key): the day's key follows it
-    with db.cursor() as cur:
-        cur.execute(f"ALTER TABLE {SCHEMA}.in_satisfaction DROP CONSTRAINT in_satisfaction_pkey,"
-                    " ADD PRIMARY KEY (ds, customer_id)")
-    run_load("satisfaction", ds, run_id="rerun")
-    assert keys() == (["ds", "customer_id"], ["ds", "customer_id"], [(f"{SCHEMA}.in_satisfaction_pkey",)])
-    assert query(db, f"SELECT customer_id, customer_satisfaction_speed FROM {SCHEMA}.in_satisfaction"
+    assert query(db, f"SELECT customer_id, customer_satisfaction_speed FROM {t('in_satisfaction')}"
                      " WHERE ds = %s ORDER BY 1", ds) == [("cus_1", 1), ("cus_2", 4)]
 
 
@@ -434,7 +419,7 @@ def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
 
 
 def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_everything(stack, db, s3, monkeypatch):
-    monkeypatch.setattr(load, "COPY_BUFFER_BYTES", 4096)  # rows reach the server in many COPY batches
+    monkeypatch.setattr(load_files, "COPY_BUFFER_BYTES", 4096)  # rows reach the server in many COPY batches
     ds = "2026-03-21"
     clear(s3, ds)
     rows = b"".join(b"cus_%d,%d,5,5,basic\n" % (i, i % 11) for i in range(5000))
@@ -454,7 +439,7 @@ def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_e
     run_load("satisfaction", ds, run_id="attempt_2")  # what the task's retry does
     conn = psycopg2.connect(stack.db_uri("finance"))
     assert audit(conn, ds, "satisfaction") == {"part_000.csv": (5000, 5000, 0, 0, "")}
-    assert query(conn, f"SELECT count(*) FROM {SCHEMA}.in_satisfaction WHERE ds = %s", ds) == [(5000,)]
+    assert query(conn, f"SELECT count(*) FROM {t('in_satisfaction')} WHERE ds = %s", ds) == [(5000,)]
     conn.close()
 
 
@@ -483,11 +468,11 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     put(s3, ds, "charge", "part_000.csv", CHARGE_HEADER + b"ch_1,100,100,usd,1767225600,cus_1,true,succeeded,x\n"
                                                         + b"ch_2,-1,100,usd,1767225600,cus_1,true,succeeded,x\n")
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER)
-    load.create_tables(db, settings.db_schema)
+    schema.create_tables(db, settings.db_schema)
     for kind in ("charge", "satisfaction"):
         run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(settings.project_root / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
     results, messages = {}, {}
     for task in elt.task_group_dict["check_loaded"].children.values():
         task.render_template_fields({"ds": ds})
@@ -506,7 +491,8 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
         "check_loaded.check_satisfaction_rejected_share": "passed",
     }
     assert messages["check_loaded.check_in_satisfaction_columns"] == (
-        f"{settings.db_schema}.in_satisfaction WHERE ds = '{ds}': no rows, nothing to check: an empty day fails its gates")
+        f"{schema.quoted(settings.db_schema, 'in_satisfaction')} WHERE ds = '{ds}': no rows, nothing to check:"
+        " an empty day fails its gates")
 
 
 def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surveys(db, s3):
@@ -523,11 +509,11 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
                                                         + b"ch_2,900000000000,900000000000,usd,1767225600,cus_1,true,succeeded,x\n"
                                                         + b"ch_3,100,100,eur,1767225600,cus_1,true,succeeded,x\n")
     put(s3, ds, "satisfaction", "part_000.csv", SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,1,2,3,basic\n")
-    load.create_tables(db, settings.db_schema)
+    schema.create_tables(db, settings.db_schema)
     for kind in ("charge", "satisfaction"):
         run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(settings.project_root / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
     counts = elt.get_task("audit_model_input").python_callable(ds=ds, run_id="gate_test")
     assert counts == {"successful_charges": 3, "other_currency_charges": 1, "implausible_charges": 1,
                       "survey_answers": 2, "orphan_surveys": 1}

@@ -249,11 +249,11 @@ def test_the_load_outlived_a_database_restart_and_counted_right(stack, local_run
     assert "in_charge" in restart["waiting"]
     assert restart["postmaster_after"] != restart["postmaster_before"]
     # map index 0: the charge load
-    hit = [text for start, end, text in _first_try_sections(stack, local_run, "finance_elt", "s3_to_db_glob/map_index=0")
+    hit = [text for start, end, text in _first_try_sections(stack, local_run, "finance_elt", "load_input_files/map_index=0")
            if start < restart["at"] < end]
     assert len(hit) == 1, f"no run of the load's first try spans the restart at {restart['at']}"
     assert "OperationalError" in hit[0] and "Marking task as SUCCESS" not in hit[0]
-    tries = _tries(local_run, "finance_elt", "s3_to_db_glob")["s3_to_db_glob[0]"]  # before the day's rerun
+    tries = _tries(local_run, "finance_elt", "load_input_files")["load_input_files[0]"]  # before the day's rerun
     # the first try's end could not be recorded (the server was down): the log above is its record
     assert (tries[-1]["try_number"], tries[-1]["state"]) == (2, "success") and tries[-1]["start_date"] > restart["at"]
     assert local_run["summary"]["tables"]["in_charge"] == expected_rows(input_dir, extra_files, "charge")
@@ -286,14 +286,14 @@ def test_ingestion_and_elt_twice_for_the_same_day_leave_identical_tables(pipelin
 
 def test_files_that_cannot_load_stop_the_day_before_anything_is_written(local_run, stopping_days, finance_db):
     """A header wider than PostgreSQL allows, a header naming a column twice, a manifest listing a file
-    that is not in the bucket: finance_elt fails in retrieve_input_files, naming the file, without a
+    that is not in the bucket: finance_elt fails in check_input_files, naming the file, without a
     retry, and no load ran (tests/e2e/conftest.py STOPPING_DAYS)."""
     ran = local_run["stopping_days"]
     assert set(ran) == set(stopping_days)
     for day, (_, _, error) in stopping_days.items():
         assert ran[day]["state"] == "failed", day
-        assert ran[day]["tasks"]["retrieve_input_files"] == "failed", (day, ran[day]["tasks"])
-        assert ran[day]["tasks"].get("s3_to_db_glob") in (None, "upstream_failed"), (day, ran[day]["tasks"])
+        assert ran[day]["tasks"]["check_input_files"] == "failed", (day, ran[day]["tasks"])
+        assert ran[day]["tasks"].get("load_input_files") in (None, "upstream_failed"), (day, ran[day]["tasks"])
         assert error in ran[day]["log"] and "input files break the data contract" in ran[day]["log"], day
         assert "Marking task as FAILED" in ran[day]["log"] and "UP_FOR_RETRY" not in ran[day]["log"], day
         with finance_db.cursor() as cur:

@@ -1,17 +1,20 @@
-"""The transforms' SQL on small tables in the real PostgreSQL."""
+"""The pipeline's SQL files on small tables in the real PostgreSQL: the transforms, the model input
+audit, and the tables `schema.create_tables` makes."""
 
 import re
 
 import pytest
 
-from include.finance import sql
+from include.finance import schema, sql
+from include.finance.model_input import audit_model_input
 
 pytestmark = pytest.mark.integration
 
 
-def render(statement: str, **tables: str) -> str:
-    """Fill in the tables and the logical date as the Astro SDK does (ds as a literal here)."""
+def render(transform: str, **tables: str) -> str:
+    """A transform's file with the tables and values filled in as the Astro SDK does (ds as a literal here)."""
     values = {"day": "'2026-01-01'", "currency": "'usd'", "max_amount": "100000", **tables}
+    statement = re.sub(r"\{#.*?#\}", "", (sql.FOLDER / f"{transform}.sql").read_text(), flags=re.S)
     return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], statement)
 
 
@@ -46,34 +49,55 @@ def cur(finance_db):
 
 
 def test_successful_charges_are_succeeded_paid_in_the_models_currency_and_plausible(cur):
-    cur.execute(render(sql.SELECT_SUCCESSFUL_CHARGES, in_charge="sql_test.charge") + " ORDER BY id")
+    cur.execute(render('select_successful_charges', in_charge="sql_test.charge") + " ORDER BY id")
     assert [row[1] for row in cur.fetchall()] == ["ch_1", "ch_2", "ch_4"]
 
 
 def test_average_per_customer(cur):
-    cur.execute(f"CREATE TABLE sql_test.ok AS {render(sql.SELECT_SUCCESSFUL_CHARGES, in_charge='sql_test.charge')}")
-    cur.execute(render(sql.AVG_SUCCESSFUL_PER_CUSTOMER, successful_charges="sql_test.ok") + " ORDER BY 1")
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
+    cur.execute(render('avg_successful_per_customer', successful_charges="sql_test.ok") + " ORDER BY 1")
     assert [(c, float(a)) for c, a in cur.fetchall()] == [("cus_a", 2000.0), ("cus_b", 500.0)]
 
 
 def test_join_keeps_every_paying_customer(cur):
-    cur.execute(f"CREATE TABLE sql_test.ok AS {render(sql.SELECT_SUCCESSFUL_CHARGES, in_charge='sql_test.charge')}")
-    cur.execute(f"CREATE TABLE sql_test.avg AS {render(sql.AVG_SUCCESSFUL_PER_CUSTOMER, successful_charges='sql_test.ok')}")
-    cur.execute(render(sql.JOIN_CHARGE_SATISFACTION, avg_per_customer="sql_test.avg",
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
+    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
+    cur.execute(render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
                        in_satisfaction="sql_test.satisfaction") + " ORDER BY 1")
     rows = [(r[0], r[1], r[4], float(r[5])) for r in cur.fetchall()]
     # cus_b paid but never answered the survey that day: kept with NULL scores; cus_c never paid: not a row
     assert rows == [("cus_a", 9, "premium", 2000.0), ("cus_b", None, None, 500.0)]
 
 
-def test_the_model_input_audit_counts_what_the_model_table_leaves_out(cur):
+def test_the_model_input_audit_counts_what_the_model_table_leaves_out(cur, finance_db):
     """Measured in the loaded rows: charges in another currency, implausible amounts, orphan survey answers."""
     cur.execute("ALTER TABLE sql_test.charge RENAME TO in_charge; ALTER TABLE sql_test.satisfaction RENAME TO in_satisfaction")
-    cur.execute(sql.MODEL_INPUT_AUDIT_TABLE.format(schema="sql_test"))
-    params = {"ds": "2026-01-01", "run_id": "r1", "currency": "usd", "max_amount": 100000}
-    for _ in range(2):  # a rerun of the day replaces its counts
-        cur.execute(sql.MODEL_INPUT_AUDIT.format(schema="sql_test"), params)
+    cur.execute(sql.statement("tables/model_input_audit.sql", "sql_test", table="model_input_audit"))
+    for run_id in ("r1", "r2"):  # a rerun of the day replaces its counts
+        counts = audit_model_input(finance_db, "sql_test", "2026-01-01", run_id, "usd", 100000)
+    # succeeded and paid that day: ch_1, ch_2, ch_4, ch_8 (jpy), ch_9 (implausible); cus_z answered, never paid
+    assert counts == {"successful_charges": 5, "other_currency_charges": 1, "implausible_charges": 1,
+                      "survey_answers": 3, "orphan_surveys": 1}
     cur.execute("SELECT ds::text, successful_charges, other_currency_charges, implausible_charges, survey_answers,"
                 " orphan_surveys, run_id FROM sql_test.model_input_audit")
-    # succeeded and paid that day: ch_1, ch_2, ch_4, ch_8 (jpy), ch_9 (implausible); cus_z answered, never paid
-    assert cur.fetchall() == [("2026-01-01", 5, 1, 1, 3, 1, "r1")]
+    assert cur.fetchall() == [("2026-01-01", 5, 1, 1, 3, 1, "r2")]
+
+
+def test_create_tables_makes_every_table_in_a_schema_that_needs_quoting_and_keeps_their_rows(finance_db):
+    name = 'Odd "Schema"'
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema.quoted(name)} CASCADE")
+    schema.create_tables(finance_db, name)
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute(f"INSERT INTO {schema.quoted(name, 'model_input_audit')} VALUES ('2026-01-01', 1, 0, 0, 1, 0, 'r1')")
+    schema.create_tables(finance_db, name)  # again: nothing changes
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1", (name,))
+        tables = cur.fetchall()
+        cur.execute(f"SELECT run_id FROM {schema.quoted(name, 'model_input_audit')}")
+        rows = cur.fetchall()
+        cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
+    assert tables == [("in_charge", "p"), ("in_satisfaction", "p"), ("load_audit", "r"), ("load_rejects", "r"),
+                      ("model_input_audit", "r"), ("model_metrics", "r")]
+    assert rows == [("r1",)]

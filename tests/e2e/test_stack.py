@@ -1,19 +1,19 @@
-"""`make up` / `make down` (scripts/stack.py): down leaves no process behind and keeps the data."""
+"""`make up` / `make down` (scripts/stack/): down leaves no process behind and keeps the data."""
 
 from contextlib import closing
 
 import psycopg2
 import pytest
 
-from stack import (
+from scripts.stack import (
     AIRFLOW_PROCESSES,
     CELERY_WORKERS,
     METADATA_TEMPLATE,
-    data_bucket,
     group_alive,
     metadata_template_key,
     running,
     s3_client,
+    settings,
 )
 
 pytestmark = pytest.mark.integration
@@ -44,16 +44,17 @@ def test_down_leaves_no_process_of_the_project_behind(run):
     assert any("scheduler" in p for p in during) and any("gunicorn" in p for p in during), during
     assert any("postgres" in p.split(": ", 1)[1] for p in during), during
     if run["summary"]["executor"] == "local":
-        assert any("airflow task runner: finance_elt s3_to_db_glob" in p for p in during), during
+        assert any("airflow task runner: finance_elt load_input_files" in p for p in during), during
     else:
         assert all(any(name in p and "celery worker" in p for p in during) for name in CELERY_WORKERS), during
     assert run["left_after_down"] == []
 
 
 def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
-    saved = stack.s3_saved / data_bucket(stack)
+    bucket = settings.data_bucket_name
+    saved = stack.s3_saved / bucket
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
-    model_key = pipeline["model_card"]["artifacts"]["model"].split(f"{data_bucket(stack)}/", 1)[1]
+    model_key = pipeline["model_card"]["artifacts"]["model"].split(f"{bucket}/", 1)[1]
     assert model_key in files
     # the run's day (a session that crosses midnight UTC also has the next day's scheduled runs)
     assert {f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
@@ -62,10 +63,10 @@ def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
     try:
         stack.restore_s3()
         client = s3_client(stack)
-        keys = sorted(item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=data_bucket(stack))
+        keys = sorted(item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket)
                       for item in page.get("Contents", []))
         assert keys == files
-        restored = client.get_object(Bucket=data_bucket(stack), Key=model_key)["Body"].read()
+        restored = client.get_object(Bucket=bucket, Key=model_key)["Body"].read()
         assert restored == (saved / model_key).read_bytes()
     finally:
         stack.stop_s3()

@@ -5,7 +5,7 @@ from include.finance import alerts
 
 
 def context(map_index=-1, exception="boom"):
-    ti = SimpleNamespace(dag_id="finance_elt", task_id="s3_to_db_glob", map_index=map_index,
+    ti = SimpleNamespace(dag_id="finance_elt", task_id="load_input_files", map_index=map_index,
                          run_id="scheduled__2026-11-20T00:00:00+00:00", try_number=3,
                          log_url="http://localhost:8080/log?dag_id=finance_elt")
     return {"task_instance": ti, "ti": ti, "exception": exception}
@@ -15,14 +15,14 @@ def test_one_line_names_dag_task_run_try_error_and_log(caplog):
     with caplog.at_level(logging.ERROR, logger="finance.alerts"):
         alerts.log_failure(context(map_index=1, exception=ValueError("charge_part_001.csv:\n line 7: bad amount")))
     assert caplog.messages == [
-        "TASK FAILED dag=finance_elt task=s3_to_db_glob[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 "
+        "TASK FAILED dag=finance_elt task=load_input_files[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 "
         "error=charge_part_001.csv: line 7: bad amount log=http://localhost:8080/log?dag_id=finance_elt"
     ]
 
 
 def test_unmapped_task_and_missing_exception():
     line = alerts.failure_line(context(exception=None))
-    assert " task=s3_to_db_glob run=" in line and " error=unknown " in line
+    assert " task=load_input_files run=" in line and " error=unknown " in line
 
 
 def test_notifier_template_renders_the_same_fields():
@@ -30,5 +30,5 @@ def test_notifier_template_renders_the_same_fields():
 
     ctx = context(map_index=0)
     assert Template(alerts.FAILURE_TEMPLATE).render(**ctx) == (
-        "TASK FAILED dag=finance_elt task=s3_to_db_glob[0] run=scheduled__2026-11-20T00:00:00+00:00 try=3 "
+        "TASK FAILED dag=finance_elt task=load_input_files[0] run=scheduled__2026-11-20T00:00:00+00:00 try=3 "
         "error=boom log=http://localhost:8080/log?dag_id=finance_elt")

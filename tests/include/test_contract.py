@@ -1,4 +1,4 @@
-"""The data contract on single files: which rows load, which are rejected and why."""
+"""The data contract on single files, read by `RowReader`: which rows load, which are rejected and why."""
 
 import pytest
 
@@ -10,9 +10,8 @@ from include.finance.contract import (
     RAW_PREVIEW_BYTES,
     SATISFACTION,
     ContractError,
-    RowReader,
-    match_header,
 )
+from include.finance.reader import RowReader, match_header
 
 SAT_HEADER = "customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 

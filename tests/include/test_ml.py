@@ -4,45 +4,22 @@ import re
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
+from model_tables import BOOSTING, LINEAR, satisfaction_table, train, true_mean
 
-from include.finance import ml
-
-LINEAR = ("sklearn.linear_model.LinearRegression", {})
-BOOSTING = ("sklearn.ensemble.HistGradientBoostingRegressor",
-            {"max_depth": 2, "max_iter": 100, "early_stopping": False, "random_state": 0})
+from include.finance import artifacts, ml
+from include.finance.contract import CONTRACTS
 
 
-def satisfaction_table(n=400, seed=0, missing=0, relation="linear", noise=100):
-    """A small model_satisfaction with a known relation to the speed score and the product type.
+def test_the_features_are_the_satisfaction_contracts_columns():
+    """Scores are numeric features, text answers categorical ones; nothing but the contract names them."""
+    survey = CONTRACTS["satisfaction"]
+    assert ml.KEY == survey.key
+    assert ml.NUMERIC_FEATURES == [c.name for c in survey.columns if c.sql_type == "smallint"]
+    assert ml.CATEGORICAL_FEATURES == ["product_type"]
+    assert sorted(ml.FEATURES) == sorted(set(survey.names) - {survey.key})
+    assert ml.TARGET not in survey.names and ml.TARGET not in CONTRACTS["charge"].names
 
-    "linear": 1000 + 300 * speed + 5000 * premium; "step": 1000 + 4000 * (speed >= 6) + 5000 * premium.
-    Noise: normal, standard deviation `noise`. The product and service scores are noise.
-    """
-    rng = np.random.default_rng(seed)
-    frame = pd.DataFrame(
-        {
-            "customer_id": [f"cus_{i:05d}" for i in range(n)],
-            "customer_satisfaction_speed": rng.integers(0, 11, n).astype(float),
-            "customer_satisfaction_product": rng.integers(0, 11, n).astype(float),
-            "customer_satisfaction_service": rng.integers(0, 11, n).astype(float),
-            "product_type": rng.choice(["basic", "premium"], n),
-        }
-    )
-    frame["avg_amount_captured"] = true_mean(frame, relation) + rng.normal(0, noise, n)
-    frame.loc[: missing - 1, ml.FEATURES] = np.nan  # paying customers without survey answers (LEFT JOIN)
-    return frame
-
-
-def true_mean(frame: pd.DataFrame, relation: str) -> np.ndarray:
-    speed = frame["customer_satisfaction_speed"].to_numpy()
-    effect = 300 * speed if relation == "linear" else 4000 * (speed >= 6)
-    return 1000 + effect + 5000 * (frame["product_type"] == "premium").to_numpy()
-
-
-def train(features, model=LINEAR, name="m"):
-    return ml.train_model(features, name, *model, folds=5, seed=0)
 
 
 def test_features_are_split_with_key_features_and_target():
@@ -56,7 +33,7 @@ def test_features_are_split_with_key_features_and_target():
 
 
 def test_a_sample_reports_the_whole_tables_size():
-    """SELECT_MODEL_ROWS adds table_rows, the size of model_satisfaction the sample was drawn from."""
+    """select_model_rows.sql adds table_rows, the size of model_satisfaction the sample was drawn from."""
     sample = satisfaction_table().assign(table_rows=2_000_000)
     rows = ml.engineer_features(sample, test_size=0.25, seed=1)["rows"]
     assert (rows["model_satisfaction"], rows["sampled"], rows["used"]) == (2_000_000, 400, 400)
@@ -117,7 +94,6 @@ def test_train_model_cross_validates_fits_and_explains(model_class, hyper_parame
     assert result["cv_folds"] == 5 and 0 < result["cv_r2_std"] < 0.1
     assert min(result["cv_r2"], result["r2_train"], result["r2_test"]) > 0.9
     assert result["fit_seconds"] > 0
-    assert len(result["y_test"]) == len(result["y_pred_test"]) == len(features["test"])
     # permutation importance on the raw features: speed and product type matter, the other scores do not
     importance = result["feature_importance"]
     assert set(importance) == set(ml.FEATURES)
@@ -128,6 +104,19 @@ def test_train_model_cross_validates_fits_and_explains(model_class, hyper_parame
     else:
         assert result["coefficients"] is None
     json.dumps(result)  # crosses XCom (and a Kubernetes pod boundary) as JSON
+
+
+def test_the_result_carries_each_test_rows_truth_prediction_and_product_type_only():
+    """What the predicted-vs-true plot needs, row by row; nothing that grows with the training set."""
+    features = ml.engineer_features(satisfaction_table(product_types=("basic", "premium", "enterprise")), seed=2)
+    result = train(features)
+    predictions = result["test_predictions"]
+    test = features["test"].sort_values(ml.KEY)
+    assert set(predictions) == {ml.TARGET, "predicted", "product_type"}
+    assert predictions[ml.TARGET] == test[ml.TARGET].tolist()
+    assert predictions["product_type"] == test["product_type"].tolist()
+    assert np.allclose(predictions["predicted"], ml.fit_best(features, result, seed=0).predict(test[ml.FEATURES]))
+    assert not [key for key, value in result.items() if isinstance(value, list)]  # no per-row training values
 
 
 @pytest.mark.parametrize("relation, winner, loser", [("linear", LINEAR, BOOSTING), ("step", BOOSTING, LINEAR)])
@@ -176,21 +165,6 @@ def test_train_model_names_an_unknown_class():
         train(features, ("sklearn.linear_model.NoSuchRegressor", {}))
 
 
-def test_model_card_describes_data_metrics_and_versions():
-    features = ml.engineer_features(satisfaction_table(missing=10), seed=2)
-    results = [train(features, LINEAR, "LinearRegression"), train(features, BOOSTING, "GradientBoosting")]
-    best = ml.select_best(results)
-    card = ml.model_card(best, results, features["rows"], {"ds": "2026-11-20"}, {"model": "s3://b/k/model.joblib"},
-                         b"model bytes")
-    assert card["model"] == "LinearRegression" and card["metrics"]["cv_r2"] == best["cv_r2"]
-    assert card["model_sha256"] == hashlib.sha256(b"model bytes").hexdigest()
-    assert card["rows"]["without_survey"] == 10 and card["data"] == {"ds": "2026-11-20"}
-    assert set(card["all_models"]) == {"LinearRegression", "GradientBoosting"}
-    assert card["features"]["categorical (one-hot)"] == ["product_type"]
-    assert card["libraries"]["scikit-learn"] == __import__("sklearn").__version__
-    json.dumps(card)
-
-
 def published_model(tmp_path):
     """A fitted Pipeline, its model.joblib written from the serialized bytes, and its card."""
     features = ml.engineer_features(satisfaction_table(), seed=2)
@@ -199,7 +173,8 @@ def published_model(tmp_path):
     model_bytes = ml.serialize_model(pipeline)
     path = tmp_path / "model.joblib"
     path.write_bytes(model_bytes)
-    card = ml.model_card(best, [best], features["rows"], {}, {"model": "s3://b/run/model.joblib"}, model_bytes)
+    card = artifacts.model_card(best, [best], features["rows"], {}, {"model": "s3://b/run/model.joblib"},
+                                model_bytes)
     return pipeline, path, json.loads(json.dumps(card)), features["test"][ml.FEATURES]
 
 
@@ -236,13 +211,3 @@ def test_a_card_without_the_hash_is_refused(tmp_path, no_unpickling):
     del card["model_sha256"]
     with pytest.raises(ValueError, match="model card has no model_sha256"):
         ml.load_model(path, card)
-
-
-def test_plots_are_pngs(tmp_path):
-    features = ml.engineer_features(satisfaction_table(), seed=2)
-    results = [train(features, LINEAR, "LinearRegression"), train(features, BOOSTING, "GradientBoosting")]
-    paths = [ml.plot_model_results(results[0], tmp_path), ml.plot_comparison(results, tmp_path)]
-    assert paths == [str(tmp_path / "LinearRegression.png"), str(tmp_path / "comparison.png")]
-    for path in paths:
-        data = open(path, "rb").read()
-        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000

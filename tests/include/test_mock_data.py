@@ -1,18 +1,14 @@
+import dataclasses
 import datetime as dt
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from include.finance import mock_data
-from include.finance.mock_data import (
-    BASE_AMOUNT,
-    CHARGE_COLUMNS,
-    SATISFACTION_COLUMNS,
-    expected_avg_amount,
-    generate_mock_data,
-    r2_limit,
-)
+from include.finance import contract, mock_data
+from include.finance.contract import CONTRACTS
+from include.finance.reader import RowReader
+from include.finance.mock_data import BASE_AMOUNT, expected_avg_amount, generate_mock_data, r2_limit
 
 REFERENCE_CHARGE_COLUMNS = [
     "id", "amount", "amount_captured", "amount_refunded", "currency", "created", "customer_id", "description",
@@ -52,9 +48,27 @@ def test_another_date_or_seed_gives_other_data(tmp_path):
 def test_part_files_and_columns(day):
     assert [p.name for p in day["files"]["charge"]] == [f"charge_part_00{i}.csv" for i in range(3)]
     assert [p.name for p in day["files"]["satisfaction"]] == [f"satisfaction_part_00{i}.csv" for i in range(3)]
-    assert list(day["charge"].columns) == CHARGE_COLUMNS
-    assert CHARGE_COLUMNS[:19] == REFERENCE_CHARGE_COLUMNS
-    assert list(day["satisfaction"].columns) == SATISFACTION_COLUMNS
+    assert list(day["charge"].columns) == CONTRACTS["charge"].names
+    assert list(day["charge"].columns)[:19] == REFERENCE_CHARGE_COLUMNS
+    assert list(day["satisfaction"].columns) == CONTRACTS["satisfaction"].names
+
+
+def test_every_generated_row_keeps_the_contract(day):
+    for kind, paths in day["files"].items():
+        for path in paths:
+            reader = RowReader(CONTRACTS[kind], [path.read_bytes()], path.name)
+            rows = list(reader)
+            assert rows and reader.rejects == [] and reader.header.absent == [], (path, reader.rejects[:3])
+            assert all(value is not None for _, row in rows for value in row[:5])  # the required columns come first
+
+
+def test_the_files_follow_the_contracts_columns(tmp_path, monkeypatch):
+    """The generator keeps no list of its own: reorder or drop a contract's optional columns and its files follow."""
+    charge = CONTRACTS["charge"]
+    kept = tuple(c for c in reversed(charge.columns) if c.required or c.name == "description")
+    monkeypatch.setitem(contract.CONTRACTS, "charge", dataclasses.replace(charge, columns=kept))
+    files = generate_mock_data(tmp_path, DAY, customers=50, parts=1)
+    assert list(pd.read_csv(files["charge"][0]).columns) == [c.name for c in kept]
 
 
 def test_charges_are_consistent_stripe_charges(day):
@@ -132,7 +146,7 @@ def test_large_parts_are_written_in_batches_with_progress(tmp_path, monkeypatch,
     with caplog.at_level(logging.INFO, logger=mock_data.__name__):
         batched = mock_data.generate_mock_data(tmp_path / "batched", dt.date(2026, 11, 20), customers=300, parts=1)
     charges, satisfaction = read_all(batched["charge"]), read_all(batched["satisfaction"])
-    assert list(charges.columns) == CHARGE_COLUMNS and charges["id"].is_unique  # one header, then rows
+    assert list(charges.columns) == CONTRACTS["charge"].names and charges["id"].is_unique  # one header, then rows
     assert charges["customer_id"].nunique() == 300 and satisfaction["customer_id"].is_unique
     assert set(satisfaction["customer_id"]) <= set(charges["customer_id"])
     progress = [r.getMessage() for r in caplog.records if "rows written" in r.getMessage()]

@@ -1,0 +1,106 @@
+"""What a finance_ml run keeps in object storage, under `<ML_ARTIFACTS_PREFIX>/<run's logical date>/`:
+
+    model.joblib        the best model's fitted Pipeline (`ml.load_model` loads it)
+    model_card.json     what it was trained on, how it scored against the others, the SHA-256 of model.joblib
+    plots/<model>.png   each model's predicted against true target on the test set
+    plots/comparison.png
+
+Every file is uploaded from memory: no task hands another a path on its worker's disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+
+from include.finance import ml, report, schema, storage
+from include.finance.config import settings
+
+
+def _s3():
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=settings.aws_conn_id)
+
+
+def run_prefix(ts_nodash: str) -> str:
+    return storage.ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash)
+
+
+def upload(data: bytes, key: str, s3=None) -> str:
+    """Write `data` to `key` of the data bucket (replacing it: a retried task rewrites its files); returns its URI."""
+    (s3 or _s3()).load_bytes(data, key, bucket_name=settings.data_bucket_name, replace=True)
+    return f"s3://{settings.data_bucket_name}/{key}"
+
+
+def upload_plot(figure, name: str, ts_nodash: str, s3=None) -> str:
+    """A plot of `include.finance.plots` as `plots/<name>.png` of the run."""
+    from include.finance import plots
+
+    return upload(plots.save(figure), f"{run_prefix(ts_nodash)}plots/{name}.png", s3)
+
+
+def library_versions() -> dict:
+    from importlib.metadata import version
+
+    return {"python": platform.python_version(),
+            **{name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}}
+
+
+def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict, model_bytes: bytes) -> dict:
+    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions.
+
+    `model_sha256` is the SHA-256 of `model_bytes`, the `model.joblib` the card describes: `ml.load_model` checks it.
+    """
+
+    def metrics(r: dict) -> dict:
+        return {k: r[k] for k in ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds")}
+
+    return {
+        "model": best["model"],
+        "model_class": best["model_class"],
+        "hyper_parameters": best["hyper_parameters"],
+        "selected_by": f"highest mean R2 over {best['cv_folds']}-fold cross-validation on the training set",
+        "data": data,
+        "rows": rows,
+        "features": {"numeric (standard-scaled)": ml.NUMERIC_FEATURES,
+                     "categorical (one-hot)": ml.CATEGORICAL_FEATURES},
+        "target": f"{ml.TARGET} ({ml.TARGET_UNIT}): average captured amount of a customer's successful charges",
+        "metrics": metrics(best),
+        "feature_importance": best["feature_importance"],
+        "coefficients": best["coefficients"],
+        "all_models": {r["model"]: metrics(r) for r in results},
+        "artifacts": artifacts,
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+        "usage": "include.finance.ml.load_model(model.joblib, this card).predict(frame with columns "
+                 + ", ".join(ml.FEATURES) + f") -> {ml.TARGET_UNIT}",
+        "libraries": library_versions(),
+    }
+
+
+def source_of(dataset_events: dict | None) -> dict:
+    """Which finance_elt run built model_satisfaction, from the dataset events that triggered this run."""
+    events = (dataset_events or {}).get(settings.model_satisfaction_dataset_uri, [])
+    if not events:
+        return {"built_by": "unknown (manual run)"}
+    latest = max(events, key=lambda event: event.timestamp)
+    return {"built_by": f"{latest.source_dag_id} run {latest.source_run_id}", **(latest.extra or {})}
+
+
+def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str,
+                       dataset_events: dict | None = None, s3=None) -> dict:
+    """Refit the model with the best cross-validated R2, upload it and its model card; returns the card."""
+    best = ml.select_best(results)
+    model_bytes = ml.serialize_model(ml.fit_best(features, best, settings.ml_seed))
+    prefix = run_prefix(ts_nodash)
+    uri = f"s3://{settings.data_bucket_name}/{prefix}"
+    data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events)}
+    artifacts = {"model": uri + "model.joblib", "model_card": uri + "model_card.json", "plots": uri + "plots/"}
+    card = {"run_id": run_id, **model_card(best, results, features["rows"], data, artifacts, model_bytes)}
+    upload(model_bytes, prefix + "model.joblib", s3)
+    upload(json.dumps(card, indent=2).encode(), prefix + "model_card.json", s3)
+    print(f"{len(results)} models on {len(features['train'])} training and {len(features['test'])} test rows:\n"
+          f"{report.model_table(results)}\n"
+          f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {uri}")
+    return card

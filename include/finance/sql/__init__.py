@@ -1,0 +1,25 @@
+"""The pipeline's SQL, one statement per file in this folder:
+
+- `*.sql`: the transforms, run by `aql.transform_file` (finance_elt, finance_ml). `{{ name }}` is filled
+  in by the Astro SDK from the task's `parameters`: a quoted table name for a Table, a bind parameter
+  (never pasted text) for anything else, such as `day`, the run's logical date.
+- `tables/<table>.sql`: the fixed tables, created where missing by `schema.create_tables`.
+- `statements/*.sql`: statements the tasks run through psycopg2.
+
+In `tables/` and `statements/`, `{name}` is a table, filled in by `statement` with its schema-qualified,
+quoted name, and `%(name)s` a value bound by psycopg2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from psycopg2 import sql as pgsql
+
+FOLDER = Path(__file__).resolve().parent
+
+
+def statement(path: str, schema: str, **tables: str) -> pgsql.Composed:
+    """The statement in `path` (relative to FOLDER) with each `{name}` filled in by `"schema"."tables[name]"`."""
+    text = (FOLDER / path).read_text()
+    return pgsql.SQL(text).format(**{name: pgsql.Identifier(schema, table) for name, table in tables.items()})

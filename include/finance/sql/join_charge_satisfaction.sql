@@ -1,0 +1,10 @@
+{# One row per paying customer, with the survey answers where the customer gave any (NULL otherwise). #}
+SELECT
+    a.customer_id,
+    s.customer_satisfaction_speed,
+    s.customer_satisfaction_product,
+    s.customer_satisfaction_service,
+    s.product_type,
+    a.avg_amount_captured
+FROM {{ avg_per_customer }} AS a
+LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ day }}

@@ -1,0 +1,11 @@
+SELECT
+    customer_id,
+    customer_satisfaction_speed,
+    customer_satisfaction_product,
+    customer_satisfaction_service,
+    product_type,
+    avg_amount_captured,
+    count(*) OVER () AS table_rows
+FROM {{ model_satisfaction }}
+ORDER BY md5(customer_id)
+LIMIT {{ max_rows }}

@@ -1,0 +1,31 @@
+"""The local stack without Docker: a private PostgreSQL cluster, moto's S3 server, Airflow (and Redis
+with two Celery workers in Celery mode). `python -m scripts.stack --help` (the Makefile) says how to run it.
+
+PostgreSQL holds Airflow's metadata (database `airflow`) and the pipeline's data (the local profile's
+`settings.db_name`). Everything lives under one folder (`.local/` by default, git-ignored); every
+listener is on 127.0.0.1. DAG code sees only Airflow connections, exactly as under `astro dev start`.
+
+    common     settings (the local profile), errors, waiting, process checks
+    postgres   the cluster            s3        moto's endpoint, saved and restored
+    redis      Celery's broker        airflow   Airflow's environment and processes
+    services   `Stack`: all of them, up and down
+    api        the REST API client (basic auth), triggering and watching task states
+    pipeline   `make run`             summary   what a run produced
+    parse      `make parse`           __main__  the command line
+"""
+
+from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, METADATA_TEMPLATE, isolated, metadata_template_key
+from .api import AirflowAPI, TaskWatch, task_states, trigger, unpause
+from .common import (DAG_IDS, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, log, reap, running, settings,
+                     wait_for)
+from .pipeline import last_complete_day, run_pipeline
+from .postgres import find_pg_bin
+from .s3 import s3_client
+from .services import SERVICES, Stack, services_unavailable
+from .summary import ml_artifacts_prefix
+
+__all__ = ["AIRFLOW_PROCESSES", "CELERY_WORKERS", "DAG_IDS", "EXECUTORS", "METADATA_TEMPLATE", "ROOT", "SERVICES",
+           "UI_PASSWORD", "UI_USER", "AirflowAPI", "Stack", "StackError", "TaskWatch", "find_pg_bin", "group_alive",
+           "isolated", "last_complete_day", "log", "metadata_template_key", "ml_artifacts_prefix", "reap",
+           "run_pipeline", "running", "s3_client", "services_unavailable", "settings", "task_states", "trigger",
+           "unpause", "wait_for"]

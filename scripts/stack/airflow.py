@@ -1,0 +1,166 @@
+"""Airflow's processes on the stack: scheduler, triggerer and webserver, each kept running by
+scripts/supervise.py, and in Celery mode two Celery workers, each as on a machine of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+from psycopg2 import sql
+
+from .common import ROOT, UI_PASSWORD, UI_USER, StackError, http_ok, local_secret, log, settings, wait_for
+from .postgres import METADATA_DB
+
+AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
+EXECUTORS = ("local", "celery")
+CELERY_WORKERS = ("worker-1", "worker-2")  # also their host names
+CELERY_CONCURRENCY = 4  # tasks at once per worker
+METADATA_TEMPLATE = "airflow_template"  # an empty, migrated metadata database
+AIRFLOW = str(Path(sys.executable).parent / "airflow")
+PRELOAD = [sys.executable, str(ROOT / "scripts" / "preload.py")]  # tasks fork from these processes
+
+
+def metadata_template_key() -> str:
+    """What the metadata template was migrated for (its database comment): the lock that pins Airflow."""
+    return "requirements.lock " + hashlib.sha1((ROOT / "requirements.lock").read_bytes()).hexdigest()
+
+
+def isolated(hostname: str) -> list[str]:
+    """A command prefix that runs a process as on a machine of its own (Celery workers): host name
+    `hostname`, a fresh tmpfs as /tmp and working folder, the project's include/ read-only, and its own
+    PID namespace, whose first process takes every other one with it when it is killed."""
+    root, include = shlex.quote(str(ROOT)), shlex.quote(str(ROOT / "include"))
+    # a project under /tmp (a CI checkout) stays where it is: kept aside on /mnt, put back on the new /tmp
+    keep = ROOT.is_relative_to("/tmp")
+    setup = " && ".join([
+        *([f"mount --rbind {root} /mnt"] if keep else []),
+        "mount -t tmpfs -o mode=1777 scratch /tmp",
+        *([f"mkdir -p {root}", f"mount --rbind /mnt {root}"] if keep else []),
+        "mkdir /tmp/work", "cd /tmp/work",
+        f"mount --bind {include} {include}", f"mount -o remount,bind,ro {include}",
+        f"hostname {shlex.quote(hostname)}", 'exec "$@"'])
+    return ["unshare", "--mount", "--uts", "--pid", "--fork", "--mount-proc", "--propagation", "private",
+            "sh", "-c", setup, hostname]
+
+
+def dag_env(airflow_home: Path) -> dict[str, str]:
+    """The environment Airflow and the DAG files read when they are imported: the stack's processes and `parse`."""
+    return {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
+        **settings.astro_sdk_env(),
+        "ENVIRONMENT": settings.environment,
+    }
+
+
+class Airflow:
+    """Airflow's part of `Stack` (which gives the ports, `executor`, `extra_env`, the database and process helpers)."""
+
+    state_dir: Path
+    executor: str
+    extra_env: dict[str, str]
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.state_dir / "airflow"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://localhost:{self.web_port}"
+
+    def env(self) -> dict[str, str]:
+        """The environment of every Airflow process: settings and connections, as .env gives them under Docker."""
+        celery = self.executor == "celery"
+        env = {
+            **dag_env(self.airflow_home),
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if celery else "LocalExecutor",
+            # each Celery worker's own host name (its UTS namespace), recorded with every task it runs
+            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
+            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
+            # a message a lost worker took is delivered again after this (Airflow retries the task long before)
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",
+            # Celery: no more tasks sent than the workers run at once, so a task is queued only while it is
+            # on its way to a worker; one a lost worker took but never started is sent again after 120 s
+            "AIRFLOW__CORE__PARALLELISM": str(len(CELERY_WORKERS) * CELERY_CONCURRENCY if celery else 16),
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
+            "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri(METADATA_DB, "postgresql+psycopg2"),
+            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
+            "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+            # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
+            "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
+            "AIRFLOW__WEBSERVER__WORKERS": "2",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+            f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}": json.dumps(self.aws_connection()),
+            f"AIRFLOW_CONN_{settings.db_conn_id.upper()}": self.db_uri(settings.db_name),
+            "AWS_EC2_METADATA_DISABLED": "true",
+            # up to 16 tasks run at once (mapped training and plots: one per model) on a few cores: one thread each
+            # for OpenMP and BLAS, whose idle threads otherwise spin on the cores the others need
+            "OMP_NUM_THREADS": "1",
+            "OPENBLAS_NUM_THREADS": "1",
+            "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "2"),  # the sensors ask the loopback S3 endpoint
+        }
+        return {**env, **self.extra_env}
+
+    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        """`airflow ARGS...` with the stack's environment, its output captured."""
+        proc = subprocess.run([AIRFLOW, *args], env=self.env(), cwd=ROOT, capture_output=True, text=True)
+        if check and proc.returncode != 0:
+            raise StackError(f"`airflow {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    def start_airflow(self, migrate: bool = True) -> None:
+        if migrate:
+            log("airflow db migrate")
+            self.airflow("db", "migrate")
+        # No log servers (they listen on every interface, Airflow has no setting for it): the webserver
+        # reads the task logs from the log folder all processes share.
+        commands = {"scheduler": [*PRELOAD, "scheduler", "--skip-serve-logs"],
+                    "triggerer": [AIRFLOW, "triggerer", "--skip-serve-logs"], "webserver": [AIRFLOW, "webserver"]}
+        for name in AIRFLOW_PROCESSES:
+            # restarted when they exit (and the scheduler when its health check fails), as on a deployment
+            probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
+            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]])
+        if self.executor == "celery":
+            for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine
+                self._spawn(name, [*isolated(name), *PRELOAD, "celery", "worker", "--skip-serve-logs"])
+        # the login, while they start (an existing user is left as it is)
+        self.airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
+                     "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
+        wait_for(lambda: http_ok(f"{self.web_url}/health"), 180, "the Airflow webserver", self.log_dir / "webserver.log")
+        log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")
+
+    def fresh_metadata(self) -> None:
+        """Replace Airflow's metadata database by an empty, migrated one: a copy of a template migrated
+        once per requirements.lock (`CREATE DATABASE ... TEMPLATE` takes 0.1 s, `airflow db migrate` 5 s)."""
+        key, template = metadata_template_key(), sql.Identifier(METADATA_TEMPLATE)
+        copy = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+        self.drop_database(METADATA_DB)
+        made_for = self.admin("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                              METADATA_TEMPLATE)
+        if made_for == (key,):
+            self.admin(copy.format(sql.Identifier(METADATA_DB), template))
+            return
+        self.drop_database(METADATA_TEMPLATE)
+        self._ensure_database(METADATA_DB)
+        log("airflow db migrate")
+        self.airflow("db", "migrate")
+        self.admin(copy.format(template, sql.Identifier(METADATA_DB)))
+        self.admin(sql.SQL("COMMENT ON DATABASE {} IS {}").format(template, sql.Literal(key)))

@@ -1,0 +1,89 @@
+"""Airflow's REST API (/api/v1) as the stack's admin user, with HTTP basic auth (the stack enables
+`airflow.api.auth.backend.basic_auth`), and what the stack asks of it."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import time
+import urllib.parse
+import urllib.request
+
+PAGE = 100  # Airflow's largest page ([api] maximum_page_limit)
+
+
+class AirflowAPI:
+    """`api(method, path, body)`: one call, its JSON answer; an HTTP error raises urllib's HTTPError."""
+
+    def __init__(self, url: str, user: str, password: str):
+        self.url = url.rstrip("/") + "/api/v1/"
+        self.auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+    def __call__(self, method: str, path: str, body: dict | None = None) -> dict:
+        request = urllib.request.Request(
+            self.url + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": self.auth, "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"{}")
+
+
+def quote(run_id: str) -> str:
+    return urllib.parse.quote(run_id, safe="")
+
+
+def unpause(stack, dag_id: str) -> None:
+    stack.api("PATCH", f"dags/{dag_id}?update_mask=is_paused", {"is_paused": False})
+
+
+def trigger(stack, dag_id: str, day: dt.datetime) -> dict:
+    """A run of a @daily DAG for `day`, with the data interval its scheduled run would have: switched on,
+    the scheduler finds that day's run there and does not add one. Returns the run (REST API)."""
+    return stack.api("POST", f"dags/{dag_id}/dagRuns", {
+        "logical_date": day.isoformat(),
+        "data_interval_start": day.isoformat(), "data_interval_end": (day + dt.timedelta(days=1)).isoformat()})
+
+
+def run_task_instances(stack, run: dict) -> list[dict]:
+    """The task instances of one run (REST API), one per map index."""
+    path = f"dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'])}/taskInstances?limit=1000"
+    return stack.api("GET", path)["task_instances"]
+
+
+def task_instances(api, dag_ids: tuple[str, ...]) -> list[dict]:
+    """Every task instance of every run of the DAGs, page by page (the batch endpoint)."""
+    found: list[dict] = []
+    while True:
+        page = api("POST", "dags/~/dagRuns/~/taskInstances/list",
+                   {"dag_ids": list(dag_ids), "page_offset": len(found), "page_limit": PAGE})["task_instances"]
+        found += page
+        if len(page) < PAGE:
+            return found
+
+
+def task_states(stack, dag_id: str, task_id: str) -> list[str | None]:
+    """States of a task in the DAG's newest run (one per map index); empty before the first run."""
+    runs = stack.api("GET", f"dags/{dag_id}/dagRuns?order_by=-execution_date&limit=1").get("dag_runs", [])
+    if not runs:
+        return []
+    return [ti["state"] for ti in run_task_instances(stack, runs[0]) if ti["task_id"] == task_id]
+
+
+class TaskWatch:
+    """Prints a line for each state a task instance takes, as `poll` sees it: seconds since the watch
+    started, DAG id, task id (with [map index] when mapped) and the new state."""
+
+    def __init__(self, api, dag_ids: tuple[str, ...], clock=time.monotonic, out=None):
+        self.api, self.dag_ids, self.clock = api, dag_ids, clock
+        self.out = out or (lambda line: print(line, flush=True))
+        self.started = clock()
+        self.states: dict[tuple, str] = {}
+
+    def poll(self) -> None:
+        seconds = self.clock() - self.started
+        for ti in sorted(task_instances(self.api, self.dag_ids), key=lambda t: (t["dag_id"], t["task_id"], t["map_index"])):
+            key = (ti["dag_id"], ti["dag_run_id"], ti["task_id"], ti["map_index"])
+            if ti["state"] and self.states.get(key) != ti["state"]:
+                mapped = f"[{ti['map_index']}]" if ti["map_index"] >= 0 else ""
+                self.out(f"{seconds:7.1f}s  {ti['dag_id']} {ti['task_id']}{mapped} {ti['state']}")
+            self.states[key] = ti["state"]

@@ -1,0 +1,110 @@
+"""What every part of the local stack shares: its settings, errors, logging and waiting."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from include.finance.config import PROJECT_ROOT, Settings
+
+ROOT = PROJECT_ROOT
+
+# The stack is the local profile whatever ENVIRONMENT says (its own PostgreSQL, moto's S3 endpoint);
+# its Airflow processes get ENVIRONMENT=local, so the tasks build these same settings.
+settings = Settings.from_env({**os.environ, "ENVIRONMENT": "local"})
+
+DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
+UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI and the REST API
+
+
+class StackError(RuntimeError):
+    """Something in the local stack did not come up or the pipeline failed; the message says what."""
+
+
+def log(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+def local_secret(path: Path) -> str:
+    """The secret kept in `path` (mode 0600), made (random) when there is none yet: one per clone and state folder."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, draft = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")  # mode 0600
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_hex(16) + "\n")
+        try:
+            os.link(draft, path)  # atomic: of two processes making it at once, both read the first one's
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # made readable to others by an older version
+    return path.read_text().strip()
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            return response.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+def wait_for(check, timeout: float, what: str, log_file: Path | None = None, every: float = 1.0):
+    """Call `check` until it returns something true. An Airflow API that does not answer, or answers
+    with a server error (the webserver restarting, its database restarting), counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+        except urllib.error.HTTPError as error:
+            if error.code < 500:
+                raise
+            result = None
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            result = None
+        if result:
+            return result
+        time.sleep(every)
+    tail = log_file.read_text(errors="replace")[-3000:] if log_file and log_file.exists() else ""
+    raise StackError(f"{what} not ready after {timeout:.0f}s" + (f"; end of {log_file}:\n{tail}" if tail else ""))
+
+
+# --- processes, by the PIDs the stack recorded -----------------------------------------------------
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting for its parent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def reap(pid: int) -> None:
+    """Collect the exit status of a process this one started, so it does not linger as a zombie."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass
+
+
+def kill_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,106 @@
+"""The pipeline end to end on the stack, as a user runs it after `astro dev start` (`make run`)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import glob
+import json
+import os
+from pathlib import Path
+
+from .api import TaskWatch, quote, run_task_instances, task_states, trigger, unpause
+from .common import DAG_IDS, ROOT, StackError, log, wait_for
+from .summary import print_summary, summary as run_summary
+
+SUMMARY = ROOT / "include" / "results" / "summary.json"
+
+
+def last_complete_day(now: dt.datetime) -> dt.datetime:
+    """The logical date of the newest whole day UTC before `now` (what a @daily DAG switched on runs)."""
+    return dt.datetime.combine(now.astimezone(dt.timezone.utc).date() - dt.timedelta(days=1), dt.time(),
+                               tzinfo=dt.timezone.utc)
+
+
+def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summary_path: Path = SUMMARY,
+                 before_ingest=None, after=None, switch_on=None, clock=lambda: dt.datetime.now(dt.timezone.utc)) -> dict:
+    """Switch the DAGs on and wait for finance_ml's dataset run, for one day chosen once (the last
+    complete day UTC by `clock`): in_finance_data and finance_elt are triggered for it before they are
+    switched on, so a run that crosses midnight neither waits for another day's files nor reports
+    another day's runs (the scheduler may add the next day's). Prints each task's state changes while it waits.
+
+    Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
+    again whatever happens, writes include/results/summary.json and returns the summary.
+    `before_ingest(stack)`, if given, runs after finance_elt is unpaused (its sensors waiting) and
+    before in_finance_data is: the place to inject a fault. `after(stack, runs)` runs once the
+    pipeline succeeded, before the stack stops. `switch_on(stack, dag_id)`, if given, unpauses a DAG
+    instead of the REST API (the browser test clicks the DAG's switch in the UI).
+    """
+    if data_dir is not None:
+        if not data_dir.is_dir():
+            raise StackError(f"DATA={data_dir} is not a folder (expected charge/*.csv and satisfaction/*.csv"
+                             " in it, or *.csv.gz)")
+        stack.extra_env["INPUT_DATA_DIR"] = str(data_dir)
+    stack.up(fresh_metadata=True)
+    try:
+        wait_for(lambda: dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
+        day = last_complete_day(clock())
+        watch = TaskWatch(stack.api, DAG_IDS)
+        for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
+            if dag_id == "in_finance_data" and before_ingest is not None:
+                wait_for(lambda: "deferred" in task_states(stack, "finance_elt", "wait_for_ingest.wait_for_ingest_charge"),
+                         120, "finance_elt's sensors to defer")
+                before_ingest(stack)
+            if dag_id != "finance_ml":  # finance_ml runs when finance_elt updates the dataset
+                trigger(stack, dag_id, day)
+            (switch_on or unpause)(stack, dag_id)
+        log(f"switched on {', '.join(DAG_IDS)} for {day:%Y-%m-%d}; waiting for the dataset-triggered finance_ml run")
+        runs = wait_for(lambda: watch.poll() or finished_runs(stack, day), timeout, "the pipeline", every=2)
+        summary = run_summary(stack, runs, summary_path.parent / "plots")
+        if after is not None:
+            after(stack, runs)
+    finally:
+        stack.down()
+    summary_path.parent.mkdir(parents=True, exist_ok=True)
+    summary_path.write_text(json.dumps(summary, indent=2) + "\n")
+    print_summary(summary, summary_path)
+    return summary
+
+
+def dags_loaded(stack) -> bool:
+    errors = stack.api("GET", "importErrors").get("import_errors", [])
+    if errors:
+        raise StackError("DAG import errors:\n" + "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors))
+    known = {d["dag_id"] for d in stack.api("GET", "dags?limit=100").get("dags", [])}
+    return set(DAG_IDS) <= known
+
+
+def finished_runs(stack, day: dt.datetime) -> dict | None:
+    """The runs of `day`, once they succeeded: in_finance_data's and finance_elt's with that logical date,
+    and the finance_ml run that finance_elt's dataset event triggered; raises on a failed run."""
+    of_day = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": list(DAG_IDS[:2]), "execution_date_gte": day.isoformat(),
+                                                      "execution_date_lte": day.isoformat()})["dag_runs"]
+    runs = {dag_id: next((run for run in of_day if run["dag_id"] == dag_id), None) for dag_id in DAG_IDS[:2]}
+    elt = runs["finance_elt"]
+    runs["finance_ml"] = None
+    if elt and elt["state"] == "success":
+        for run in stack.api("GET", "dags/finance_ml/dagRuns?order_by=-execution_date&limit=100")["dag_runs"]:
+            path = f"dags/finance_ml/dagRuns/{quote(run['dag_run_id'])}/upstreamDatasetEvents"
+            if any(event["source_run_id"] == elt["dag_run_id"] for event in stack.api("GET", path)["dataset_events"]):
+                runs["finance_ml"] = run
+                break
+    for dag_id, run in runs.items():
+        if run and run["state"] == "failed":
+            raise StackError(f"{dag_id} run {run['dag_run_id']} failed\n" + failed_task_logs(stack, run))
+    return runs if all(run and run["state"] == "success" for run in runs.values()) else None
+
+
+def failed_task_logs(stack, run: dict, lines: int = 40) -> str:
+    report = []
+    for ti in [ti for ti in run_task_instances(stack, run) if ti["state"] == "failed"]:
+        pattern = f"dag_id={ti['dag_id']}/run_id={run['dag_run_id']}/task_id={ti['task_id']}/**/attempt=*.log"
+        logs = sorted(glob.glob(str(stack.airflow_home / "logs" / pattern), recursive=True), key=os.path.getmtime)
+        text = Path(logs[-1]).read_text(errors="replace").splitlines() if logs else ["(no log file)"]
+        alert = [line[line.index("TASK FAILED"):] for line in text if "TASK FAILED" in line][-1:]  # alerts.py
+        tail = "\n".join(alert + ["..."] + text[-lines:] if alert else text[-lines:])
+        report.append(f"--- task {ti['task_id']} (map index {ti['map_index']}), {logs[-1] if logs else ''}:\n{tail}")
+    return "\n".join(report) or "(no failed task instance found)"

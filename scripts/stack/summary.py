@@ -1,0 +1,123 @@
+"""What a pipeline run produced, read from the database, the bucket and the REST API (never from a
+worker's folder): include/results/summary.json and the lines `make run` prints."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+from psycopg2 import sql
+
+from include.finance.contract import CONTRACTS
+from include.finance.report import model_table
+from include.finance.schema import LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_SATISFACTION
+from include.finance.storage import ml_run_prefix
+
+from .api import run_task_instances
+from .common import ROOT, settings
+from .s3 import s3_client
+
+MODEL_INPUT = ("successful_charges", "other_currency_charges", "implausible_charges", "survey_answers", "orphan_surveys")
+AUDIT = ("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note")
+METRICS = ("model", "cv_r2", "cv_r2_std", "r2_train", "r2_test", "fit_seconds")
+
+
+def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = "", **where) -> list[dict]:
+    """Rows of settings.db_schema.`table` (`columns`, or their count) where each column equals its value."""
+    fields = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("count(*) AS count")
+    query = sql.SQL("SELECT {} FROM {}").format(fields, sql.Identifier(settings.db_schema, table))
+    if where:
+        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where)
+    if largest_first:
+        query += sql.SQL(" ORDER BY {} DESC").format(sql.Identifier(largest_first))
+    cur.execute(query, tuple(where.values()))
+    return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
+
+
+def ml_artifacts_prefix(ml_run: dict) -> str:
+    """Where a finance_ml run (from the REST API) uploaded its model, card and plots."""
+    ts_nodash = dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
+    return ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash)
+
+
+def summary(stack, runs: dict, plots_dir: Path) -> dict:
+    """The run's summary; its plots are downloaded from the bucket into `plots_dir`."""
+    import psycopg2
+
+    ds, ml_run = runs["finance_elt"]["logical_date"][:10], runs["finance_ml"]
+    with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
+        tables = {c.table: select(cur, c.table, ds=ds)[0]["count"] for c in CONTRACTS.values()}  # the day's partition
+        tables |= {table: select(cur, table)[0]["count"] for table in (MODEL_SATISFACTION, MODEL_METRICS)}
+        [model_input] = select(cur, MODEL_INPUT_AUDIT, MODEL_INPUT, ds=ds)
+        audit = sorted(select(cur, LOAD_AUDIT, AUDIT, ds=ds), key=lambda a: (a["kind"], a["file"]))
+        models = select(cur, MODEL_METRICS, METRICS, largest_first="cv_r2", run_id=ml_run["dag_run_id"])
+    conn.close()
+    hosts = Counter(ti["hostname"] or "(none)" for run in runs.values() for ti in run_task_instances(stack, run))
+
+    def seconds(run: dict) -> float:
+        return round((dt.datetime.fromisoformat(run["end_date"]) - dt.datetime.fromisoformat(run["start_date"]))
+                     .total_seconds(), 1)
+
+    return {
+        "tables": tables,
+        "rejected": {c.table: sum(a["rows_rejected"] for a in audit if a["kind"] == kind) for kind, c in CONTRACTS.items()},
+        "audit": audit,
+        "model_input": model_input,
+        "objects": object_counts(stack),
+        "models": models,
+        "model_card": json.loads(get_object(stack, ml_artifacts_prefix(ml_run) + "model_card.json")),
+        "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+                        for p in download(stack, ml_artifacts_prefix(ml_run) + "plots/", plots_dir)),
+        "executor": stack.executor,
+        "task_hosts": dict(sorted(hosts.items())),
+        "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
+        "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
+                 for dag_id, run in runs.items()},
+    }
+
+
+def get_object(stack, key: str) -> bytes:
+    return s3_client(stack).get_object(Bucket=settings.data_bucket_name, Key=key)["Body"].read()
+
+
+def download(stack, prefix: str, folder: Path) -> list[Path]:
+    """The objects under `prefix` in the data bucket, downloaded into `folder` (emptied first)."""
+    client, bucket = s3_client(stack), settings.data_bucket_name
+    shutil.rmtree(folder, ignore_errors=True)
+    paths = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            paths.append(folder / item["Key"][len(prefix):])
+            paths[-1].parent.mkdir(parents=True, exist_ok=True)
+            client.download_file(bucket, item["Key"], str(paths[-1]))
+    return paths
+
+
+def object_counts(stack) -> dict[str, int]:
+    """Objects in the data bucket per folder (`charge/dt=2026-11-20`, `ml-runs/20261121T...`, `xcom`)."""
+    counts: Counter = Counter()
+    for page in s3_client(stack).get_paginator("list_objects_v2").paginate(Bucket=settings.data_bucket_name):
+        for item in page.get("Contents", []):
+            counts["/".join(item["Key"].split("/")[:-1][:2])] += 1  # at most two levels: ml-runs/<run>
+    return dict(sorted(counts.items()))
+
+
+def print_summary(summary: dict, path: Path) -> None:
+    card, left = summary["model_card"], summary["model_input"]
+    print("\nPipeline finished.", flush=True)
+    print("  rows: " + ", ".join(f"{t}={n}" for t, n in summary["tables"].items()))
+    print("  rejected rows (see table load_rejects): " + ", ".join(f"{t}={n}" for t, n in summary["rejected"].items()))
+    print("  DAG seconds: " + ", ".join(f"{d}={s}" for d, s in summary["durations"].items()))
+    print(f"  executor: {summary['executor']}; task instances per host: "
+          + ", ".join(f"{h}={n}" for h, n in summary["task_hosts"].items()))
+    print("  " + model_table(summary["models"]).replace("\n", "\n  "))
+    print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
+    print(f"  left out of model_satisfaction (see table model_input_audit): {left['other_currency_charges']} charges"
+          f" in other currencies, {left['implausible_charges']} implausible amounts; {left['orphan_surveys']} survey"
+          " answers without charges")
+    print(f"  rows left out of training (no survey answers): {card['rows']['without_survey']}")
+    print(f"  plots: {', '.join(summary['plots'])}")
+    print(f"  summary: {path}", flush=True)

@@ -1,0 +1,77 @@
+import hashlib
+import json
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import numpy as np
+from model_tables import BOOSTING, LINEAR, satisfaction_table, train
+
+from include.finance import artifacts, ml, plots
+from include.finance.config import settings
+
+BUCKET = settings.data_bucket_name
+
+
+class FakeS3:
+    """Records what S3Hook.load_bytes would write."""
+
+    def __init__(self):
+        self.objects = {}
+
+    def load_bytes(self, data, key, bucket_name, replace):
+        assert replace, "a retried task rewrites its files"
+        self.objects[(bucket_name, key)] = data
+
+
+def trained():
+    features = ml.engineer_features(satisfaction_table(missing=10), seed=2)
+    return features, [train(features, LINEAR, "LinearRegression"), train(features, BOOSTING, "GradientBoosting")]
+
+
+def test_model_card_describes_data_metrics_and_versions():
+    features, results = trained()
+    best = ml.select_best(results)
+    card = artifacts.model_card(best, results, features["rows"], {"ds": "2026-11-20"},
+                                {"model": "s3://b/k/model.joblib"}, b"model bytes")
+    assert card["model"] == "LinearRegression" and card["metrics"]["cv_r2"] == best["cv_r2"]
+    assert card["model_sha256"] == hashlib.sha256(b"model bytes").hexdigest()
+    assert card["rows"]["without_survey"] == 10 and card["data"] == {"ds": "2026-11-20"}
+    assert set(card["all_models"]) == {"LinearRegression", "GradientBoosting"}
+    assert card["features"] == {"numeric (standard-scaled)": ml.NUMERIC_FEATURES, "categorical (one-hot)": ["product_type"]}
+    assert card["libraries"]["scikit-learn"] == __import__("sklearn").__version__
+    json.dumps(card)
+
+
+def test_publish_uploads_the_best_model_and_its_card_under_the_runs_prefix(capsys):
+    features, results = trained()
+    event = SimpleNamespace(timestamp=datetime(2026, 11, 21, tzinfo=timezone.utc), source_dag_id="finance_elt",
+                            source_run_id="scheduled__2026-11-20", extra={"ds": "2026-11-20"})
+    older = SimpleNamespace(timestamp=datetime(2026, 11, 20, tzinfo=timezone.utc), source_dag_id="finance_elt",
+                            source_run_id="manual__old", extra={"ds": "2026-11-19"})
+    s3 = FakeS3()
+    card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000",
+                                        {settings.model_satisfaction_dataset_uri: [event, older]}, s3=s3)
+    prefix = f"{settings.ml_artifacts_prefix}/20261121T000000/"
+    assert set(s3.objects) == {(BUCKET, prefix + "model.joblib"), (BUCKET, prefix + "model_card.json")}
+    assert json.loads(s3.objects[(BUCKET, prefix + "model_card.json")]) == card
+    assert card["run_id"] == "run_1" and card["model"] == ml.select_best(results)["model"]
+    assert card["data"] == {"table": f"{settings.db_schema}.model_satisfaction",
+                            "built_by": "finance_elt run scheduled__2026-11-20", "ds": "2026-11-20"}
+    assert card["artifacts"]["model"] == f"s3://{BUCKET}/{prefix}model.joblib"
+    model = ml.load_model(s3.objects[(BUCKET, prefix + "model.joblib")], card)  # the uploaded bytes match the card
+    test = features["test"]
+    assert np.isclose(model.score(test[ml.FEATURES], test[ml.TARGET]), card["metrics"]["r2_test"])
+    assert "best model LinearRegression" in capsys.readouterr().out
+
+
+def test_a_manual_run_says_so():
+    assert artifacts.source_of(None) == artifacts.source_of({}) == {"built_by": "unknown (manual run)"}
+
+
+def test_a_plot_is_uploaded_as_a_png_under_the_runs_plots():
+    _, results = trained()
+    s3 = FakeS3()
+    uri = artifacts.upload_plot(plots.model_comparison(results), "comparison", "20261121T000000", s3=s3)
+    key = f"{settings.ml_artifacts_prefix}/20261121T000000/plots/comparison.png"
+    assert uri == f"s3://{BUCKET}/{key}"
+    assert s3.objects[(BUCKET, key)][:8] == b"\x89PNG\r\n\x1a\n"
