@@ -1,5 +1,5 @@
 # Astro Runtime 13.11.0 ships Apache Airflow 2.11.2, the version requirements.lock pins; its Python 3.11
-# variant, the Python the lock is resolved for (Runtime 13 defaults to 3.12). tests/test_requirements.py
+# variant, the Python the lock is resolved for (Runtime 13 defaults to 3.12). tests/unit/test_requirements.py
 # checks both.
 FROM quay.io/astronomer/astro-runtime:13.11.0-python-3.11
 

@@ -175,7 +175,7 @@ class Settings:
 
     def astro_sdk_env(self) -> dict[str, str]:
         """The Airflow settings the Astro SDK reads at import: the local stack sets them from here, the
-        Dockerfile sets the same values (tests/test_project_files.py checks)."""
+        Dockerfile sets the same values (tests/unit/test_project_files.py checks)."""
         return {"AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": self.aws_conn_id,
                 "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": self.xcom_storage_url}
 

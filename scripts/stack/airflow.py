@@ -110,6 +110,7 @@ class Airflow:
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
             f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}": json.dumps(self.aws_connection()),
             f"AIRFLOW_CONN_{settings.db_conn_id.upper()}": self.db_uri(settings.db_name),
+            "DB_PORT": str(self.pg_port),  # the dataset URI names the database the connection points at
             "AWS_EC2_METADATA_DISABLED": "true",
             # up to 16 tasks run at once (mapped training and plots: one per model) on a few cores: one thread each
             # for OpenMP and BLAS, whose idle threads otherwise spin on the cores the others need

@@ -13,10 +13,8 @@ import datetime as dt
 import gzip
 import json
 import os
-import shutil
 import signal
 import subprocess
-import socket
 import threading
 import time
 import urllib.parse
@@ -26,40 +24,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from scripts.stack import EXECUTORS, Stack, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
+from scripts.stack import EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.ui import AirflowUI, chromium_unavailable  # noqa: E402
-
-STATE = ROOT / ".local" / "e2e"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def stack():
-    reason = services_unavailable()
-    if reason:
-        pytest.skip(f"local services cannot start here: {reason}")
-    shutil.rmtree(STATE, ignore_errors=True)
-    stack = Stack(
-        state_dir=STATE,
-        pg_port=free_port(),
-        s3_port=free_port(),
-        web_port=free_port(),
-        health_port=free_port(),
-        # a task whose worker died is failed (and retried) 30 s after its last heartbeat, one it had taken
-        # but not started is sent again 45 s after it was queued
-        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
-                   "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45"},
-    )
-    stack.redis_port = free_port()
-    stack.start_postgres()
-    yield stack
-    stack.down()
-
 
 # Files a user's export could hold next to the good ones (what each row becomes is in the comments).
 # {charge} / {customer}: a charge id and a customer of the generated files, {long}: a line past the limit.
@@ -114,7 +80,7 @@ EXTRA_FILES = {
 
 
 @pytest.fixture(scope="session")
-def input_dir():
+def input_dir(stack):
     """`make run DATA=...` input: the generator's files plus EXTRA_FILES, loaded after them."""
     import datetime as dt
 
@@ -124,7 +90,7 @@ def input_dir():
     from include.finance.contract import MAX_LINE_BYTES
     from include.finance.mock_data import generate_mock_data
 
-    folder = STATE / "input"
+    folder = stack.state_dir / "input"
     files = generate_mock_data(folder, dt.date(2026, 1, 1), customers=settings.mock_data_customers,
                                parts=settings.mock_data_parts, seed=settings.mock_data_seed)
     charge = pd.read_csv(files["charge"][0], nrows=1).iloc[0]
@@ -428,12 +394,12 @@ def run_local(stack, input_dir) -> dict:
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
     is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
     day is cleared and run again."""
-    record = Record(artifacts=STATE / "ml-run-local", restart={}, outage={})
+    record = Record(artifacts=stack.state_dir / "ml-run-local", restart={}, outage={})
     done = threading.Event()
     fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
                              daemon=True)
     fault.start()
-    ui = None if chromium_unavailable() else AirflowUI(stack, STATE / "screenshots")
+    ui = None if chromium_unavailable() else AirflowUI(stack, stack.state_dir / "screenshots")
 
     def after(stack, runs):
         record_while_up(stack, runs, record)
@@ -444,7 +410,7 @@ def run_local(stack, input_dir) -> dict:
 
     try:
         record["summary"] = run_pipeline(
-            stack, data_dir=input_dir, timeout=1500, summary_path=STATE / "local" / "summary.json",
+            stack, data_dir=input_dir, timeout=1500, summary_path=stack.state_dir / "local" / "summary.json",
             before_ingest=lambda stack: s3_outage(stack, record["outage"]), after=after,
             switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
     finally:
@@ -517,7 +483,7 @@ def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> N
 def run_celery(stack, input_dir) -> dict:
     """The same run under the CeleryExecutor with two isolated workers; one of them is killed while it
     trains, and its tasks must finish on the other."""
-    record = Record(artifacts=STATE / "ml-run-celery", kill={})
+    record = Record(artifacts=stack.state_dir / "ml-run-celery", kill={})
     done = threading.Event()
     killer = threading.Thread(target=kill_a_worker_while_it_trains, args=(stack, done, record["kill"]), daemon=True)
     killer.start()
@@ -527,7 +493,7 @@ def run_celery(stack, input_dir) -> dict:
 
     try:
         record["summary"] = run_pipeline(stack, data_dir=input_dir, timeout=1500,
-                                         summary_path=STATE / "celery" / "summary.json",
+                                         summary_path=stack.state_dir / "celery" / "summary.json",
                                          before_ingest=before_ingest, after=lambda s, runs: record_while_up(s, runs, record))
     finally:
         done.set()
@@ -607,12 +573,3 @@ def rerun(local_run):
 def ml_artifacts(run) -> Path:
     """The folder holding the best model, its card and the plots finance_ml uploaded."""
     return run["artifacts"]
-
-
-@pytest.fixture
-def finance_db(stack):
-    import psycopg2
-
-    conn = psycopg2.connect(stack.db_uri("finance"))
-    yield conn
-    conn.close()

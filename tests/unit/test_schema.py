@@ -1,5 +1,5 @@
 """The tables' DDL without a database: what `create_tables` runs, the raw tables from the contract, the
-day's partition constraints, and quoting (tests/e2e/test_sql.py runs them against PostgreSQL)."""
+day's partition constraints, and quoting (tests/db/test_sql_transforms.py runs them against PostgreSQL)."""
 
 import re
 

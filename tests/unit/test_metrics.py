@@ -1,4 +1,4 @@
-"""store_metrics without a database: one transaction that replaces the run's rows (tests/e2e/test_metrics.py
+"""store_metrics without a database: one transaction that replaces the run's rows (tests/db/test_metrics_table.py
 runs it against PostgreSQL)."""
 
 import json

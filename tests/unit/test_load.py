@@ -1,5 +1,5 @@
 """The load's pieces without a database: the COPY stream, the two paths' bookkeeping and the order of a
-day's statements, on a recording cursor (tests/e2e/test_load.py runs them against PostgreSQL)."""
+day's statements, on a recording cursor (tests/db/test_contract_load.py runs them against PostgreSQL)."""
 
 import psycopg2
 import pytest

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 # Astro Runtime tag -> the Apache Airflow version it ships.
 # Sources: astronomer/astro-cli pkg/runtimeversions/testdata/catalog.json (entries cut from

@@ -1,5 +1,5 @@
 """The operators of finance_elt and the input files they read, on moto's S3 (no database: the load
-itself is replaced by a recorder; tests/e2e/test_load.py runs it for real)."""
+itself is replaced by a recorder; tests/db/test_contract_load.py runs it for real)."""
 
 import gzip
 import json

@@ -11,12 +11,12 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 # Astro Runtime major -> the Python of its images without a -python-X.Y suffix. Source: astronomer/astro-cli
 # airflow/standalone.go, af2RuntimePythonDefaults ("13": "3.12"; the runtime catalog carries none for Airflow 2).
 RUNTIME_DEFAULT_PYTHON = {"12": "3.12", "13": "3.12"}
-# Astro Runtime tag -> packages it ships, as far as a source records them (tests/test_project_files.py,
+# Astro Runtime tag -> packages it ships, as far as a source records them (tests/unit/test_project_files.py,
 # RUNTIME_AIRFLOW, has the sources of the Airflow versions). Fill in from the image:
 # docker run --rm quay.io/astronomer/astro-runtime:<tag> pip freeze
 RUNTIME_PACKAGES = {

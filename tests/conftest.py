@@ -1,0 +1,51 @@
+"""Fixtures the database and end-to-end layers share: the local stack on free loopback ports, of which
+the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connection to its database."""
+
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from scripts.stack import Stack, services_unavailable, settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def stack():
+    reason = services_unavailable()
+    if reason:
+        pytest.skip(f"local services cannot start here: {reason}")
+    state = ROOT / ".local" / "e2e"
+    shutil.rmtree(state, ignore_errors=True)
+    stack = Stack(
+        state_dir=state,
+        pg_port=free_port(),
+        s3_port=free_port(),
+        web_port=free_port(),
+        health_port=free_port(),
+        # a task whose worker died is failed (and retried) 30 s after its last heartbeat, one it had taken
+        # but not started is sent again 45 s after it was queued
+        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
+                   "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45"},
+    )
+    stack.redis_port = free_port()
+    stack.start_postgres()
+    yield stack
+    stack.down()
+
+
+@pytest.fixture
+def finance_db(stack):
+    import psycopg2
+
+    conn = psycopg2.connect(stack.db_uri(settings.db_name))
+    yield conn
+    conn.close()
