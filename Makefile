@@ -26,10 +26,10 @@ $(VENV)/.synced: requirements.lock
 	@touch $@
 
 run: venv
-	$(PY) -m scripts.stack run $(if $(DATA),--data "$(DATA)") $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m scripts.stack $(if $(EXECUTOR),--executor $(EXECUTOR)) run $(if $(DATA),--data "$(DATA)")
 
 up: venv
-	$(PY) -m scripts.stack up $(if $(EXECUTOR),--executor $(EXECUTOR))
+	$(PY) -m scripts.stack $(if $(EXECUTOR),--executor $(EXECUTOR)) up
 
 down: venv
 	$(PY) -m scripts.stack down

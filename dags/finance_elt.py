@@ -44,7 +44,8 @@ from astro.table import Metadata, Table
 from include.finance import alerts, gates, schema, sql
 from include.finance.config import settings
 from include.finance.contract import CONTRACTS, KINDS
-from include.finance.operators import ContractLoadOperator, RowsColumnCheckOperator
+from include.finance.hooks import db_connection
+from include.finance.operators import CleanupOperator, ContractLoadOperator, RowsColumnCheckOperator
 from include.finance.storage import manifest_key
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
@@ -59,15 +60,6 @@ def _qualified(name: str) -> str:
     return schema.quoted(settings.db_schema, name)
 
 
-def _connection():
-    """A connection to the pipeline's database, closed at the end of the `with` block."""
-    from contextlib import closing
-
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
-    return closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn())
-
-
 @task
 def check_input_files(ds=None) -> list[dict]:
     """One load per kind, once every file the day's manifest lists is in the bucket and every header
@@ -80,7 +72,7 @@ def check_input_files(ds=None) -> list[dict]:
 @task
 def create_tables() -> None:
     """Create the schema and the tables that are missing."""
-    with _connection() as conn:
+    with db_connection() as conn:
         schema.create_tables(conn, settings.db_schema)
 
 
@@ -90,7 +82,7 @@ def audit_model_input(ds=None, run_id=None) -> dict:
     implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
     from include.finance.model_input import audit_model_input
 
-    with _connection() as conn:
+    with db_connection() as conn:
         return audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
                                  settings.max_charge_amount)
 
@@ -103,7 +95,7 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
     The dataset event carries the day the table was built from, for finance_ml's model card.
     """
-    with _connection() as conn:
+    with db_connection() as conn:
         schema.swap_table(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION)
     outlet_events[model_satisfaction_dataset].extra = {
         "ds": ds,
@@ -146,19 +138,18 @@ def finance_elt():
 
     @task_group(default_args={"conn_id": settings.db_conn_id})
     def check_loaded():
-        day = "ds = '{{ ds }}'"
         for kind in KINDS:
             table = CONTRACTS[kind].table
-            RowsColumnCheckOperator(task_id=f"check_{table}_columns", table=_qualified(table), partition_clause=day,
-                                    column_mapping=gates.LOADED_COLUMNS[kind])
-            SQLTableCheckOperator(task_id=f"check_{table}_rows", table=_qualified(table), partition_clause=day,
+            RowsColumnCheckOperator(task_id=f"check_{table}_columns", table=_qualified(table), partition_clause=gates.DAY,
+                                    column_mapping=gates.loaded_columns(kind))
+            SQLTableCheckOperator(task_id=f"check_{table}_rows", table=_qualified(table), partition_clause=gates.DAY,
                                   checks=gates.enough_rows(settings.min_input_rows))
             SQLTableCheckOperator(task_id=f"check_{kind}_rejected_share", table=_qualified(schema.LOAD_AUDIT),
-                                  partition_clause=f"{day} AND kind = '{kind}'", checks=gates.few_rejects(settings))
+                                  partition_clause=gates.day_of_kind(kind), checks=gates.few_rejects(settings))
 
     check_model_input = SQLTableCheckOperator(
         task_id="check_model_input", conn_id=settings.db_conn_id, table=_qualified(schema.MODEL_INPUT_AUDIT),
-        partition_clause="ds = '{{ ds }}'", checks=gates.model_input(settings),
+        partition_clause=gates.DAY, checks=gates.model_input(settings),
     )
     successful_charges = aql.transform_file(
         "select_successful_charges.sql", task_id="select_successful_charges",
@@ -188,7 +179,7 @@ def finance_elt():
 
     # A teardown after the last task: it runs once every task is done, whatever its state, and does not
     # decide the run's state (a plain aql.cleanup() waits for the run in a worker slot, polling).
-    published >> aql.cleanup(run_sync_mode=True).as_teardown()
+    published >> CleanupOperator(task_id="cleanup", run_sync_mode=True).as_teardown()
 
 
 finance_elt()

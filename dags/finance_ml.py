@@ -35,6 +35,7 @@ from astro.table import Metadata, Table
 
 from include.finance import alerts, schema, sql
 from include.finance.config import settings
+from include.finance.hooks import db_connection
 from include.finance.ml import split_train_test
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
@@ -67,13 +68,9 @@ else:
 
 @task
 def store_metrics(results: list[dict], run_id=None) -> int:
-    from contextlib import closing
-
-    from airflow.providers.postgres.hooks.postgres import PostgresHook
-
     from include.finance.metrics import store_metrics
 
-    with closing(PostgresHook(postgres_conn_id=settings.db_conn_id).get_conn()) as conn:
+    with db_connection() as conn:
         return store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
 
 

@@ -23,12 +23,7 @@ from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 from include.finance import alerts
 from include.finance.config import settings
 from include.finance.contract import KINDS
-
-
-def _s3():
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=settings.aws_conn_id)
+from include.finance.hooks import s3_hook
 
 
 @task
@@ -36,7 +31,7 @@ def clear_partition(ds=None) -> int:
     """Remove the day's old files and manifests: a rerun must not keep stale parts."""
     from include.finance.storage import clear_partition
 
-    return clear_partition(_s3(), settings.data_bucket_name, ds, KINDS)
+    return clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
 
 
 @task
@@ -60,7 +55,7 @@ def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
     get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
     generate = partial(write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
                        scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
-    return upload_part(_s3(), settings.data_bucket_name, ds, part, KINDS, generate)
+    return upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
 
 
 @task
@@ -69,7 +64,7 @@ def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
     from include.finance.storage import write_manifests
 
     uploaded = [report for part in reports for report in part]
-    return write_manifests(_s3(), settings.data_bucket_name, ds, uploaded, KINDS)
+    return write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
 
 
 @dag(

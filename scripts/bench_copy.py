@@ -33,7 +33,7 @@ def copy_baseline(stack: Stack, files: list[Path], rounds: int = 2) -> float:
     (the fastest of `rounds`)."""
     def prepare():
         for kind, contract in CONTRACTS.items():
-            stack.psql("-c", f"CREATE TABLE copy_{kind} (LIKE {contract.table});"
+            stack.psql("-c", f"CREATE TABLE copy_{kind} (LIKE {schema.quoted(settings.db_schema, contract.table)});"
                        f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line")
 
     def copy():
@@ -66,15 +66,14 @@ def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
     """The psql script: the load's statements (`include/finance/load.py`), each file by `\\copy` instead of `COPY FROM STDIN`."""
     table = pgsql.Identifier(f"copy_contract_{contract.kind}")
     lines = ["BEGIN;"]
-    lines += [f"{s.as_string(conn)};" for s in schema.new_partition_statements(contract, pgsql.Identifier(contract.table), table, ds)]
+    lines += [f"{s.as_string(conn)};" for s in schema.new_partition_statements(contract, pgsql.Identifier(settings.db_schema, contract.table), table, ds)]
     for path in files:
         with open(path) as file:
             columns = pgsql.SQL(", ").join(map(pgsql.Identifier, file.readline().strip().split(",")))
         lines.append(f"{schema.file_defaults_statement(table, str(path)).as_string(conn)};")
         lines.append(pgsql.SQL("\\copy {} ({}) FROM {} WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
             table, columns, pgsql.Literal(str(path)), columns).as_string(conn))  # a meta-command: no ";"
-    lines.append(pgsql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({}, ds);").format(table, pgsql.Identifier(contract.key))
-                 .as_string(conn))
+    lines.append(pgsql.SQL("ALTER TABLE {} ADD {};").format(table, schema.primary_key(contract.key)).as_string(conn))
     lines += [f"{schema.analyze_statement(contract, table).as_string(conn)};", "COMMIT;"]
     return "\n".join(lines) + "\n"
 

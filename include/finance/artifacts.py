@@ -16,12 +16,7 @@ import platform
 
 from include.finance import ml, report, schema, storage
 from include.finance.config import settings
-
-
-def _s3():
-    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-    return S3Hook(aws_conn_id=settings.aws_conn_id)
+from include.finance.hooks import s3_hook
 
 
 def run_prefix(ts_nodash: str) -> str:
@@ -30,7 +25,7 @@ def run_prefix(ts_nodash: str) -> str:
 
 def upload(data: bytes, key: str, s3=None) -> str:
     """Write `data` to `key` of the data bucket (replacing it: a retried task rewrites its files); returns its URI."""
-    (s3 or _s3()).load_bytes(data, key, bucket_name=settings.data_bucket_name, replace=True)
+    (s3 or s3_hook()).load_bytes(data, key, bucket_name=settings.data_bucket_name, replace=True)
     return f"s3://{settings.data_bucket_name}/{key}"
 
 

@@ -16,6 +16,7 @@ profile's database names where the data is for the dataset URI, which must name 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Mapping
@@ -145,6 +146,11 @@ class Settings:
             if not values[name]:
                 raise ValueError(f"ENVIRONMENT={profile}: set {name.upper()}, where the pipeline's database is "
                                  "(it names the dataset finance_ml is scheduled on)")
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", values.get("db_schema", cls.db_schema)):
+            # the project quotes it everywhere, but the Astro SDK names a Table of the transforms as
+            # schema.table, unquoted and lower-cased
+            raise ValueError(f"environment variable DB_SCHEMA must be a lower-case SQL name (a-z, 0-9, _), "
+                             f"got {values['db_schema']!r}")
         values["model_currency"] = values.get("model_currency", cls.model_currency).lower()
         if values.get("input_data_dir") is not None:
             values["input_data_dir"] = PROJECT_ROOT / values["input_data_dir"]
@@ -166,7 +172,9 @@ class Settings:
     def model_satisfaction_dataset_uri(self) -> str:
         """The dataset finance_elt emits when model_satisfaction is rebuilt and finance_ml is scheduled on:
         Airflow's postgres URI of the real table (without user@: an astro Table URI does not fire on 2.11)."""
-        return f"postgres://{self.db_host}:{self.db_port}/{self.db_name}/{self.db_schema}/model_satisfaction"
+        from include.finance.schema import MODEL_SATISFACTION
+
+        return f"postgres://{self.db_host}:{self.db_port}/{self.db_name}/{self.db_schema}/{MODEL_SATISFACTION}"
 
     @property
     def xcom_storage_url(self) -> str:

@@ -9,19 +9,36 @@ from __future__ import annotations
 
 from include.finance.config import Settings
 
-SCORES_FROM_0_TO_10 = {
-    f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
-    for aspect in ("speed", "product", "service")
-}
-NO_NULL = {"null_check": {"equal_to": 0}}
-UNIQUE_KEY = {**NO_NULL, "unique_check": {"equal_to": 0}}
+# The check operators write each check's result into the mapping they were given: every call builds
+# new dicts, so that no two checks (or two operators) share one.
+def no_null() -> dict:
+    return {"null_check": {"equal_to": 0}}
 
-# The day's loaded rows, per kind: keys present and unique, values in range.
-LOADED_COLUMNS = {
-    "charge": {"id": UNIQUE_KEY, "customer_id": NO_NULL, "amount": {"min": {"geq_to": 0}},
-               "amount_captured": {"min": {"geq_to": 0}}},
-    "satisfaction": {"customer_id": UNIQUE_KEY, **SCORES_FROM_0_TO_10},
-}
+
+def unique_key() -> dict:
+    return {**no_null(), "unique_check": {"equal_to": 0}}
+
+
+def scores_from_0_to_10() -> dict:
+    return {f"customer_satisfaction_{aspect}": {"min": {"geq_to": 0}, "max": {"leq_to": 10}}
+            for aspect in ("speed", "product", "service")}
+
+
+def loaded_columns(kind: str) -> dict:
+    """The day's loaded rows of a kind: keys present and unique, values in range."""
+    return {
+        "charge": lambda: {"id": unique_key(), "customer_id": no_null(), "amount": {"min": {"geq_to": 0}},
+                           "amount_captured": {"min": {"geq_to": 0}}},
+        "satisfaction": lambda: {"customer_id": unique_key(), **scores_from_0_to_10()},
+    }[kind]()
+
+
+# The rows a check reads: the run's day (rendered by Airflow), of one kind in load_audit.
+DAY = "ds = '{{ ds }}'"
+
+
+def day_of_kind(kind: str) -> str:
+    return f"{DAY} AND kind = '{kind}'"
 
 
 def enough_rows(minimum: int) -> dict:
@@ -46,7 +63,7 @@ def model_input(settings: Settings) -> dict:
 
 def model_satisfaction_columns(settings: Settings) -> dict:
     return {
-        "customer_id": UNIQUE_KEY,
-        "avg_amount_captured": {**NO_NULL, "min": {"geq_to": 0}, "max": {"leq_to": settings.max_charge_amount}},
-        **SCORES_FROM_0_TO_10,
+        "customer_id": unique_key(),
+        "avg_amount_captured": {**no_null(), "min": {"geq_to": 0}, "max": {"leq_to": settings.max_charge_amount}},
+        **scores_from_0_to_10(),
     }

@@ -33,7 +33,8 @@ from include.finance.contract import Contract, ContractError
 from include.finance.load_files import ChunkSource, CopyBuffer, FileAudit
 from include.finance.reader import RowReader
 from include.finance.report import text_table
-from include.finance.schema import LOAD_AUDIT, LOAD_REJECTS, analyze_statement, new_partition_statements, partition_name
+from include.finance.schema import (LOAD_AUDIT, LOAD_REJECTS, analyze_statement, new_partition_statements, partition_name,
+                                    primary_key)
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def _load_files(cur, new: pgsql.Composable, contract: Contract, files: dict[str,
 def drop_duplicates(cur, new: pgsql.Composable, key: str, index: str) -> dict[str, int]:
     """Give `new` its primary key (key, ds); where a key occurs more than once, keep its first row by file
     and line and delete the others first. Returns the rows deleted per file."""
-    add_key = pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} PRIMARY KEY ({}, ds)").format(new, _id(index), _id(key))
+    add_key = pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(new, _id(index), primary_key(key))
     cur.execute("SAVEPOINT primary_key")
     try:
         cur.execute(add_key)

@@ -15,8 +15,10 @@ from airflow.exceptions import AirflowException, AirflowFailException
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
 from airflow.providers.postgres.hooks.postgres import PostgresHook
+from airflow.utils.state import TaskInstanceState
 from astro.constants import FileType
 from astro.files import File
+from astro.sql.operators.cleanup import CleanupOperator as AstroCleanupOperator
 from astro.sql.operators.load_file import LoadFileOperator
 from astro.table import BaseTable, Metadata, Table
 
@@ -125,6 +127,16 @@ def day_loads(ds: str, settings: Settings) -> list[dict]:
         }
         for kind in KINDS
     ]
+
+
+class CleanupOperator(AstroCleanupOperator):
+    """`aql.cleanup`, also on a day that failed before the mapped load ran: the Astro SDK resolves the
+    output of every LoadFileOperator to find temporary tables, and that of a mapped one that never ran is
+    None, on which it fails. Only tasks that succeeded have outputs, so only theirs are resolved."""
+
+    def resolve_tables_from_tasks(self, tasks, context):
+        succeeded = {ti.task_id for ti in context["dag_run"].get_task_instances(state=[TaskInstanceState.SUCCESS])}
+        return super().resolve_tables_from_tasks([t for t in tasks if t.task_id in succeeded], context)
 
 
 class RowsColumnCheckOperator(SQLColumnCheckOperator):

@@ -32,6 +32,11 @@ def quoted(*parts: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
 
+def primary_key(key: str) -> pgsql.Composed:
+    """A raw table's primary key, also each day's: the contract's key, then the day."""
+    return pgsql.SQL("PRIMARY KEY ({}, ds)").format(pgsql.Identifier(key))
+
+
 def raw_table_statement(contract: Contract, schema: str) -> pgsql.Composed:
     """The contract's table, partitioned by day (`ds`), each row with the file and line it came from."""
     columns = [
@@ -43,10 +48,10 @@ def raw_table_statement(contract: Contract, schema: str) -> pgsql.Composed:
         "CREATE TABLE IF NOT EXISTS {table} (ds date NOT NULL, {columns},"
         # the key before ds: building a day's index then sorts on the key's text, not first
         # on a date that is the same in the whole partition (half the time)
-        " source_file text NOT NULL, source_line integer NOT NULL, PRIMARY KEY ({key}, ds))"
+        " source_file text NOT NULL, source_line integer NOT NULL, {key})"
         " PARTITION BY LIST (ds)"
     ).format(table=pgsql.Identifier(schema, contract.table), columns=pgsql.SQL(", ").join(columns),
-             key=pgsql.Identifier(contract.key))
+             key=primary_key(contract.key))
 
 
 def create_tables(conn, schema: str) -> None:

@@ -9,8 +9,9 @@
                                     (and the run's plots, downloaded from the bucket), down
     python -m scripts.stack airflow ARGS...   the Airflow CLI against the running stack (make airflow ARGS=...)
     python -m scripts.stack parse   import every DAG file, as `astro dev parse` does; no stack needed
-    --executor celery               (or EXECUTOR=celery) Airflow's CeleryExecutor with Redis as broker
-                                    and two Celery workers instead of the LocalExecutor
+    python -m scripts.stack --executor celery up|run   (or EXECUTOR=celery) Airflow's CeleryExecutor with
+                                    Redis as broker and two Celery workers instead of the LocalExecutor
+    python -m scripts.stack run --data DIR [--timeout SECONDS]   your CSVs instead of mock data
 
 Ports, all on 127.0.0.1: DB_PORT (settings.db_port), LOCAL_S3_PORT, AIRFLOW_WEB_PORT, SCHEDULER_HEALTH_PORT
 and LOCAL_REDIS_PORT. In Celery mode each worker runs as on a machine of its own: its own host name, /tmp
@@ -34,13 +35,17 @@ from .services import Stack
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("up", "down", "reset", "run", "airflow", "parse"))
-    parser.add_argument("args", nargs=argparse.REMAINDER, help="airflow: the Airflow CLI's arguments")
-    parser.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv (or *.csv.gz) to use instead of mock data")
     parser.add_argument("--executor", choices=EXECUTORS, default=os.environ.get("EXECUTOR") or "local",
                         help="local: LocalExecutor (default); celery: CeleryExecutor, Redis and two isolated workers")
-    parser.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
-                        help="seconds `run` waits for the pipeline (default 900)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("up", "down", "reset", "parse"):
+        commands.add_parser(name)
+    run = commands.add_parser("run")
+    run.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv (or *.csv.gz) to use instead of mock data")
+    run.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
+                     help="seconds `run` waits for the pipeline (default 900)")
+    # everything after `airflow` is the Airflow CLI's, --help included
+    commands.add_parser("airflow", add_help=False).add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     stack = Stack(executor=args.executor)
     try:

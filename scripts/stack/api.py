@@ -46,16 +46,16 @@ def trigger(stack, dag_id: str, day: dt.datetime) -> dict:
 
 def run_task_instances(stack, run: dict) -> list[dict]:
     """The task instances of one run (REST API), one per map index."""
-    path = f"dags/{run['dag_id']}/dagRuns/{quote(run['dag_run_id'])}/taskInstances?limit=1000"
-    return stack.api("GET", path)["task_instances"]
+    return task_instances(stack.api, (run["dag_id"],), run_ids=(run["dag_run_id"],))
 
 
-def task_instances(api, dag_ids: tuple[str, ...]) -> list[dict]:
-    """Every task instance of every run of the DAGs, page by page (the batch endpoint)."""
+def task_instances(api, dag_ids: tuple[str, ...], run_ids: tuple[str, ...] = ()) -> list[dict]:
+    """Every task instance of every run of the DAGs (or of the runs named), page by page (the batch endpoint)."""
+    query = {"dag_ids": list(dag_ids), **({"dag_run_ids": list(run_ids)} if run_ids else {})}
     found: list[dict] = []
     while True:
         page = api("POST", "dags/~/dagRuns/~/taskInstances/list",
-                   {"dag_ids": list(dag_ids), "page_offset": len(found), "page_limit": PAGE})["task_instances"]
+                   {**query, "page_offset": len(found), "page_limit": PAGE})["task_instances"]
         found += page
         if len(page) < PAGE:
             return found

@@ -15,9 +15,15 @@ from include.finance.config import PROJECT_ROOT, Settings
 
 ROOT = PROJECT_ROOT
 
-# The stack is the local profile whatever ENVIRONMENT says (its own PostgreSQL, moto's S3 endpoint);
-# its Airflow processes get ENVIRONMENT=local, so the tasks build these same settings.
-settings = Settings.from_env({**os.environ, "ENVIRONMENT": "local"})
+
+
+def local_settings(environ=os.environ) -> Settings:
+    """The stack is the local profile whatever ENVIRONMENT says (its own PostgreSQL, moto's S3 endpoint);
+    its Airflow processes get ENVIRONMENT=local, so the tasks build these same settings."""
+    return Settings.from_env({**environ, "ENVIRONMENT": "local"})
+
+
+settings = local_settings()
 
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI and the REST API

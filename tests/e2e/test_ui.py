@@ -5,12 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from include.finance.config import settings
+from include.finance.config import Settings
 from scripts.stack import DAG_IDS
 
 pytestmark = pytest.mark.integration
 
-DATASET = settings.model_satisfaction_dataset_uri
+
+@pytest.fixture(scope="module")
+def dataset(stack) -> str:
+    """The dataset URI the stack's Airflow processes build: their settings name the stack's database."""
+    return Settings.from_env(stack.env()).model_satisfaction_dataset_uri
 
 
 def test_the_user_logs_in_and_sees_the_three_dags_without_import_errors(browser):
@@ -25,20 +29,20 @@ def test_switching_the_dags_on_in_the_ui_runs_the_pipeline(browser):
     assert browser["run_states"] == {dag_id: "success" for dag_id in DAG_IDS}
 
 
-def test_the_datasets_view_shows_finance_elt_feeding_finance_ml(browser):
+def test_the_datasets_view_shows_finance_elt_feeding_finance_ml(browser, dataset):
     graph = browser["dataset_graph"]
-    assert ("dag:finance_elt", f"dataset:{DATASET}") in graph["edges"]
-    assert (f"dataset:{DATASET}", "dag:finance_ml") in graph["edges"]
+    assert ("dag:finance_elt", f"dataset:{dataset}") in graph["edges"]
+    assert (f"dataset:{dataset}", "dag:finance_ml") in graph["edges"]
     assert not [edge for edge in graph["edges"] if edge[0] == "dag:in_finance_data"]  # files, not datasets
 
 
-def test_each_run_graph_shows_the_tasks_in_order(browser):
+def test_each_run_graph_shows_the_tasks_in_order(browser, dataset):
     elt, ml = browser["graphs"]["finance_elt"]["edges"], browser["graphs"]["finance_ml"]["edges"]
     assert {("check_input_files", "create_tables"), ("create_tables", "load_input_files")} <= set(elt)
-    assert ("publish_model_satisfaction", DATASET) in elt
+    assert ("publish_model_satisfaction", dataset) in elt
     # the dataset's condition node leads into the run (not drawn to select_model_rows, whose Table inlet
     # Airflow seems to count as its upstream)
-    assert (DATASET, "and-gate-0") in ml and any(source == "and-gate-0" for source, _ in ml)
+    assert (dataset, "and-gate-0") in ml and any(source == "and-gate-0" for source, _ in ml)
     assert ("select_model_rows", "split_train_test") in ml
     assert {("split_train_test", "train_model_task"), ("train_model_task", "publish_best_model")} <= set(ml)
     assert "upload_part" in browser["graphs"]["in_finance_data"]["nodes"]

@@ -49,6 +49,7 @@ def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace():
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be one of local, docker, prod, got 'staging'"),
         ({"ENVIRONMENT": "prod", "TRAINING_IMAGE": "i"}, "ENVIRONMENT=prod: set DB_HOST"),
         ({"ENVIRONMENT": "prod", "DB_HOST": "h", "DB_NAME": "d"}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
+        ({"DB_SCHEMA": "Finance Data"}, "DB_SCHEMA must be a lower-case SQL name .*, got 'Finance Data'"),
     ],
 )
 def test_bad_values_are_named(env, message):

@@ -15,8 +15,18 @@ def test_the_thresholds_come_from_the_settings():
 
 
 def test_every_kind_has_its_column_gates_on_columns_of_its_contract():
-    assert set(gates.LOADED_COLUMNS) == set(KINDS)
-    for kind, mapping in gates.LOADED_COLUMNS.items():
-        contract = CONTRACTS[kind]
+    for kind in KINDS:
+        mapping, contract = gates.loaded_columns(kind), CONTRACTS[kind]
         assert set(mapping) <= set(contract.names)
         assert mapping[contract.key]["unique_check"] == {"equal_to": 0}, f"{kind}: the key is not checked unique"
+
+
+def test_no_two_checks_share_the_dict_an_operator_writes_its_result_into():
+    """SQLColumnCheckOperator stores each check's result in the mapping it was given: a dict shared by two
+    columns would let the second column's result overwrite the first's."""
+    def leaves(mapping):
+        return [check for column in mapping.values() for check in column.values()]
+
+    first, second = gates.loaded_columns("charge"), gates.loaded_columns("charge")
+    found = leaves(first) + leaves(second) + leaves(gates.model_satisfaction_columns(Settings.from_env({})))
+    assert len({id(check) for check in found}) == len(found)

@@ -81,6 +81,22 @@ def test_a_file_copy_refuses_is_rolled_back_and_read_row_by_row(refusal):
     assert not load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,x,2,3,basic\n"],
                                     audit, set())
     assert cur.statements[-1] == "ROLLBACK TO SAVEPOINT copy_file" and audit.loaded_by == ""
+    # the day's load then reads the same file row by row: the bad score is a reject, the good row is copied
+    conn = Cursor(refuse=refusal, fetched=[])
+    conn.cursor = lambda: conn
+    refusing_copy = conn.copy_expert
+
+    def copy_expert(statement, stream):  # COPY refuses the file; the reader's own COPYs go through
+        if "FROM STDIN WITH (FORMAT csv, HEADER" in text(statement):
+            return refusing_copy(statement, stream)
+        conn.refuse = None
+        Cursor.copy_expert(conn, statement, stream)
+        conn.refuse = refusal
+
+    conn.copy_expert = copy_expert
+    body = SAT_HEADER + b"cus_1,x,2,3,basic\ncus_2,1,2,3,basic\n"
+    (audit,) = load.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [body]}, "2026-11-20", "r1", "s")
+    assert (audit.loaded_by, audit.rows_read, audit.rows_rejected) == ("row reader", 2, 1)
 
 
 def test_a_record_over_two_lines_is_read_row_by_row_for_its_line_numbers():
@@ -127,7 +143,7 @@ def test_check_headers_lists_the_error_of_each_file():
     assert len(errors) == 1 and errors[0].startswith("b.csv: required columns customer_satisfaction_speed")
 
 
-def test_a_day_is_built_aside_then_swapped_in_with_its_audit_in_one_transaction():
+def test_a_day_is_built_aside_keyed_and_swapped_in_before_its_audit_is_written():
     conn = Cursor(fetched=[])
     conn.cursor = lambda: conn
     audits = load.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]},

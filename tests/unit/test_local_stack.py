@@ -207,7 +207,10 @@ def test_the_last_complete_day_is_yesterday_utc_whatever_the_time_zone():
 def test_the_stack_takes_its_names_from_the_local_profile_of_the_settings(tmp_path, monkeypatch):
     """Whatever ENVIRONMENT the shell has, the stack is the local profile and tells Airflow so."""
     from include.finance.config import PROFILES
+    from scripts.stack.common import local_settings
 
+    shell = local_settings({"ENVIRONMENT": "docker", "DB_SCHEMA": "finance"})
+    assert (shell.environment, shell.db_host, shell.db_schema) == ("local", PROFILES["local"].db_host, "finance")
     monkeypatch.setenv("ENVIRONMENT", "docker")
     settings, local = stack_module.settings, PROFILES["local"]
     stack = Stack(state_dir=tmp_path)
@@ -330,3 +333,31 @@ def test_parse_lists_the_dag_files_that_fail_to_import(tmp_path):
     assert found["dags"] == ["good"]
     assert list(found["errors"]) == [str(tmp_path / "broken.py")]
     assert "no_such_module" in found["errors"][str(tmp_path / "broken.py")]
+
+
+@pytest.mark.parametrize("argv, executor, data, timeout", [
+    (["run"], "local", None, 900.0),
+    (["run", "--data", "in", "--timeout", "60"], "local", "in", 60.0),
+    (["--executor", "celery", "run", "--data", "in"], "celery", "in", 900.0),
+])
+def test_the_command_line_hands_run_its_folder_executor_and_timeout(monkeypatch, tmp_path, argv, executor, data, timeout):
+    from scripts.stack import __main__ as cli
+
+    monkeypatch.delenv("EXECUTOR", raising=False)
+    monkeypatch.delenv("RUN_TIMEOUT", raising=False)
+    monkeypatch.chdir(tmp_path)
+    calls = []
+    monkeypatch.setattr(cli, "run_pipeline", lambda stack, data_dir, timeout: calls.append((stack.executor, data_dir, timeout)))
+    assert cli.main(argv) == 0
+    assert calls == [(executor, (tmp_path / data) if data else None, timeout)]
+
+
+def test_the_command_line_passes_everything_after_airflow_to_the_airflow_cli(monkeypatch):
+    from scripts.stack import __main__ as cli
+
+    monkeypatch.setattr(cli.Stack, "pg_ready", lambda self: True)
+    monkeypatch.setattr(cli.os, "chdir", lambda path: None)
+    execs = []
+    monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: execs.append(argv[1:]))
+    cli.main(["airflow", "tasks", "list", "finance_elt", "--help"])
+    assert execs == [["tasks", "list", "finance_elt", "--help"]]

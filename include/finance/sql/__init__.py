@@ -1,8 +1,9 @@
 """The pipeline's SQL, one statement per file in this folder:
 
 - `*.sql`: the transforms, run by `aql.transform_file` (finance_elt, finance_ml). `{{ name }}` is filled
-  in by the Astro SDK from the task's `parameters`: a quoted table name for a Table, a bind parameter
-  (never pasted text) for anything else, such as `day`, the run's logical date.
+  in by the Astro SDK from the task's `parameters`: `schema.table` for a Table (unquoted: hence the
+  plain lower-case names config.py allows for DB_SCHEMA), a bind parameter (never pasted text) for
+  anything else, such as `day`, the run's logical date.
 - `tables/<table>.sql`: the fixed tables, created where missing by `schema.create_tables`.
 - `statements/*.sql`: statements the tasks run through psycopg2.
 
