@@ -8,7 +8,7 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
    table has more), and the table's size for the model card.
    `split_train_test` (`@aql.dataframe`): reads them as a DataFrame, leaves out (and counts) customers
    without survey answers, stops with a clear message if too few rows remain, splits train and test.
-2. `train_model_task`, mapped over `MODELS` in `include/finance/config.py`: each model is one
+2. `train_model_task`, mapped over `settings.models` (`include/finance/config.py`): each model is one
    scikit-learn Pipeline (scaled scores, one-hot product type, the model), cross-validated on the
    training set (`cv_r2` = mean R2 over `ML_CV_FOLDS` seeded folds), fitted, scored on the test set.
    With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`, image
