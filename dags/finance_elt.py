@@ -45,7 +45,7 @@ from include.finance import alerts, gates, schema, sql
 from include.finance.config import settings
 from include.finance.contract import CONTRACTS, KINDS
 from include.finance.hooks import db_connection
-from include.finance.operators import CleanupOperator, ContractLoadOperator, RowsColumnCheckOperator
+from include.finance.operators import CleanupOperator, ContractLoadOperator, RowsColumnCheckOperator, day_loads
 from include.finance.storage import manifest_key
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
@@ -62,10 +62,8 @@ def _qualified(name: str) -> str:
 
 @task
 def check_input_files(ds=None) -> list[dict]:
-    """One load per kind, once every file the day's manifest lists is in the bucket and every header
-    passed the contract."""
-    from include.finance.operators import day_loads
-
+    """The arguments of the day's load_input_files, one per kind, once every file the day's manifest lists
+    is in the bucket and every header passed the contract."""
     return day_loads(ds, settings)
 
 
@@ -80,10 +78,10 @@ def create_tables() -> None:
 def audit_model_input(ds=None, run_id=None) -> dict:
     """Count what the day's model table will leave out (charges in other currencies or with an
     implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
-    from include.finance.model_input import audit_model_input
+    from include.finance import model_input
 
     with db_connection() as conn:
-        return audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
+        return model_input.audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
                                  settings.max_charge_amount)
 
 

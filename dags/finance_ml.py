@@ -37,6 +37,7 @@ from include.finance import alerts, schema, sql
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 from include.finance.ml import split_train_test
+from include.finance.operators import CleanupOperator
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 
@@ -68,10 +69,10 @@ else:
 
 @task
 def store_metrics(results: list[dict], run_id=None) -> int:
-    from include.finance.metrics import store_metrics
+    from include.finance import metrics
 
     with db_connection() as conn:
-        return store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
+        return metrics.store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
 
 
 @task
@@ -128,8 +129,8 @@ def finance_ml():
     last = [store_metrics(results), plot_model_results.expand(model_results=results), plot_comparison(results),
             publish_best_model(features, results)]
 
-    # drops the temporary tables once every task is done, as in finance_elt
-    last >> aql.cleanup(run_sync_mode=True).as_teardown()
+    # drops the temporary tables once every task is done, as in finance_elt (and with the same operator)
+    last >> CleanupOperator(task_id="cleanup", run_sync_mode=True).as_teardown()
 
 
 finance_ml()

@@ -29,17 +29,17 @@ from include.finance.hooks import s3_hook
 @task
 def clear_partition(ds=None) -> int:
     """Remove the day's old files and manifests: a rerun must not keep stale parts."""
-    from include.finance.storage import clear_partition
+    from include.finance import storage
 
-    return clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
+    return storage.clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
 
 
 @task
 def plan_parts() -> list[dict]:
     """One entry per upload_part task: a generated part number, or one of the user's files."""
-    from include.finance.storage import plan_parts
+    from include.finance import storage
 
-    return plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
+    return storage.plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
 
 
 @task(map_index_template="{{ part_label }}")
@@ -49,22 +49,21 @@ def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
 
     from airflow.operators.python import get_current_context
 
-    from include.finance.mock_data import write_part
-    from include.finance.storage import upload_part
+    from include.finance import mock_data, storage
 
     get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
-    generate = partial(write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
+    generate = partial(mock_data.write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
                        scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
-    return upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
+    return storage.upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
 
 
 @task
 def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
     """Mark the day complete, after every part is uploaded and found in the bucket."""
-    from include.finance.storage import write_manifests
+    from include.finance import storage
 
     uploaded = [report for part in reports for report in part]
-    return write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
+    return storage.write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
 
 
 @dag(

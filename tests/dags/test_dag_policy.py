@@ -205,10 +205,12 @@ def test_transform_parameters_do_not_shadow_airflow_context_names(dagbag):
     from airflow.utils.context import KNOWN_CONTEXT_KEYS
     from astro.sql.operators.base_decorator import BaseSQLDecoratedOperator
 
-    transforms = [t for t in dagbag.dags["finance_elt"].tasks if isinstance(t, BaseSQLDecoratedOperator)]
-    assert transforms
+    transforms = [t for dag_id in ("finance_elt", "finance_ml") for t in dagbag.dags[dag_id].tasks
+                  if isinstance(t, BaseSQLDecoratedOperator)]
+    assert len(transforms) == 4
     for task in transforms:
-        assert not set(task.op_kwargs) & set(KNOWN_CONTEXT_KEYS), task.task_id
+        names = set(task.parameters or {}) | set(task.op_kwargs)
+        assert names and not names & set(KNOWN_CONTEXT_KEYS), (task.task_id, names)
 
 
 def test_the_input_files_are_read_only_after_the_sensors_saw_them(dagbag):

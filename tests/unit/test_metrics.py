@@ -19,6 +19,7 @@ def test_a_run_replaces_its_rows_with_json_for_the_dict_columns_and_creates_noth
     conn.__enter__.assert_called_once()  # one transaction
     [(delete, params)] = [c.args for c in cur.execute.call_args_list]
     assert pgsql.Identifier("s", "model_metrics") in delete.seq and params == ("run_1",)
+    assert "WHERE run_id = %s" in "".join(p.string for p in delete.seq if isinstance(p, pgsql.SQL))  # other runs kept
     [(insert, rows)] = [c.args for c in cur.executemany.call_args_list]
     assert [pgsql.Identifier(c) for c in COLUMNS] == [p for p in insert.seq[3].seq if isinstance(p, pgsql.Identifier)]
     row = dict(zip(("run_id", "model", *COLUMNS), rows[0]))

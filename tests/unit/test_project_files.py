@@ -250,6 +250,17 @@ def test_env_example_sets_only_settings_config_reads():
     assert not unknown, f".env_example sets variables config.py never reads: {sorted(unknown)}"
 
 
+def test_env_example_documents_every_setting():
+    from dataclasses import fields
+
+    from include.finance.config import Settings
+
+    active, commented = env_example()
+    missing = [f.name.upper() for f in fields(Settings) if f.name.upper() not in {**active, **commented}]
+    assert not missing, f".env_example does not document: {missing}"
+    Settings.from_env({**{k: v for k, v in commented.items() if not k.startswith("AIRFLOW_")}, **active})  # valid
+
+
 def test_env_example_values_are_valid_for_config():
     from include.finance.config import Settings
 

@@ -20,12 +20,9 @@ def text(statement) -> str:
     return statement.string
 
 
-class Connection:
-    def __init__(self):
-        self.statements = []
-
-    def cursor(self):
-        return self
+class Cursor:
+    def __init__(self, statements: list):
+        self.statements = statements
 
     def execute(self, statement, params=None):
         self.statements.append(text(statement))
@@ -37,11 +34,29 @@ class Connection:
         return False
 
 
+class Connection:
+    """psycopg2's connection as a context manager: leaving the block commits (recorded as "COMMIT")."""
+
+    def __init__(self):
+        self.statements = []
+
+    def cursor(self):
+        return Cursor(self.statements)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, error_type, *_):
+        self.statements.append("ROLLBACK" if error_type else "COMMIT")
+        return False
+
+
 def test_create_tables_makes_the_schema_the_raw_tables_and_every_fixed_table_only_where_missing():
     conn = Connection()
     schema.create_tables(conn, 'odd "name"')
     assert conn.statements[0] == 'CREATE SCHEMA IF NOT EXISTS "odd ""name"""'
-    created = [re.search(r"^CREATE TABLE IF NOT EXISTS (.+?) \(", s, re.M).group(1) for s in conn.statements[1:]]
+    assert conn.statements.count("COMMIT") == 1 and conn.statements[-1] == "COMMIT"  # one transaction
+    created = [re.search(r"^CREATE TABLE IF NOT EXISTS (.+?) \(", s, re.M).group(1) for s in conn.statements[1:-1]]
     names = [c.table for c in CONTRACTS.values()] + list(schema.FIXED_TABLES)
     assert created == [f'"odd ""name"""."{name}"' for name in names]
     assert "CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped)" in conn.statements[4]
@@ -79,4 +94,5 @@ def test_swap_table_replaces_the_target_by_the_staging_table():
     conn = Connection()
     schema.swap_table(conn, "s", "model_satisfaction_staging", "model_satisfaction")
     assert conn.statements == ['DROP TABLE IF EXISTS "s"."model_satisfaction"',
-                               'ALTER TABLE "s"."model_satisfaction_staging" RENAME TO "model_satisfaction"']
+                               'ALTER TABLE "s"."model_satisfaction_staging" RENAME TO "model_satisfaction"',
+                               "COMMIT"]  # one transaction: readers see the old or the new table
