@@ -32,7 +32,7 @@
 Thresholds of the gates live in `include/finance/config.py`.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task, task_group
@@ -41,8 +41,9 @@ from airflow.providers.common.sql.operators.sql import SQLTableCheckOperator
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import alerts, gates, schema, sql
+from include.finance import gates, schema, sql
 from include.finance.config import settings
+from include.finance.dag_defaults import DAG_DEFAULTS, default_args
 from include.finance.contract import CONTRACTS, KINDS
 from include.finance.hooks import db_connection
 from include.finance.operators import CleanupOperator, ContractLoadOperator, RowsColumnCheckOperator, day_loads
@@ -103,12 +104,9 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
 
 @dag(
-    start_date=datetime(2026, 1, 1),
     schedule="@daily",
-    catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
+    default_args=default_args("data-eng"),
+    **DAG_DEFAULTS,
     tags=["finance", "elt", "astro-sdk"],
     doc_md=__doc__,
     template_searchpath=[str(sql.FOLDER)],  # the transforms' .sql files, read when the DAG is parsed

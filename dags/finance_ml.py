@@ -26,15 +26,15 @@ The work is done in `include/finance/`: `ml.py` (features, training, selection),
 `artifacts.py` (the model card and what a run uploads).
 """
 
-from datetime import datetime, timedelta
 
 from airflow.datasets import Dataset
 from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import alerts, schema, sql
+from include.finance import schema, sql
 from include.finance.config import settings
+from include.finance.dag_defaults import DAG_DEFAULTS, default_args
 from include.finance.hooks import db_connection
 from include.finance.ml import split_train_test
 from include.finance.operators import CleanupOperator
@@ -98,12 +98,9 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
 
 
 @dag(
-    start_date=datetime(2026, 1, 1),
     schedule=[model_satisfaction_dataset],
-    catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "data-science", "retries": 2, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
+    default_args=default_args("data-science"),
+    **DAG_DEFAULTS,
     tags=["finance", "ml", "astro-sdk"],
     doc_md=__doc__,
     template_searchpath=[str(sql.FOLDER)],  # select_model_rows.sql, read when the DAG is parsed

@@ -15,13 +15,12 @@ Layout: `s3://<DATA_BUCKET_NAME>/<kind>/dt=<ds>/<kind>_part_NNN.csv` and
 `s3://<DATA_BUCKET_NAME>/manifests/dt=<ds>/<kind>.json`. Size: `MOCK_DATA_SCALE`, `MOCK_DATA_PARTS`.
 """
 
-from datetime import datetime, timedelta
 
 from airflow.decorators import dag, task
 from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 
-from include.finance import alerts
 from include.finance.config import settings
+from include.finance.dag_defaults import DAG_DEFAULTS, default_args
 from include.finance.contract import KINDS
 from include.finance.hooks import s3_hook
 
@@ -67,12 +66,9 @@ def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
 
 
 @dag(
-    start_date=datetime(2026, 1, 1),
     schedule="@daily",
-    catchup=False,
-    max_active_runs=1,
-    default_args={"owner": "data-eng", "retries": 2, "retry_delay": timedelta(seconds=30),
-                  "on_failure_callback": alerts.FAILURE_CALLBACKS},
+    default_args=default_args("data-eng"),
+    **DAG_DEFAULTS,
     tags=["finance", "ingest"],
     doc_md=__doc__,
 )

@@ -1,0 +1,13 @@
+"""What every DAG of the pipeline shares (tests/dags/test_dag_policy.py checks it): one run at a time from
+the same start date, no catch-up, and the task defaults: an owner, two retries 30 s apart, the failure alert."""
+
+from datetime import datetime, timedelta
+
+from include.finance import alerts
+
+DAG_DEFAULTS = {"start_date": datetime(2026, 1, 1), "catchup": False, "max_active_runs": 1}
+
+
+def default_args(owner: str) -> dict:
+    return {"owner": owner, "retries": 2, "retry_delay": timedelta(seconds=30),
+            "on_failure_callback": alerts.FAILURE_CALLBACKS}
