@@ -26,7 +26,8 @@
    plausible amount -> average captured amount per customer -> joined with the satisfaction scores
    into `model_satisfaction_staging`.
 7. `check_model_satisfaction`: quality gates on that table; only then `publish_model_satisfaction`
-   swaps it in as `model_satisfaction` and emits the dataset `finance_ml` is scheduled on.
+   replaces the day's rows of `model_satisfaction` by it (one table, a day per `ds`) and emits the
+   dataset `finance_ml` is scheduled on, with the day.
 8. `cleanup` drops the temporary tables once everything else has finished (a teardown task).
 
 Thresholds of the gates live in `include/finance/config.py`.
@@ -90,12 +91,12 @@ def audit_model_input(ds=None, run_id=None) -> dict:
 # fire under a real scheduler on Airflow 2.11).
 @task(outlets=[model_satisfaction_dataset])
 def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_end=None, outlet_events=None):
-    """Replace model_satisfaction by the checked staging table in one transaction.
+    """Replace the day of model_satisfaction by the checked staging table in one transaction.
 
-    The dataset event carries the day the table was built from, for finance_ml's model card.
+    The dataset event carries the day, which finance_ml reads (and names in its model card).
     """
     with db_connection() as conn:
-        schema.swap_table(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION)
+        schema.publish_day(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION, ds)
     outlet_events[model_satisfaction_dataset].extra = {
         "ds": ds,
         "data_interval_start": data_interval_start.isoformat(),

@@ -1,7 +1,8 @@
 """
 ### Train, compare and keep models on `model_satisfaction`
 
-Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
+Runs whenever `finance_elt` updates a day of `model_satisfaction` (dataset schedule), on that day
+(`data_day`: the dataset event's; a manual run takes the newest day in the table).
 
 1. `select_model_rows` (`aql.transform_file`, `include/finance/sql/select_model_rows.sql`, in Postgres):
    the columns the models use, of at most `ML_MAX_ROWS` customers (a fixed pseudo-random sample when the
@@ -20,10 +21,19 @@ Runs whenever `finance_elt` updates `model_satisfaction` (dataset schedule).
 5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
    (`model.joblib`), and its `model_card.json` (with the SHA-256 of `model.joblib`, which
    `include.finance.ml.load_model` checks before unpickling), uploaded under the same run key.
-6. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
+   With it `training_rows.csv.gz`, the features it learned from, for the drift monitoring of later days.
+6. Models in production (`include/finance/production.py`): `monitor_model` measures the champion
+   (the model serving until now) on the day's rows: its R2 and each feature's drift, into
+   `model_monitoring`, with an alert over `R2_DECAY` / `DRIFT_PSI_THRESHOLD`; `choose_champion`
+   registers the new model in `model_registry` and promotes it only if it beats the champion on the
+   day's held-out rows by `PROMOTION_MARGIN`; `predict_customers` writes the serving model's
+   prediction for every customer of the day into `customer_predictions`; `plot_monitoring` draws the
+   champion's R2 and the features' drift over the days.
+7. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
 
 The work is done in `include/finance/`: `ml.py` (features, training, selection), `plots.py`,
-`artifacts.py` (the model card and what a run uploads).
+`artifacts.py` (the model card and what a run uploads), `production.py` with `registry.py`,
+`monitoring.py`, `drift.py` and `predictions.py`.
 """
 
 
@@ -90,11 +100,50 @@ def plot_comparison(results: list[dict], ts_nodash=None) -> str:
 
 
 @task
-def publish_best_model(features: dict, results: list[dict], run_id=None, ts_nodash=None,
+def data_day(triggering_dataset_events=None) -> str:
+    from include.finance import artifacts
+
+    with db_connection() as conn:
+        return artifacts.day_of(triggering_dataset_events,
+                                lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
+
+
+@task
+def publish_best_model(features: dict, results: list[dict], day: str, run_id=None, ts_nodash=None,
                        triggering_dataset_events=None) -> dict:
     from include.finance import artifacts
 
-    return artifacts.publish_best_model(features, list(results), run_id, ts_nodash, triggering_dataset_events)
+    return artifacts.publish_best_model(features, list(results), run_id, ts_nodash, day, triggering_dataset_events)
+
+
+@task
+def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
+    from airflow.operators.python import get_current_context
+
+    from include.finance import production
+
+    return production.monitor(features, card["version"], card["data"]["ds"], run_id, get_current_context())
+
+
+@task
+def choose_champion(features: dict, card: dict) -> dict:
+    from include.finance import production
+
+    return production.choose_champion(features, card)
+
+
+@task
+def predict_customers(decided: dict) -> dict:
+    from include.finance import production
+
+    return production.predict_customers(decided)
+
+
+@task
+def plot_monitoring(card: dict, ts_nodash=None) -> str:
+    from include.finance import production
+
+    return production.plot_monitoring(card["data"]["ds"], ts_nodash)
 
 
 @dag(
@@ -108,11 +157,14 @@ def publish_best_model(features: dict, results: list[dict], run_id=None, ts_noda
 def finance_ml():
     model_satisfaction = Table(conn_id=settings.db_conn_id, name=schema.MODEL_SATISFACTION,
                                metadata=Metadata(schema=settings.db_schema))
+    day = data_day()
     model_rows = aql.transform_file(
         file_path="select_model_rows.sql",
-        parameters={"model_satisfaction": model_satisfaction, "max_rows": settings.ml_max_rows},
+        parameters={"model_satisfaction": model_satisfaction, "max_rows": settings.ml_max_rows,
+                    "day": "{{ ti.xcom_pull(task_ids='data_day') }}"},
         task_id="select_model_rows",
     )
+    day >> model_rows
     features = aql.dataframe(task_id="split_train_test")(split_train_test)(
         model_rows,
         test_size=settings.ml_test_size,
@@ -123,8 +175,14 @@ def finance_ml():
         features=features, folds=settings.ml_cv_folds, seed=settings.ml_seed
     ).expand_kwargs(settings.models)
 
+    card = publish_best_model(features, results, day)
+    # the champion is measured on the day before the day's decision may replace it
+    monitored = monitor_model(features, card)
+    decided = choose_champion(features, card)
+    monitored >> decided
     last = [store_metrics(results), plot_model_results.expand(model_results=results), plot_comparison(results),
-            publish_best_model(features, results)]
+            predict_customers(decided), plot_monitoring(card)]
+    monitored >> last[-1]
 
     # drops the temporary tables once every task is done, as in finance_elt (and with the same operator)
     last >> CleanupOperator(task_id="cleanup", run_sync_mode=True).as_teardown()

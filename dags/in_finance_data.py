@@ -12,7 +12,8 @@ No task reads a file another task wrote: each part is produced and uploaded by t
 the DAG runs the same on one machine, on Celery workers or in Kubernetes pods.
 
 Layout: `s3://<DATA_BUCKET_NAME>/<kind>/dt=<ds>/<kind>_part_NNN.csv` and
-`s3://<DATA_BUCKET_NAME>/manifests/dt=<ds>/<kind>.json`. Size: `MOCK_DATA_SCALE`, `MOCK_DATA_PARTS`.
+`s3://<DATA_BUCKET_NAME>/manifests/dt=<ds>/<kind>.json`. Size: `MOCK_DATA_SCALE`, `MOCK_DATA_PARTS`;
+`MOCK_DATA_SHIFT_FROM` plants a shift from a day on, for the model monitoring to catch.
 """
 
 
@@ -52,7 +53,8 @@ def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
 
     get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"
     generate = partial(mock_data.write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
-                       scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed)
+                       scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed,
+                       shift_from=settings.shift_from)
     return storage.upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
 
 

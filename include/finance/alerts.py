@@ -14,6 +14,11 @@ apache-airflow-providers-slack in requirements.txt and a `slack_api_default` con
 
 or `airflow.providers.smtp.notifications.smtp.SmtpNotifier(to=..., subject=..., html_content=FAILURE_TEMPLATE)`.
 Notifiers render FAILURE_TEMPLATE with Jinja against the same context.
+
+Model alerts (drift and decay, `monitoring.py`) go the same way without failing anything:
+`notify_model_alert` writes `MODEL ALERT <what>` at WARNING into the task's log and calls every
+notifier of MODEL_ALERT_CALLBACKS with the task's context and `alert` set to the line, e.g.
+`MODEL_ALERT_CALLBACKS.append(SlackNotifier(text=MODEL_ALERT_TEMPLATE, channel="#data-alerts"))`.
 """
 
 from __future__ import annotations
@@ -41,3 +46,13 @@ def log_failure(context: dict) -> None:
 
 
 FAILURE_CALLBACKS: list = [log_failure]
+
+
+MODEL_ALERT_TEMPLATE = "MODEL ALERT dag={{ ti.dag_id }} run={{ ti.run_id }} {{ alert }}"
+MODEL_ALERT_CALLBACKS: list = []
+
+
+def notify_model_alert(context: dict, line: str) -> None:
+    log.warning("MODEL ALERT %s", line)
+    for notify in MODEL_ALERT_CALLBACKS:
+        notify({**context, "alert": line})

@@ -2,6 +2,7 @@
 
     model.joblib        the best model's fitted Pipeline (`ml.load_model` loads it)
     model_card.json     what it was trained on, how it scored against the others, the SHA-256 of model.joblib
+    training_rows.csv.gz  the features it was trained on: what the drift monitoring compares later days with
     plots/<model>.png   each model's predicted against true target on the test set
     plots/comparison.png
 
@@ -10,7 +11,9 @@ Every file is uploaded from memory: no task hands another a path on its worker's
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import platform
 
@@ -27,6 +30,12 @@ def upload(data: bytes, key: str, s3=None) -> str:
     """Write `data` to `key` of the data bucket (replacing it: a retried task rewrites its files); returns its URI."""
     (s3 or s3_hook()).load_bytes(data, key, bucket_name=settings.data_bucket_name, replace=True)
     return f"s3://{settings.data_bucket_name}/{key}"
+
+
+def read(uri: str, s3=None) -> bytes:
+    """The bytes of an object of the data bucket, by its s3:// URI."""
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return (s3 or s3_hook()).get_key(key, bucket_name=bucket).get()["Body"].read()
 
 
 def upload_plot(figure, name: str, ts_nodash: str, s3=None) -> str:
@@ -83,19 +92,47 @@ def source_of(dataset_events: dict | None) -> dict:
     return {"built_by": f"{latest.source_dag_id} run {latest.source_run_id}", **(latest.extra or {})}
 
 
-def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str,
+def day_of(dataset_events: dict | None, latest_day) -> str:
+    """The day of model_satisfaction a finance_ml run works on: the one finance_elt's dataset event names,
+    or for a manual run `latest_day()`, the newest day in the table."""
+    day = source_of(dataset_events).get("ds") or latest_day()
+    if not day:
+        raise ValueError(f"{settings.db_schema}.{schema.MODEL_SATISFACTION} has no day yet: run finance_elt first")
+    return str(day)
+
+
+def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
                        dataset_events: dict | None = None, s3=None) -> dict:
-    """Refit the model with the best cross-validated R2, upload it and its model card; returns the card."""
+    """Refit the model with the best cross-validated R2, upload it, its training rows and its model card;
+    returns the card. `version` (the run's key in the bucket) is what the model registry calls it."""
     best = ml.select_best(results)
     model_bytes = ml.serialize_model(ml.fit_best(features, best, settings.ml_seed))
     prefix = run_prefix(ts_nodash)
     uri = f"s3://{settings.data_bucket_name}/{prefix}"
-    data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events)}
-    artifacts = {"model": uri + "model.joblib", "model_card": uri + "model_card.json", "plots": uri + "plots/"}
-    card = {"run_id": run_id, **model_card(best, results, features["rows"], data, artifacts, model_bytes)}
+    data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events), "ds": ds}
+    artifacts = {"model": uri + "model.joblib", "model_card": uri + "model_card.json", "plots": uri + "plots/",
+                 "training_rows": uri + "training_rows.csv.gz"}
+    card = {"run_id": run_id, "version": ts_nodash,
+            **model_card(best, results, features["rows"], data, artifacts, model_bytes)}
     upload(model_bytes, prefix + "model.joblib", s3)
+    upload(gzip.compress(features["train"][ml.FEATURES].to_csv(index=False).encode(), mtime=0),
+           prefix + "training_rows.csv.gz", s3)
     upload(json.dumps(card, indent=2).encode(), prefix + "model_card.json", s3)
     print(f"{len(results)} models on {len(features['train'])} training and {len(features['test'])} test rows:\n"
           f"{report.model_table(results)}\n"
           f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {uri}")
     return card
+
+
+def load_registered(entry: dict, s3=None):
+    """A model of the registry (`registry.py`), loaded from its artifact only if its SHA-256 is the registered one."""
+    return ml.load_model(read(entry["artifact_uri"], s3), {"model_sha256": entry["model_sha256"],
+                                                           "artifacts": {"model": entry["artifact_uri"]}})
+
+
+def training_rows(entry: dict, s3=None):
+    """The features a registered model was trained on (training_rows.csv.gz next to its model.joblib)."""
+    import pandas as pd
+
+    uri = entry["artifact_uri"].rsplit("/", 1)[0] + "/training_rows.csv.gz"
+    return pd.read_csv(io.BytesIO(read(uri, s3)), compression="gzip")

@@ -15,6 +15,7 @@ profile's database names where the data is for the dataset URI, which must name 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from dataclasses import dataclass, fields
@@ -107,6 +108,9 @@ class Settings:
     mock_data_scale: float = 1.0
     mock_data_customers: int = 2000  # at scale 1
     mock_data_parts: int = 4  # part files per kind
+    # From this day on (an ISO date, e.g. 2026-01-03; empty: never) the generated customers buy dearer plans
+    # and their amounts follow another speed effect: a planted shift for the model monitoring (mock_data.py).
+    mock_data_shift_from: str = ""
     # A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv, or *.csv.gz) to ingest instead of mock
     # data: a path on the machine that runs in_finance_data's tasks (on a deployment, the worker's; relative to
     # the project).
@@ -121,6 +125,13 @@ class Settings:
     # Where finance_ml keeps each run's best model, model card and plots in the data bucket:
     # <ML_ARTIFACTS_PREFIX>/<run's logical date, e.g. 20261121T093000>/...
     ml_artifacts_prefix: str = "ml-runs"
+    # Models in production (include/finance/registry.py, drift.py): a run's best model replaces the serving one
+    # (the champion) only if its R2 on the day's held-out rows beats the champion's on the same rows by this much.
+    promotion_margin: float = 0.005
+    # Monitoring alerts: an input feature whose PSI against the champion's training rows exceeds this, and a
+    # champion whose R2 on the day's rows falls more than R2_DECAY below its R2 when it was trained.
+    drift_psi_threshold: float = 0.2
+    r2_decay: float = 0.1
     # prod only: the image the training pods run. By default the deployment's own image, which has include/ and
     # the lock's packages (Astro sets ASTRONOMER_AIRFLOW_IMAGE to it); elsewhere set TRAINING_IMAGE.
     training_image: str = ""
@@ -151,6 +162,12 @@ class Settings:
             # schema.table, unquoted and lower-cased
             raise ValueError(f"environment variable DB_SCHEMA must be a lower-case SQL name (a-z, 0-9, _), "
                              f"got {values['db_schema']!r}")
+        if values.get("mock_data_shift_from"):
+            try:
+                dt.date.fromisoformat(values["mock_data_shift_from"])
+            except ValueError:
+                raise ValueError("environment variable MOCK_DATA_SHIFT_FROM must be a date like 2026-01-03, "
+                                 f"got {values['mock_data_shift_from']!r}") from None
         values["model_currency"] = values.get("model_currency", cls.model_currency).lower()
         if values.get("input_data_dir") is not None:
             values["input_data_dir"] = PROJECT_ROOT / values["input_data_dir"]
@@ -186,6 +203,10 @@ class Settings:
         Dockerfile sets the same values (tests/unit/test_project_files.py checks)."""
         return {"AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": self.aws_conn_id,
                 "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": self.xcom_storage_url}
+
+    @property
+    def shift_from(self) -> dt.date | None:
+        return dt.date.fromisoformat(self.mock_data_shift_from) if self.mock_data_shift_from else None
 
     @property
     def models(self) -> list[dict]:

@@ -14,11 +14,25 @@ R2 = 1. The best possible model predicts `expected_avg_amount` below; `r2_limit`
 Each file has the columns of its kind's contract (`include/finance/contract.py`), in its order,
 every one filled. The same (seed, logical date, size) always gives the same bytes; another date gives
 another day.
+
+A planted shift, for model monitoring to catch: `write_part` and `generate_mock_data` take
+`shift_from` (a date, or None for never; the DAG passes the setting `MOCK_DATA_SHIFT_FROM`, an ISO
+date, empty = never). Every day on or after `shift_from` draws its customers from a shifted
+population (`SHIFTED`), days before it are byte-identical to those generated without a shift:
+
+- drift: product types move up market, `SHIFTED_PRODUCT_TYPE_SHARE` instead of `PRODUCT_TYPE_SHARE`
+  (a PSI of about 0.48 on product_type);
+- decay: the speed score's effect on the mean charge is `SHIFTED_SPEED_EFFECT` instead of
+  `SPEED_EFFECT`, so a model of the old relation scores worse: `expected_avg_amount` (and
+  `r2_limit`) stay the unshifted truth, whose R2 falls from about 0.81 to about 0.6.
+
+A shifted day draws the same random numbers in the same order, only with these shares and this effect.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -42,11 +56,30 @@ CHARGE_SIGMA = 0.35
 MEAN_CHARGES_PER_CUSTOMER = 3.5
 STATUS_SHARE = {"succeeded": 0.88, "failed": 0.08, "pending": 0.04}
 NO_SURVEY_SHARE = 0.03  # customers who never answered the satisfaction survey
+SHIFTED_PRODUCT_TYPE_SHARE = {"basic": 0.15, "standard": 0.25, "premium": 0.35, "enterprise": 0.25}
+SHIFTED_SPEED_EFFECT = 0.0  # the speed score stops mattering
 
 _ALPHABET = np.frombuffer(b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", dtype="S1")
 _FAILURE_CODES = np.array(["card_declined", "insufficient_funds", "expired_card", "incorrect_cvc"])
 _CARD_BRANDS = np.array(["visa", "mastercard", "amex", "discover"])
 _CARD_COUNTRIES = np.array(["US", "GB", "DE", "FR", "CA", "NL", "AU"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Population:
+    """What a day's customers are drawn from: the product-type shares and the speed score's effect."""
+
+    product_type_share: dict[str, float]
+    speed_effect: float
+
+
+UNSHIFTED = Population(PRODUCT_TYPE_SHARE, SPEED_EFFECT)
+SHIFTED = Population(SHIFTED_PRODUCT_TYPE_SHARE, SHIFTED_SPEED_EFFECT)
+
+
+def population(logical_date: dt.date, shift_from: dt.date | None = None) -> Population:
+    """The shifted population on and after `shift_from`, the unshifted one before it (or without it)."""
+    return SHIFTED if shift_from is not None and logical_date >= shift_from else UNSHIFTED
 
 
 def expected_avg_amount(product_type, speed, product):
@@ -101,14 +134,15 @@ def _ids(rng: np.random.Generator, prefix: str, n: int, length: int = 24) -> np.
     return np.char.add(prefix, chars.view(f"S{length}").ravel().astype(str))
 
 
-def _customers(rng: np.random.Generator, n: int) -> pd.DataFrame:
-    product_type = rng.choice(list(PRODUCT_TYPE_SHARE), size=n, p=list(PRODUCT_TYPE_SHARE.values()))
+def _customers(rng: np.random.Generator, n: int, drawn_from: Population = UNSHIFTED) -> pd.DataFrame:
+    shares = drawn_from.product_type_share
+    product_type = rng.choice(list(shares), size=n, p=list(shares.values()))
     speed = rng.integers(0, 11, size=n)
     product = rng.integers(0, 11, size=n)
     service = rng.integers(0, 11, size=n)
     base = pd.Series(product_type).map(BASE_AMOUNT).to_numpy(dtype=float)
     mean_charge = base * np.exp(
-        SPEED_EFFECT * (speed - 5) + PRODUCT_EFFECT * (product - 5) + rng.normal(0, TASTE_SIGMA, n)
+        drawn_from.speed_effect * (speed - 5) + PRODUCT_EFFECT * (product - 5) + rng.normal(0, TASTE_SIGMA, n)
     )
     return pd.DataFrame(
         {
@@ -187,16 +221,19 @@ def write_part(
     scale: float = 1.0,
     parts: int = 4,
     seed: int = 42,
+    shift_from: dt.date | None = None,
 ) -> dict[str, int]:
     """Write part `part` (of `parts`) of one day's charges and satisfaction scores as CSV text into
     `files` (kind -> text file: local, or streamed to object storage); return the rows per kind.
 
     Customers are split evenly across parts; a part is generated `BATCH_CUSTOMERS` customers at a
     time, each part from its own seeded streams, so parts can be written by separate processes.
+    From `shift_from` on (if given) the customers come from the shifted population (module docstring).
     """
     n_customers = int(round(customers * scale))
     if n_customers < 1 or parts < 1 or not 0 <= part < parts:
         raise ValueError(f"need at least one customer and part 0 <= part < parts, got {n_customers=} {part=} {parts=}")
+    drawn_from = population(logical_date, shift_from)
     day_key = logical_date.year * 10_000 + logical_date.month * 100 + logical_date.day
     bounds = np.linspace(0, n_customers, parts + 1).astype(int)
     start, stop = bounds[part], bounds[part + 1]
@@ -207,7 +244,7 @@ def write_part(
         # the first batch of a part has the part's own stream, so parts below the batch size
         # give the same bytes as when they were written whole
         rng = np.random.default_rng([seed, day_key, part] + ([batch] if batch else []))
-        people = _customers(rng, min(BATCH_CUSTOMERS, stop - first))
+        people = _customers(rng, min(BATCH_CUSTOMERS, stop - first), drawn_from)
         charges = _charges(rng, people, logical_date)
         surveyed = people[people["answered_survey"]][CONTRACTS["satisfaction"].names]
         surveyed = surveyed.sample(frac=1, random_state=rng)
@@ -232,6 +269,7 @@ def generate_mock_data(
     scale: float = 1.0,
     parts: int = 4,
     seed: int = 42,
+    shift_from: dt.date | None = None,
 ) -> dict[str, list[Path]]:
     """Write every part of one day into local files; return their paths per kind (tests, benches and
     `make run DATA=...` examples; the ingestion DAG streams each part to object storage instead).
@@ -248,7 +286,8 @@ def generate_mock_data(
             for path in paths.values():
                 path.parent.mkdir(parents=True, exist_ok=True)
             files = {kind: stack.enter_context(open(path, "w", newline="")) for kind, path in paths.items()}
-            write_part(files, part, logical_date=logical_date, customers=customers, scale=scale, parts=parts, seed=seed)
+            write_part(files, part, logical_date=logical_date, customers=customers, scale=scale, parts=parts, seed=seed,
+                       shift_from=shift_from)
         for kind, path in paths.items():
             written[kind].append(path)
     return written

@@ -14,6 +14,7 @@ from include.finance import ml
 
 DPI = 80  # small PNGs, sharp enough to read in a browser and in the README
 BEST = "tab:green"
+ALERT = "red"  # alert markers in monitoring_history
 CV, TEST = "cross-validated R2 (mean ± std over the folds)", "test R2"
 
 
@@ -102,4 +103,108 @@ def model_comparison(results: list[dict]):
                 label.set(color=BEST, fontweight="bold")
         figure.suptitle(f"Models on model_satisfaction, best cross-validated R2 first: {best} is selected",
                         fontsize="x-large")
+    return figure
+
+
+MONITORING_TITLE = "Model monitoring: champion R2 and feature drift (PSI) by day"
+_VERSION_MARKERS = "osD^vP*<>ph"
+R2_LINE = "_champion R2"  # the line through the days; "_" keeps it out of the legend
+
+
+def _no_data(ax, text: str):
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", color="0.4")
+
+
+def _threshold(ax, by_day: pd.Series, label: str):
+    """A dashed alert threshold: a horizontal line if it is the same every day, else a step from day to day."""
+    if by_day.nunique() == 1:
+        ax.axhline(by_day.iloc[0], linestyle="--", color="0.3", linewidth=1.2, label=label)
+    elif len(by_day):
+        ax.step(by_day.index, by_day, "--", where="mid", color="0.3", linewidth=1.2, label=label)
+
+
+def monitoring_history(rows):
+    """The `model_monitoring` table by day: the champion's R2 on top, each input feature's PSI below.
+
+    `rows` (a list of dicts or a DataFrame) holds one row per day, metric and feature: ds, model_version,
+    metric, feature ('' for r2), value, threshold and alert. Top: the serving model's (champion's) R2 on
+    each day's rows, the R2 below which it alerts as a dashed step, a marker style per model_version with
+    the version written where it changes, and red X on the days that alerted. Bottom: each feature's PSI
+    against the champion's training rows, the PSI above which it alerts as a dashed line, and red X on
+    the drifted features' days. The 'ks' rows are recorded alongside PSI but not plotted. Days with no r2
+    row (no champion yet) leave a gap; with no rows at all the figure just says so.
+    """
+    from matplotlib.dates import AutoDateLocator, DateFormatter
+    from matplotlib.figure import Figure
+
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        figure = Figure(figsize=(11, 3), layout="constrained")
+        figure.suptitle(MONITORING_TITLE, fontsize="x-large")
+        figure.text(0.5, 0.45, "no monitoring rows yet", ha="center", va="center", fontsize="x-large", color="0.4")
+        return figure
+    frame = frame.assign(ds=pd.to_datetime(frame["ds"]), value=frame["value"].astype(float),
+                         threshold=pd.to_numeric(frame["threshold"], errors="coerce"),
+                         alert=frame["alert"].eq(True))  # None (no verdict) is no alert
+    frame = frame.sort_values("ds", kind="stable")
+    days = list(frame["ds"].drop_duplicates())
+    r2 = frame[frame["metric"] == "r2"].drop_duplicates("ds", keep="last").set_index("ds")
+    psi = frame[frame["metric"] == "psi"].reset_index(drop=True)
+    with _style() as sns:
+        figure = Figure(figsize=(11, 8), layout="constrained")
+        ax_r2, ax_psi = figure.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [1, 1.2]})
+
+        if r2.empty:
+            _no_data(ax_r2, "no champion R2 yet")
+        else:
+            # on every day, so a day without an r2 row breaks the line rather than being bridged
+            daily = r2.reindex(days)
+            ax_r2.plot(daily.index, daily["value"], "-", color="tab:blue", linewidth=1.5, zorder=2, label=R2_LINE)
+            versions = list(r2["model_version"].drop_duplicates())
+            for i, version in enumerate(versions):
+                own = r2[r2["model_version"] == version]
+                marker = _VERSION_MARKERS[i % len(_VERSION_MARKERS)]
+                ax_r2.plot(own.index, own["value"], linestyle="none", marker=marker, markersize=7, color="tab:blue",
+                           label=f"champion {version}", zorder=3)
+            # the version written on its first day, and a dotted line where the champion changes
+            changes = r2[r2["model_version"] != r2["model_version"].shift()]
+            for n, (day, row) in enumerate(changes.iterrows()):
+                if n:
+                    ax_r2.axvline(day, color="0.5", linestyle=":", linewidth=1)
+                ax_r2.annotate(str(row["model_version"]), (day, row["value"]), xytext=(4, 8),
+                               textcoords="offset points", fontsize="small", color="0.25")
+            _threshold(ax_r2, r2["threshold"].dropna(), "alert below this R2")
+            alerts = r2[r2["alert"]]
+            if len(alerts):
+                ax_r2.scatter(alerts.index, alerts["value"], marker="X", s=140, color=ALERT, zorder=4,
+                              label="R2 alert")
+            ax_r2.margins(y=0.15)  # room for the version labels
+            ax_r2.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small")
+        ax_r2.set(ylabel="champion R2", title="Champion R2 on each day's rows")
+
+        if psi.empty:
+            _no_data(ax_psi, "no PSI rows yet")
+        else:
+            present = list(psi["feature"].drop_duplicates())
+            order = [f for f in ml.FEATURES if f in present] + sorted(f for f in present if f not in ml.FEATURES)
+            sns.lineplot(psi, x="ds", y="value", hue="feature", hue_order=order, marker="o", estimator=None,
+                         errorbar=None, palette="tab10", ax=ax_psi)
+            limits = psi.dropna(subset=["threshold"]).drop_duplicates("ds", keep="last").set_index("ds")
+            _threshold(ax_psi, limits["threshold"], "alert above this PSI")
+            alerts = psi[psi["alert"]]
+            if len(alerts):
+                ax_psi.scatter(alerts["ds"], alerts["value"], marker="X", s=140, color=ALERT, zorder=4,
+                               label="PSI alert")
+            ax_psi.set_ylim(bottom=0)
+            ax_psi.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize="small", title="feature")
+        ax_psi.set(xlabel="day", ylabel="PSI vs the champion's training rows",
+                   title="Feature drift: population stability index")
+
+        if len(days) <= 14:
+            ax_psi.set_xticks(days)
+        else:
+            ax_psi.xaxis.set_major_locator(AutoDateLocator(maxticks=14))
+        ax_psi.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+        ax_psi.tick_params(axis="x", labelrotation=30)
+        figure.suptitle(MONITORING_TITLE, fontsize="x-large")
     return figure

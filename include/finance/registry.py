@@ -5,13 +5,24 @@ serve is a second question, asked on today's data: the candidate and the champio
 `score_on` on the SAME held-out rows of today's data (the candidate's test set, which it has not
 been trained on), and `decide` compares the two scores. Comparing against the R2 the champion had on
 its own training day would mix a change of model with a change of data. scikit-learn is imported
-inside `score_on`, so importing this module (as DAG files will) stays cheap.
+inside `score_on`, so importing this module (as DAG files do) stays cheap.
+
+The registry is the `model_registry` table (`include/finance/sql/tables/model_registry.sql`): one row
+per candidate, its status `champion` (at most one row), `candidate` (not promoted) or `retired`, and
+the reason. A model's `version` is its run's key in the bucket (`<ML_ARTIFACTS_PREFIX>/<version>/`).
 """
 
+import json
+import logging
 import math
 from dataclasses import dataclass
 
 import pandas as pd
+from psycopg2 import sql
+
+from include.finance.schema import MODEL_REGISTRY
+
+log = logging.getLogger(__name__)
 
 # Scores closer than this are equal: such differences come from floating-point arithmetic
 # (0.105 - 0.1 < 0.005 in binary), not from the models.
@@ -61,3 +72,83 @@ def score_on(model, features_test: pd.DataFrame, target_test) -> float:
     if len(features_test) < 2:
         raise ValueError(f"R2 needs at least 2 test rows, got {len(features_test)}")
     return float(r2_score(target_test, model.predict(features_test)))
+
+
+COLUMNS = ("version", "run_id", "ds", "model", "model_class", "hyper_parameters", "metrics", "artifact_uri",
+           "model_sha256", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
+
+
+def candidate_of(card: dict) -> dict:
+    """The registry's fields of the model a finance_ml run published (its model card)."""
+    return {"version": card["version"], "run_id": card["run_id"], "ds": card["data"]["ds"], "model": card["model"],
+            "model_class": card["model_class"], "hyper_parameters": card["hyper_parameters"],
+            "metrics": card["metrics"], "artifact_uri": card["artifacts"]["model"],
+            "model_sha256": card["model_sha256"]}
+
+
+def _select(cur, schema: str, **where) -> dict | None:
+    cur.execute(sql.SQL("SELECT {} FROM {} WHERE {}").format(
+        sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.Identifier(schema, MODEL_REGISTRY),
+        sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where)), tuple(where.values()))
+    row = cur.fetchone()
+    return None if row is None else {**dict(zip(COLUMNS, row)), "ds": str(row[COLUMNS.index("ds")])}
+
+
+def champion(conn, schema: str) -> dict | None:
+    """The model that serves now, or None before the first run."""
+    with conn, conn.cursor() as cur:
+        return _select(cur, schema, status="champion")
+
+
+def entry(conn, schema: str, version: str) -> dict | None:
+    with conn, conn.cursor() as cur:
+        return _select(cur, schema, version=version)
+
+
+def serving_after(decided: dict) -> str | None:
+    """The version that served after `decided`'s decision: itself if it was promoted, else the champion it met."""
+    return decided["version"] if decided["status"] != "candidate" else decided["incumbent_version"]
+
+
+def incumbent(conn, schema: str, version: str) -> dict | None:
+    """The champion `version` is (or was) measured against: the one recorded when it was decided (a rerun
+    sees the same), else the champion now."""
+    with conn, conn.cursor() as cur:
+        entry = _select(cur, schema, version=version)
+        if entry is None:
+            return _select(cur, schema, status="champion")
+        return _select(cur, schema, version=entry["incumbent_version"]) if entry["incumbent_version"] else None
+
+
+def register(conn, schema: str, candidate: dict, score, margin: float) -> dict:
+    """Decide whether `candidate` (`candidate_of`) replaces the champion, and record it, in one transaction.
+
+    `score(entry)` is a registered model's R2 on the day's held-out rows (both are scored on the same
+    rows). A candidate already registered (a retried or rerun task) keeps its recorded decision.
+    Returns the candidate's registry row.
+    """
+    table = sql.Identifier(schema, MODEL_REGISTRY)
+    with conn, conn.cursor() as cur:
+        cur.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(table))  # one decision at a time
+        existing = _select(cur, schema, version=candidate["version"])
+        if existing is not None:
+            log.info("%s was decided already: %s (%s)", candidate["version"], existing["status"], existing["reason"])
+            return existing
+        current = _select(cur, schema, status="champion")
+        champion_r2 = None if current is None else score(current)
+        candidate_r2 = score(candidate)
+        decision = decide(candidate_r2, champion_r2, margin)
+        if decision.promote and current is not None:
+            cur.execute(sql.SQL("UPDATE {} SET status = 'retired', reason = %s, status_changed_at = now()"
+                                " WHERE version = %s").format(table),
+                        (f"replaced by {candidate['version']} on {candidate['ds']}: {decision.reason}", current["version"]))
+        entry = {**candidate, "status": "champion" if decision.promote else "candidate", "reason": decision.reason,
+                 "candidate_r2": candidate_r2, "champion_r2": champion_r2,
+                 "incumbent_version": None if current is None else current["version"]}
+        values = [json.dumps(entry[c]) if c in ("hyper_parameters", "metrics") else entry[c] for c in COLUMNS]
+        cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+            table, sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS))),
+            values)
+    log.info("%s (%s, trained on %s): %s -> %s", entry["version"], entry["model"], entry["ds"], decision.reason,
+             entry["status"])
+    return entry

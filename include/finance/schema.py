@@ -24,7 +24,12 @@ MODEL_INPUT_AUDIT = "model_input_audit"
 MODEL_SATISFACTION = "model_satisfaction"
 MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # built and checked, then swapped in
 MODEL_METRICS = "model_metrics"
-FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS)  # each in sql/tables/<name>.sql
+MODEL_REGISTRY = "model_registry"
+MODEL_MONITORING = "model_monitoring"
+CUSTOMER_PREDICTIONS = "customer_predictions"
+# each in sql/tables/<name>.sql
+FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_SATISFACTION, MODEL_METRICS, MODEL_REGISTRY,
+                MODEL_MONITORING, CUSTOMER_PREDICTIONS)
 
 
 def quoted(*parts: str) -> str:
@@ -109,10 +114,29 @@ def analyze_statement(contract: Contract, relation: pgsql.Composable) -> pgsql.C
     return pgsql.SQL("ANALYZE {} ({})").format(relation, pgsql.SQL(", ").join(map(pgsql.Identifier, contract.analyze)))
 
 
-def swap_table(conn, schema: str, staging: str, target: str) -> None:
-    """Replace `target` by `staging` in one transaction: readers see the old or the new table."""
+def publish_day(conn, schema: str, staging: str, target: str, ds: str) -> int:
+    """Replace the day `ds` of `target` by the rows of `staging` (same columns, same order) in one
+    transaction, and drop `staging`: readers see the old day or the new one. Returns the day's rows."""
+    staging_table, target_table = pgsql.Identifier(schema, staging), pgsql.Identifier(schema, target)
     with conn, conn.cursor() as cur:
-        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(pgsql.Identifier(schema, target)))
-        cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(pgsql.Identifier(schema, staging),
-                                                                    pgsql.Identifier(target)))
-    log.info("%s.%s replaced by %s", schema, target, staging)
+        cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s").format(target_table), (ds,))
+        cur.execute(pgsql.SQL("INSERT INTO {} SELECT * FROM {}").format(target_table, staging_table))
+        rows = cur.rowcount
+        cur.execute(pgsql.SQL("DROP TABLE {}").format(staging_table))
+    log.info("%s.%s: day %s replaced by the %d rows of %s", schema, target, ds, rows, staging)
+    return rows
+
+
+def latest_day(conn, schema: str, table: str) -> str | None:
+    """The newest `ds` of `table`, or None when it is empty."""
+    with conn, conn.cursor() as cur:
+        cur.execute(pgsql.SQL("SELECT max(ds)::text FROM {}").format(pgsql.Identifier(schema, table)))
+        return cur.fetchone()[0]
+
+
+def day_partition(cur, schema: str, table: str, ds: str) -> pgsql.Identifier:
+    """The partition of `table` (PARTITION BY LIST (ds)) holding day `ds`, created where missing."""
+    partition = pgsql.Identifier(schema, partition_name(table, ds))
+    cur.execute(pgsql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
+        partition, pgsql.Identifier(schema, table), pgsql.Literal(ds)))
+    return partition

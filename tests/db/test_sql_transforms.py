@@ -64,9 +64,28 @@ def test_join_keeps_every_paying_customer(cur):
     cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
     cur.execute(render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
                        in_satisfaction="sql_test.satisfaction") + " ORDER BY 1")
-    rows = [(r[0], r[1], r[4], float(r[5])) for r in cur.fetchall()]
+    rows = [(r[0], r[1], r[4], float(r[5]), str(r[6])) for r in cur.fetchall()]
     # cus_b paid but never answered the survey that day: kept with NULL scores; cus_c never paid: not a row
-    assert rows == [("cus_a", 9, "premium", 2000.0), ("cus_b", None, None, 500.0)]
+    assert rows == [("cus_a", 9, "premium", 2000.0, "2026-01-01"), ("cus_b", None, None, 500.0, "2026-01-01")]
+
+
+def test_publishing_a_day_replaces_that_day_only_and_drops_the_staging_table(cur, finance_db):
+    """model_satisfaction keeps every day; finance_elt's publish replaces its own day in one transaction."""
+    cur.execute(sql.statement("tables/model_satisfaction.sql", "sql_test", table="model_satisfaction"))
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
+    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
+    cur.execute("INSERT INTO sql_test.model_satisfaction VALUES ('cus_old', 1, 1, 1, 'basic', 1.0, '2026-01-01'),"
+                " ('cus_kept', 1, 1, 1, 'basic', 1.0, '2025-12-31')")
+    finance_db.commit()
+    for _ in range(2):  # a rerun of the day gives the same table
+        cur.execute("CREATE TABLE sql_test.staging AS " + render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
+                                                                  in_satisfaction="sql_test.satisfaction"))
+        finance_db.commit()
+        assert schema.publish_day(finance_db, "sql_test", "staging", "model_satisfaction", "2026-01-01") == 2
+    cur.execute("SELECT ds::text, customer_id FROM sql_test.model_satisfaction ORDER BY 1, 2")
+    assert cur.fetchall() == [("2025-12-31", "cus_kept"), ("2026-01-01", "cus_a"), ("2026-01-01", "cus_b")]
+    cur.execute("SELECT to_regclass('sql_test.staging')")
+    assert cur.fetchone() == (None,)
 
 
 def test_the_model_input_audit_counts_what_the_model_table_leaves_out(cur, finance_db):
@@ -98,6 +117,7 @@ def test_create_tables_makes_every_table_in_a_schema_that_needs_quoting_and_keep
         cur.execute(f"SELECT run_id FROM {schema.quoted(name, 'model_input_audit')}")
         rows = cur.fetchall()
         cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
-    assert tables == [("in_charge", "p"), ("in_satisfaction", "p"), ("load_audit", "r"), ("load_rejects", "r"),
-                      ("model_input_audit", "r"), ("model_metrics", "r")]
+    assert tables == [("customer_predictions", "p"), ("in_charge", "p"), ("in_satisfaction", "p"), ("load_audit", "r"),
+                      ("load_rejects", "r"), ("model_input_audit", "r"), ("model_metrics", "r"),
+                      ("model_monitoring", "r"), ("model_registry", "r"), ("model_satisfaction", "r")]
     assert rows == [("r1",)]

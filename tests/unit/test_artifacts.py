@@ -1,9 +1,12 @@
 import hashlib
+import io
 import json
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
+import pandas as pd
 from model_tables import BOOSTING, LINEAR, satisfaction_table, train
 
 from include.finance import artifacts, ml, plots
@@ -49,12 +52,16 @@ def test_publish_uploads_the_best_model_and_its_card_under_the_runs_prefix(capsy
     older = SimpleNamespace(timestamp=datetime(2026, 11, 20, tzinfo=timezone.utc), source_dag_id="finance_elt",
                             source_run_id="manual__old", extra={"ds": "2026-11-19"})
     s3 = FakeS3()
-    card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000",
+    card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20",
                                         {settings.model_satisfaction_dataset_uri: [event, older]}, s3=s3)
     prefix = f"{settings.ml_artifacts_prefix}/20261121T000000/"
-    assert set(s3.objects) == {(BUCKET, prefix + "model.joblib"), (BUCKET, prefix + "model_card.json")}
+    assert set(s3.objects) == {(BUCKET, prefix + name) for name in ("model.joblib", "model_card.json",
+                                                                      "training_rows.csv.gz")}
     assert json.loads(s3.objects[(BUCKET, prefix + "model_card.json")]) == card
     assert card["run_id"] == "run_1" and card["model"] == ml.select_best(results)["model"]
+    assert card["version"] == "20261121T000000"  # the registry's name of the model
+    training = pd.read_csv(io.BytesIO(s3.objects[(BUCKET, prefix + "training_rows.csv.gz")]), compression="gzip")
+    assert training.equals(features["train"][ml.FEATURES])  # what the drift monitoring compares later days with
     assert card["data"] == {"table": f"{settings.db_schema}.model_satisfaction",
                             "built_by": "finance_elt run scheduled__2026-11-20", "ds": "2026-11-20"}
     assert card["artifacts"]["model"] == f"s3://{BUCKET}/{prefix}model.joblib"
@@ -75,3 +82,29 @@ def test_a_plot_is_uploaded_as_a_png_under_the_runs_plots():
     key = f"{settings.ml_artifacts_prefix}/20261121T000000/plots/comparison.png"
     assert uri == f"s3://{BUCKET}/{key}"
     assert s3.objects[(BUCKET, key)][:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_day_is_the_dataset_events_or_for_a_manual_run_the_newest_in_the_table():
+    event = SimpleNamespace(timestamp=datetime(2026, 11, 21, tzinfo=timezone.utc), source_dag_id="finance_elt",
+                            source_run_id="scheduled__2026-11-20", extra={"ds": "2026-11-20"})
+    assert artifacts.day_of({settings.model_satisfaction_dataset_uri: [event]}, lambda: "2026-11-30") == "2026-11-20"
+    assert artifacts.day_of(None, lambda: "2026-11-30") == "2026-11-30"
+    with pytest.raises(ValueError, match="has no day yet: run finance_elt first"):
+        artifacts.day_of({}, lambda: None)
+
+
+class FakeBucket(FakeS3):
+    def get_key(self, key, bucket_name):
+        return SimpleNamespace(get=lambda: {"Body": io.BytesIO(self.objects[(bucket_name, key)])})
+
+
+def test_a_registered_model_loads_only_with_its_registered_sha256():
+    features, results = trained()
+    s3 = FakeBucket()
+    card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3)
+    entry = {"artifact_uri": card["artifacts"]["model"], "model_sha256": card["model_sha256"]}
+    model = artifacts.load_registered(entry, s3=s3)
+    assert np.isclose(model.score(features["test"][ml.FEATURES], features["test"][ml.TARGET]), card["metrics"]["r2_test"])
+    assert artifacts.training_rows(entry, s3=s3).equals(features["train"][ml.FEATURES])
+    with pytest.raises(ValueError, match="refusing to load"):
+        artifacts.load_registered({**entry, "model_sha256": "0" * 64}, s3=s3)

@@ -1,3 +1,5 @@
+import datetime as dt
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -31,6 +33,8 @@ def test_env_overrides_are_cast():
     assert str(s.input_data_dir) == "/data/in" and s.model_currency == "eur"
     assert s.training_image == "registry/img:1" and s.k8s_image_pull_secrets == ("a", "b")
     assert s.xcom_storage_url == "s3://b/xcom"
+    assert Settings.from_env({}).shift_from is None
+    assert Settings.from_env({"MOCK_DATA_SHIFT_FROM": "2026-01-03"}).shift_from == dt.date(2026, 1, 3)
 
 
 def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace():
@@ -49,6 +53,7 @@ def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace():
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be one of local, docker, prod, got 'staging'"),
         ({"ENVIRONMENT": "prod", "TRAINING_IMAGE": "i"}, "ENVIRONMENT=prod: set DB_HOST"),
         ({"ENVIRONMENT": "prod", "DB_HOST": "h", "DB_NAME": "d"}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
+        ({"MOCK_DATA_SHIFT_FROM": "3 Jan"}, "MOCK_DATA_SHIFT_FROM must be a date like 2026-01-03, got '3 Jan'"),
         ({"DB_SCHEMA": "Finance Data"}, "DB_SCHEMA must be a lower-case SQL name .*, got 'Finance Data'"),
     ],
 )

@@ -53,13 +53,17 @@ def test_part_files_and_columns(day):
     assert list(day["satisfaction"].columns) == CONTRACTS["satisfaction"].names
 
 
-def test_every_generated_row_keeps_the_contract(day):
-    for kind, paths in day["files"].items():
+def assert_keeps_the_contract(files):
+    for kind, paths in files.items():
         for path in paths:
             reader = RowReader(CONTRACTS[kind], [path.read_bytes()], path.name)
             rows = list(reader)
             assert rows and reader.rejects == [] and reader.header.absent == [], (path, reader.rejects[:3])
             assert all(value is not None for _, row in rows for value in row[:5])  # the required columns come first
+
+
+def test_every_generated_row_keeps_the_contract(day):
+    assert_keeps_the_contract(day["files"])
 
 
 def test_the_files_follow_the_contracts_columns(tmp_path, monkeypatch):
@@ -97,11 +101,23 @@ def test_rejects_empty_sizes(tmp_path):
         generate_mock_data(tmp_path, DAY, customers=0)
 
 
+def per_customer(charges, satisfaction):
+    """As the pipeline aggregates: mean captured amount of succeeded charges per customer, joined with the survey."""
+    target = charges[charges["status"] == "succeeded"].groupby("customer_id")["amount_captured"].mean()
+    return satisfaction.join(target.rename("avg"), on="customer_id", how="inner")
+
+
+def r2_of_the_truth(data):
+    """The R2 of expected_avg_amount, the (unshifted) true mean."""
+    best = expected_avg_amount(
+        data["product_type"], data["customer_satisfaction_speed"], data["customer_satisfaction_product"]
+    )
+    return 1 - ((data["avg"] - best) ** 2).sum() / ((data["avg"] - data["avg"].mean()) ** 2).sum()
+
+
 def test_planted_relation_is_learnable(day):
     """The average captured amount follows product type and speed score; the service score is noise."""
-    charges, satisfaction = day["charge"], day["satisfaction"]
-    target = charges[charges["status"] == "succeeded"].groupby("customer_id")["amount_captured"].mean()
-    data = satisfaction.join(target.rename("avg"), on="customer_id", how="inner")
+    data = per_customer(day["charge"], day["satisfaction"])
 
     means = data.groupby("product_type")["avg"].mean()
     assert list(means.sort_values().index) == sorted(BASE_AMOUNT, key=BASE_AMOUNT.get)
@@ -109,7 +125,7 @@ def test_planted_relation_is_learnable(day):
     best = expected_avg_amount(
         data["product_type"], data["customer_satisfaction_speed"], data["customer_satisfaction_product"]
     )
-    r2_of_truth = 1 - ((data["avg"] - best) ** 2).sum() / ((data["avg"] - data["avg"].mean()) ** 2).sum()
+    r2_of_truth = r2_of_the_truth(data)
     assert 0.7 < r2_of_truth < 0.99, r2_of_truth
 
     log_ratio = np.log(data["avg"] / best)
@@ -120,13 +136,8 @@ def test_planted_relation_is_learnable(day):
 def test_r2_limit_is_what_the_true_mean_scores_on_many_customers(tmp_path):
     """The derived limit matches the R2 of expected_avg_amount on 40,000 generated customers."""
     files = generate_mock_data(tmp_path, DAY, scale=20, seed=5)
-    charges, satisfaction = read_all(files["charge"]), read_all(files["satisfaction"])
-    target = charges[charges["status"] == "succeeded"].groupby("customer_id")["amount_captured"].mean()
-    data = satisfaction.join(target.rename("avg"), on="customer_id", how="inner")
-    best = expected_avg_amount(
-        data["product_type"], data["customer_satisfaction_speed"], data["customer_satisfaction_product"]
-    )
-    r2_of_truth = 1 - ((data["avg"] - best) ** 2).sum() / ((data["avg"] - data["avg"].mean()) ** 2).sum()
+    data = per_customer(read_all(files["charge"]), read_all(files["satisfaction"]))
+    r2_of_truth = r2_of_the_truth(data)
     assert len(data) > 37_000
     assert r2_limit() == pytest.approx(r2_of_truth, abs=0.01)
     assert 0.78 < r2_limit() < 0.85
@@ -167,3 +178,56 @@ def test_a_part_written_alone_is_the_same_as_in_the_whole_day(tmp_path):
         assert rows[kind] == len(pd.read_csv(whole[kind][2]))
     with pytest.raises(ValueError, match="part < parts"):
         mock_data.write_part(files, 3, logical_date=DAY, customers=900, parts=3)
+
+
+SHIFT_FROM = DAY + dt.timedelta(days=1)
+
+
+def psi(actual, expected):
+    """Population stability index of a categorical column: sum over categories of (a - e) * ln(a / e)."""
+    a, e = actual.value_counts(normalize=True), expected.value_counts(normalize=True)
+    return float(((a - e) * np.log(a / e)).sum())
+
+
+def speed_slope(data):
+    """The fitted effect of the speed score on log(average amount / base amount of the product type)."""
+    log_ratio = np.log(data["avg"] / data["product_type"].map(BASE_AMOUNT))
+    return float(np.polyfit(data["customer_satisfaction_speed"], log_ratio, 1)[0])
+
+
+@pytest.fixture(scope="module")
+def shifted(tmp_path_factory):
+    """The last day before the shift and the first day of it, generated with the same shift_from."""
+    out = tmp_path_factory.mktemp("shift")
+    days = {}
+    for name, date in (("before", DAY), ("after", SHIFT_FROM)):
+        files = generate_mock_data(out / name, date, customers=2000, parts=2, seed=11, shift_from=SHIFT_FROM)
+        days[name] = {"files": files, "data": per_customer(read_all(files["charge"]), read_all(files["satisfaction"]))}
+    return days
+
+
+def test_days_before_the_shift_are_unchanged(tmp_path, shifted):
+    plain = generate_mock_data(tmp_path / "plain", DAY, customers=2000, parts=2, seed=11)
+    for kind in plain:
+        assert [p.read_bytes() for p in shifted["before"]["files"][kind]] == [p.read_bytes() for p in plain[kind]]
+    # the shifted day draws the same random numbers: same customers and charges, other product types and amounts
+    unshifted = generate_mock_data(tmp_path / "unshifted", SHIFT_FROM, customers=2000, parts=2, seed=11)
+    after, before = read_all(shifted["after"]["files"]["charge"]), read_all(unshifted["charge"])
+    assert list(after["id"]) == list(before["id"]) and list(after["status"]) == list(before["status"])
+    assert (after["amount"] != before["amount"]).mean() > 0.5
+
+
+def test_from_the_shift_on_product_types_drift_and_the_relation_decays(shifted):
+    before, after = shifted["before"]["data"], shifted["after"]["data"]
+    # drift: product types move up market
+    assert psi(after["product_type"], before["product_type"]) > 0.25
+    assert psi(before["product_type"], before["product_type"].sample(frac=0.5, random_state=0)) < 0.01
+    # decay: the speed score's effect changes, and the old truth scores clearly worse
+    assert speed_slope(before) == pytest.approx(mock_data.SPEED_EFFECT, abs=0.02)
+    assert speed_slope(after) == pytest.approx(mock_data.SHIFTED_SPEED_EFFECT, abs=0.02)
+    assert r2_of_the_truth(before) - r2_of_the_truth(after) >= 0.1
+
+
+def test_a_shifted_day_keeps_the_contract(shifted):
+    assert (shifted["after"]["data"]["product_type"] == "enterprise").mean() > 0.2  # it is a shifted day
+    assert_keeps_the_contract(shifted["after"]["files"])

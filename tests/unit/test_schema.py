@@ -88,11 +88,3 @@ def test_the_days_partition_carries_the_contract_as_constraints():
 def test_quoted_names_are_safe_for_the_check_operators():
     assert schema.quoted("public", "load_audit") == '"public"."load_audit"'
     assert schema.quoted('my "x"', "t") == '"my ""x"""."t"'
-
-
-def test_swap_table_replaces_the_target_by_the_staging_table():
-    conn = Connection()
-    schema.swap_table(conn, "s", "model_satisfaction_staging", "model_satisfaction")
-    assert conn.statements == ['DROP TABLE IF EXISTS "s"."model_satisfaction"',
-                               'ALTER TABLE "s"."model_satisfaction_staging" RENAME TO "model_satisfaction"',
-                               "COMMIT"]  # one transaction: readers see the old or the new table

@@ -1,10 +1,12 @@
-{# One row per paying customer, with the survey answers where the customer gave any (NULL otherwise). #}
+{# One row per paying customer of the day, with the survey answers where the customer gave any (NULL otherwise);
+   the columns of tables/model_satisfaction.sql, in its order. #}
 SELECT
     a.customer_id,
     s.customer_satisfaction_speed,
     s.customer_satisfaction_product,
     s.customer_satisfaction_service,
     s.product_type,
-    a.avg_amount_captured
+    a.avg_amount_captured,
+    CAST({{ day }} AS date) AS ds
 FROM {{ avg_per_customer }} AS a
 LEFT JOIN {{ in_satisfaction }} AS s ON s.customer_id = a.customer_id AND s.ds = {{ day }}

@@ -1,3 +1,4 @@
+{# The day's customers the models use: all of them, or a fixed pseudo-random sample of max_rows. #}
 SELECT
     customer_id,
     customer_satisfaction_speed,
@@ -7,5 +8,6 @@ SELECT
     avg_amount_captured,
     count(*) OVER () AS table_rows
 FROM {{ model_satisfaction }}
+WHERE ds = {{ day }}
 ORDER BY md5(customer_id)
 LIMIT {{ max_rows }}
