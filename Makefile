@@ -1,6 +1,7 @@
 # Two commands on a bare machine (Debian/Ubuntu, Python 3.11, no Docker):
 #   make run    the whole pipeline once, end to end, with a summary   (make run DATA=path/to/dir for your CSVs;
-#               make run EXECUTOR=celery: CeleryExecutor, Redis and two isolated Celery workers)
+#               make run EXECUTOR=celery: CeleryExecutor, Redis and two isolated Celery workers;
+#               make run DAYS=4: the last four days, oldest first; MOCK_DATA_SHIFT_FROM=<day> plants a shift)
 #   make test   the whole test suite
 # and make up / make down to keep the local stack running for the UI on http://localhost:8080
 # (make reset deletes its data); make airflow ARGS="dags list" runs the Airflow CLI against it, and
@@ -26,7 +27,7 @@ $(VENV)/.synced: requirements.lock
 	@touch $@
 
 run: venv
-	$(PY) -m scripts.stack $(if $(EXECUTOR),--executor $(EXECUTOR)) run $(if $(DATA),--data "$(DATA)")
+	$(PY) -m scripts.stack $(if $(EXECUTOR),--executor $(EXECUTOR)) run $(if $(DATA),--data "$(DATA)") $(if $(DAYS),--days $(DAYS))
 
 up: venv
 	$(PY) -m scripts.stack $(if $(EXECUTOR),--executor $(EXECUTOR)) up

@@ -4,7 +4,8 @@ chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded 
     python -m scripts.ui pictures   (make pictures) run the pipeline as `make run` does, switching the
                                     DAGs on in the browser, and write the README's pictures to docs/images/:
                                     the DAG graphs and the Datasets view as the UI shows them after the
-                                    run, the model comparison and the best model's plot
+                                    run, the model comparison and the best model's plot; then four days
+                                    shifted from the third, for the model monitoring's plot
 
 The end-to-end tests drive their pipeline run through the same `AirflowUI` (tests/e2e/test_ui.py).
 Selenium is imported where it is used: the project's image (`astro dev pytest`) does not have it.
@@ -12,6 +13,7 @@ Selenium is imported where it is used: the project's image (`astro dev pytest`) 
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import sys
@@ -20,6 +22,7 @@ import urllib.parse
 from pathlib import Path
 
 from scripts.stack import DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for
+from scripts.stack.pipeline import forget_models, run_days
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -216,18 +219,28 @@ def small_png(source: Path, target: Path, size: tuple[int, int] = (2400, 1000)) 
     return f"{target}: {image.width}x{image.height}, {target.stat().st_size // 1024} KiB"
 
 
+SHIFT_DAYS, SHIFTED_FROM = 4, 3  # the monitoring picture: four days, shifted from the third
+
+
 def pictures(stack: Stack, images: Path = IMAGES) -> None:
-    """Run the pipeline through the browser and keep the README's pictures."""
+    """Run the pipeline through the browser and keep the README's pictures; then, from no champion,
+    four days shifted from the third (`MOCK_DATA_SHIFT_FROM=<day> make run DAYS=4`) for the monitoring's."""
     shots = stack.state_dir / "screenshots"
     with AirflowUI(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
         summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
                                after=lambda _, runs: ui.after(runs))
     plots = {Path(p).name: ROOT / p for p in summary["plots"]}
+    now = dt.datetime.now(dt.timezone.utc)
+    forget_models(stack)
+    stack.extra_env["MOCK_DATA_SHIFT_FROM"] = f"{run_days(now, SHIFT_DAYS)[SHIFTED_FROM - 1]:%Y-%m-%d}"
+    shifted = run_pipeline(stack, days=SHIFT_DAYS, clock=lambda: now,
+                           summary_path=stack.state_dir / "pictures-shift" / "summary.json")
     for source, name in ((shots / "graph_finance_elt.png", "finance_elt_graph.png"),
                          (shots / "graph_finance_ml.png", "finance_ml_graph.png"),
                          (shots / "datasets.png", "datasets.png"),
                          (plots["comparison.png"], "comparison.png"),
-                         (plots[f"{summary['model_card']['model']}.png"], "best_model.png")):
+                         (plots[f"{summary['model_card']['model']}.png"], "best_model.png"),
+                         (ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png")):
         log(small_png(source, images / name))
 
 

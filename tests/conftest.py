@@ -49,3 +49,18 @@ def finance_db(stack):
     conn = psycopg2.connect(stack.db_uri(settings.db_name))
     yield conn
     conn.close()
+
+
+@pytest.fixture
+def schema_db(finance_db, request):
+    """`finance_db` with every table of the pipeline in a fresh schema named by the test module's SCHEMA
+    (`schema.create_tables`), dropped afterwards."""
+    from include.finance import schema
+
+    name = request.module.SCHEMA
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute(f"DROP SCHEMA IF EXISTS {schema.quoted(name)} CASCADE")
+    schema.create_tables(finance_db, name)
+    yield finance_db
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")

@@ -127,7 +127,7 @@ class Settings:
     ml_artifacts_prefix: str = "ml-runs"
     # Models in production (include/finance/registry.py, drift.py): a run's best model replaces the serving one
     # (the champion) only if its R2 on the day's held-out rows beats the champion's on the same rows by this much.
-    promotion_margin: float = 0.005
+    promotion_margin: float = 0.01
     # Monitoring alerts: an input feature whose PSI against the champion's training rows exceeds this, and a
     # champion whose R2 on the day's rows falls more than R2_DECAY below its R2 when it was trained.
     drift_psi_threshold: float = 0.2

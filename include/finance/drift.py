@@ -14,7 +14,7 @@ inside `ks`, so importing this module stays cheap.
 """
 
 import logging
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd

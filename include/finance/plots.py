@@ -200,6 +200,8 @@ def monitoring_history(rows):
         ax_psi.set(xlabel="day", ylabel="PSI vs the champion's training rows",
                    title="Feature drift: population stability index")
 
+        pad = (days[-1] - days[0]) * 0.15 + pd.Timedelta(hours=6)  # room for the last version's label
+        ax_psi.set_xlim(days[0] - pad, days[-1] + pad)
         if len(days) <= 14:
             ax_psi.set_xticks(days)
         else:

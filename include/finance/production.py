@@ -21,7 +21,15 @@ import logging
 
 import pandas as pd
 
-from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry
+from include.finance import (
+    alerts,
+    artifacts,
+    ml,
+    monitoring,
+    plots,
+    predictions,
+    registry,
+)
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 

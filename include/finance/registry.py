@@ -35,7 +35,7 @@ class Decision:
     reason: str
 
 
-def decide(candidate_r2: float, champion_r2: float | None, margin: float = 0.005) -> Decision:
+def decide(candidate_r2: float, champion_r2: float | None, margin: float) -> Decision:
     """Promote the candidate when there is no champion yet, or when it is strictly better by at least `margin`.
 
     Both R2 must be scored on the same held-out rows of today's data (`score_on`). The rule is
@@ -139,9 +139,9 @@ def register(conn, schema: str, candidate: dict, score, margin: float) -> dict:
         candidate_r2 = score(candidate)
         decision = decide(candidate_r2, champion_r2, margin)
         if decision.promote and current is not None:
-            cur.execute(sql.SQL("UPDATE {} SET status = 'retired', reason = %s, status_changed_at = now()"
+            cur.execute(sql.SQL("UPDATE {} SET status = 'retired', reason = reason || %s, status_changed_at = now()"
                                 " WHERE version = %s").format(table),
-                        (f"replaced by {candidate['version']} on {candidate['ds']}: {decision.reason}", current["version"]))
+                        (f"; retired: replaced by {candidate['version']} on {candidate['ds']}", current["version"]))
         entry = {**candidate, "status": "champion" if decision.promote else "candidate", "reason": decision.reason,
                  "candidate_r2": candidate_r2, "champion_r2": champion_r2,
                  "incumbent_version": None if current is None else current["version"]}

@@ -12,6 +12,8 @@
     python -m scripts.stack --executor celery up|run   (or EXECUTOR=celery) Airflow's CeleryExecutor with
                                     Redis as broker and two Celery workers instead of the LocalExecutor
     python -m scripts.stack run --data DIR [--timeout SECONDS]   your CSVs instead of mock data
+    python -m scripts.stack run --days N   the last N complete days, oldest first (a backfill: the model
+                                    registry, predictions and monitoring day by day)
 
 Ports, all on 127.0.0.1: DB_PORT (settings.db_port), LOCAL_S3_PORT, AIRFLOW_WEB_PORT, SCHEDULER_HEALTH_PORT
 and LOCAL_REDIS_PORT. In Celery mode each worker runs as on a machine of its own: its own host name, /tmp
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         commands.add_parser(name)
     run = commands.add_parser("run")
     run.add_argument("--data", help="folder with charge/*.csv and satisfaction/*.csv (or *.csv.gz) to use instead of mock data")
+    run.add_argument("--days", type=int, default=1,
+                     help="run the last N complete days, oldest first (a backfill; default 1)")
     run.add_argument("--timeout", type=float, default=float(os.environ.get("RUN_TIMEOUT", "900")),
                      help="seconds `run` waits for the pipeline (default 900)")
     # everything after `airflow` is the Airflow CLI's, --help included
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "reset":
             stack.reset()
         elif args.command == "run":
-            run_pipeline(stack, data_dir=Path(args.data).resolve() if args.data else None, timeout=args.timeout)
+            run_pipeline(stack, data_dir=Path(args.data).resolve() if args.data else None, timeout=args.timeout,
+                         days=args.days)
         elif args.command == "airflow":
             if not stack.pg_ready():
                 raise StackError("the local stack is not running (its metadata database is not there): `make up` first")

@@ -9,8 +9,9 @@ import os
 from pathlib import Path
 
 from .api import TaskWatch, quote, run_task_instances, task_states, trigger, unpause
-from .common import DAG_IDS, ROOT, StackError, log, wait_for
-from .summary import print_summary, summary as run_summary
+from .common import DAG_IDS, ROOT, StackError, log, settings, wait_for
+from .summary import print_summary
+from .summary import summary as run_summary
 
 SUMMARY = ROOT / "include" / "results" / "summary.json"
 
@@ -21,12 +22,23 @@ def last_complete_day(now: dt.datetime) -> dt.datetime:
                                tzinfo=dt.timezone.utc)
 
 
+def run_days(now: dt.datetime, days: int) -> list[dt.datetime]:
+    """The logical dates of the last `days` complete days UTC before `now`, oldest first."""
+    if days < 1:
+        raise StackError(f"DAYS must be at least 1, got {days}")
+    last = last_complete_day(now)
+    return [last - dt.timedelta(days=n) for n in reversed(range(days))]
+
+
 def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summary_path: Path = SUMMARY,
-                 before_ingest=None, after=None, switch_on=None, clock=lambda: dt.datetime.now(dt.timezone.utc)) -> dict:
-    """Switch the DAGs on and wait for finance_ml's dataset run, for one day chosen once (the last
-    complete day UTC by `clock`): in_finance_data and finance_elt are triggered for it before they are
-    switched on, so a run that crosses midnight neither waits for another day's files nor reports
-    another day's runs (the scheduler may add the next day's). Prints each task's state changes while it waits.
+                 before_ingest=None, after=None, switch_on=None, clock=lambda: dt.datetime.now(dt.timezone.utc),
+                 days: int = 1) -> dict:
+    """Switch the DAGs on and wait for finance_ml's dataset runs, for the last `days` complete days UTC
+    (by `clock`, chosen once; `days` > 1 is a backfill): in_finance_data and finance_elt are triggered
+    for each before they are switched on, so the scheduler adds no run of its own and a run that crosses
+    midnight neither waits for another day's files nor reports another day's runs. They run a day at a
+    time, oldest first (one active run per DAG), and each finance_elt run's dataset event triggers the
+    finance_ml run of its day. Prints each task's state changes while it waits.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
@@ -43,7 +55,7 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
     stack.up(fresh_metadata=True)
     try:
         wait_for(lambda: dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")
-        day = last_complete_day(clock())
+        dates = run_days(clock(), days)
         watch = TaskWatch(stack.api, DAG_IDS)
         for dag_id in reversed(DAG_IDS):  # the consumer first, so no dataset event finds it paused
             if dag_id == "in_finance_data" and before_ingest is not None:
@@ -51,11 +63,14 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
                          120, "finance_elt's sensors to defer")
                 before_ingest(stack)
             if dag_id != "finance_ml":  # finance_ml runs when finance_elt updates the dataset
-                trigger(stack, dag_id, day)
+                for day in dates:
+                    trigger(stack, dag_id, day)
             (switch_on or unpause)(stack, dag_id)
-        log(f"switched on {', '.join(DAG_IDS)} for {day:%Y-%m-%d}; waiting for the dataset-triggered finance_ml run")
-        runs = wait_for(lambda: watch.poll() or finished_runs(stack, day), timeout, "the pipeline", every=2)
-        summary = run_summary(stack, runs, summary_path.parent / "plots")
+        log(f"switched on {', '.join(DAG_IDS)} for {', '.join(f'{d:%Y-%m-%d}' for d in dates)}; waiting for the"
+            " dataset-triggered finance_ml runs")
+        each_day = wait_for(lambda: watch.poll() or all_finished(stack, dates), timeout, "the pipeline", every=2)
+        runs = each_day[-1]
+        summary = run_summary(stack, runs, summary_path.parent / "plots", each_day)
         if after is not None:
             after(stack, runs)
     finally:
@@ -72,6 +87,35 @@ def dags_loaded(stack) -> bool:
         raise StackError("DAG import errors:\n" + "\n".join(f"{e['filename']}: {e['stack_trace']}" for e in errors))
     known = {d["dag_id"] for d in stack.api("GET", "dags?limit=100").get("dags", [])}
     return set(DAG_IDS) <= known
+
+
+def forget_models(stack) -> None:
+    """Drop the model registry, the monitoring and the predictions (they are made again where missing):
+    the next run starts with no champion, as a new deployment does."""
+    import psycopg2
+    from psycopg2 import sql
+
+    from include.finance.schema import (
+        CUSTOMER_PREDICTIONS,
+        MODEL_MONITORING,
+        MODEL_REGISTRY,
+    )
+
+    with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
+        for table in (MODEL_REGISTRY, MODEL_MONITORING, CUSTOMER_PREDICTIONS):
+            cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(settings.db_schema, table)))
+    conn.close()
+
+
+def all_finished(stack, dates: list[dt.datetime]) -> list[dict] | None:
+    """Each day's runs (`finished_runs`), once every day's have succeeded."""
+    each_day = []
+    for day in dates:
+        runs = finished_runs(stack, day)
+        if runs is None:
+            return None
+        each_day.append(runs)
+    return each_day
 
 
 def finished_runs(stack, day: dt.datetime) -> dict | None:

@@ -13,7 +13,15 @@ from psycopg2 import sql
 
 from include.finance.contract import CONTRACTS
 from include.finance.report import model_table
-from include.finance.schema import LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_SATISFACTION
+from include.finance.schema import (
+    CUSTOMER_PREDICTIONS,
+    LOAD_AUDIT,
+    MODEL_INPUT_AUDIT,
+    MODEL_METRICS,
+    MODEL_MONITORING,
+    MODEL_REGISTRY,
+    MODEL_SATISFACTION,
+)
 from include.finance.storage import ml_run_prefix
 
 from .api import run_task_instances
@@ -23,6 +31,8 @@ from .s3 import s3_client
 MODEL_INPUT = ("successful_charges", "other_currency_charges", "implausible_charges", "survey_answers", "orphan_surveys")
 AUDIT = ("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note")
 METRICS = ("model", "cv_r2", "cv_r2_std", "r2_train", "r2_test", "fit_seconds")
+REGISTRY = ("version", "ds", "model", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
+MONITORING = ("model_version", "metric", "feature", "value", "threshold", "alert")
 
 
 def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = "", **where) -> list[dict]:
@@ -37,23 +47,50 @@ def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = 
     return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
 
 
+def ml_version(ml_run: dict) -> str:
+    """A finance_ml run's key in the bucket, which the model registry calls its model's version."""
+    return dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
+
+
 def ml_artifacts_prefix(ml_run: dict) -> str:
     """Where a finance_ml run (from the REST API) uploaded its model, card and plots."""
-    ts_nodash = dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
-    return ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash)
+    return ml_run_prefix(settings.ml_artifacts_prefix, ml_version(ml_run))
 
 
-def summary(stack, runs: dict, plots_dir: Path) -> dict:
-    """The run's summary; its plots are downloaded from the bucket into `plots_dir`."""
+def production(cur, each_day: list[dict]) -> dict:
+    """Per day run: the model registry's decision, the monitoring rows, the predictions written back."""
+    days = {}
+    for runs in each_day:
+        ds = runs["finance_elt"]["logical_date"][:10]
+        [decision] = select(cur, MODEL_REGISTRY, REGISTRY, version=ml_version(runs["finance_ml"]))
+        predictions = select(cur, CUSTOMER_PREDICTIONS, ("model_version", "predicted_amount_cents", "reason"), ds=ds)
+        days[ds] = {
+            "decision": {**decision, "ds": str(decision["ds"])},
+            "monitoring": sorted(select(cur, MODEL_MONITORING, MONITORING, ds=ds),
+                                 key=lambda r: (r["metric"], r["feature"])),
+            "predictions": {"customers": len(predictions),
+                            "predicted": sum(p["predicted_amount_cents"] is not None for p in predictions),
+                            "reasons": dict(Counter(p["reason"] for p in predictions if p["reason"])),
+                            "model_versions": sorted({p["model_version"] for p in predictions})},
+        }
+    return days
+
+
+def summary(stack, runs: dict, plots_dir: Path, each_day: list[dict] | None = None) -> dict:
+    """The run's summary (of its last day, with `production` for every day in `each_day`); its plots are
+    downloaded from the bucket into `plots_dir`."""
     import psycopg2
 
     ds, ml_run = runs["finance_elt"]["logical_date"][:10], runs["finance_ml"]
     with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
-        tables = {c.table: select(cur, c.table, ds=ds)[0]["count"] for c in CONTRACTS.values()}  # the day's partition
-        tables |= {table: select(cur, table)[0]["count"] for table in (MODEL_SATISFACTION, MODEL_METRICS)}
+        # the day's rows
+        tables = {table: select(cur, table, ds=ds)[0]["count"]
+                  for table in [c.table for c in CONTRACTS.values()] + [MODEL_SATISFACTION, CUSTOMER_PREDICTIONS]}
+        tables[MODEL_METRICS] = select(cur, MODEL_METRICS)[0]["count"]
         [model_input] = select(cur, MODEL_INPUT_AUDIT, MODEL_INPUT, ds=ds)
         audit = sorted(select(cur, LOAD_AUDIT, AUDIT, ds=ds), key=lambda a: (a["kind"], a["file"]))
         models = select(cur, MODEL_METRICS, METRICS, largest_first="cv_r2", run_id=ml_run["dag_run_id"])
+        days = production(cur, each_day or [runs])
     conn.close()
     hosts = Counter(ti["hostname"] or "(none)" for run in runs.values() for ti in run_task_instances(stack, run))
 
@@ -69,6 +106,7 @@ def summary(stack, runs: dict, plots_dir: Path) -> dict:
         "objects": object_counts(stack),
         "models": models,
         "model_card": json.loads(get_object(stack, ml_artifacts_prefix(ml_run) + "model_card.json")),
+        "days": days,
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
                         for p in download(stack, ml_artifacts_prefix(ml_run) + "plots/", plots_dir)),
         "executor": stack.executor,
@@ -76,6 +114,7 @@ def summary(stack, runs: dict, plots_dir: Path) -> dict:
         "durations": {dag_id: seconds(run) for dag_id, run in runs.items()},
         "runs": {dag_id: {k: run[k] for k in ("dag_run_id", "run_type", "state", "logical_date")}
                  for dag_id, run in runs.items()},
+        "ml_runs": {day["finance_elt"]["logical_date"][:10]: day["finance_ml"]["dag_run_id"] for day in each_day or [runs]},
     }
 
 
@@ -119,5 +158,15 @@ def print_summary(summary: dict, path: Path) -> None:
           f" in other currencies, {left['implausible_charges']} implausible amounts; {left['orphan_surveys']} survey"
           " answers without charges")
     print(f"  rows left out of training (no survey answers): {card['rows']['without_survey']}")
+    for ds, day in summary["days"].items():
+        decision, predictions = day["decision"], day["predictions"]
+        alerts = [f"{r['feature']} {r['metric'].upper()} {r['value']:.3f}".lstrip() for r in day["monitoring"] if r["alert"]]
+        verdict = "promoted" if decision["status"] != "candidate" else "not promoted"
+        print(f"  {ds}: model {decision['version']} ({decision['model']}) {verdict}: {decision['reason']}")
+        print("    monitoring: " + ("no champion before it" if not day["monitoring"] else
+                                     f"alerts: {', '.join(alerts)}" if alerts else "no alert")
+              + f"; customer_predictions: {predictions['predicted']} of {predictions['customers']} customers by "
+              + ", ".join(predictions["model_versions"])
+              + "".join(f", {n} without a prediction ({reason})" for reason, n in predictions["reasons"].items()))
     print(f"  plots: {', '.join(summary['plots'])}")
     print(f"  summary: {path}", flush=True)

@@ -1,9 +1,7 @@
 """The model_metrics table in the real PostgreSQL, as `schema.create_tables` makes it: rewritten per run."""
 
-import psycopg2
 import pytest
 
-from include.finance import schema
 from include.finance.metrics import store_metrics
 
 pytestmark = pytest.mark.integration
@@ -18,13 +16,8 @@ def result(model: str, cv_r2: float) -> dict:
 
 
 @pytest.fixture
-def conn(stack):
-    conn = psycopg2.connect(stack.db_uri("finance"))
-    with conn, conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    schema.create_tables(conn, SCHEMA)
-    yield conn
-    conn.close()
+def conn(schema_db):
+    return schema_db
 
 
 def rows(conn) -> list[tuple]:

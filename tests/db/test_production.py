@@ -1,12 +1,10 @@
 """Models in production on the real PostgreSQL, in the tables `schema.create_tables` makes: the model
 registry's decisions, the predictions written back, the monitoring rows."""
 
-import numpy as np
-import pandas as pd
 import psycopg2
 import pytest
 
-from include.finance import ml, monitoring, predictions, registry, schema
+from include.finance import ml, monitoring, predictions, registry
 
 pytestmark = pytest.mark.integration
 
@@ -14,15 +12,8 @@ SCHEMA = "production_test"
 
 
 @pytest.fixture
-def conn(stack):
-    conn = psycopg2.connect(stack.db_uri("finance"))
-    with conn, conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
-    schema.create_tables(conn, SCHEMA)
-    yield conn
-    with conn, conn.cursor() as cur:
-        cur.execute(f"DROP SCHEMA {SCHEMA} CASCADE")
-    conn.close()
+def conn(schema_db):
+    return schema_db
 
 
 def candidate(version: str, ds: str) -> dict:
@@ -53,7 +44,9 @@ def test_the_registry_keeps_the_champion_against_a_worse_model_and_promotes_a_be
     better = registry.register(conn, SCHEMA, candidate("v3", "2026-01-03"), lambda e: r2[e["version"]], 0.005)
     assert (better["status"], better["incumbent_version"]) == ("champion", "v1")
     assert statuses(conn) == {"v1": "retired", "v2": "candidate", "v3": "champion"}
-    assert registry.entry(conn, SCHEMA, "v1")["reason"].startswith("replaced by v3 on 2026-01-03: candidate 0.8200 beats")
+    # the reason it was promoted, then why it retired
+    assert registry.entry(conn, SCHEMA, "v1")["reason"] == ("first model: candidate 0.8000, no champion yet;"
+                                                            " retired: replaced by v3 on 2026-01-03")
     assert registry.champion(conn, SCHEMA)["version"] == "v3"
     assert [registry.serving_after(e) for e in (first, worse, better)] == ["v1", "v1", "v3"]
 

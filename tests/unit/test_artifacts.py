@@ -5,8 +5,8 @@ from datetime import datetime, timezone
 from types import SimpleNamespace
 
 import numpy as np
-import pytest
 import pandas as pd
+import pytest
 from model_tables import BOOSTING, LINEAR, satisfaction_table, train
 
 from include.finance import artifacts, ml, plots

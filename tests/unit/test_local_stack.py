@@ -179,7 +179,7 @@ def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(
     monkeypatch.setattr(stack, "api", fake.api)
     monkeypatch.setattr(Stack, "up", lambda self, fresh_metadata=False: None)
     monkeypatch.setattr(Stack, "down", lambda self, save=True: None)
-    monkeypatch.setattr(pipeline, "run_summary", lambda stack, runs, plots: {"runs": runs})
+    monkeypatch.setattr(pipeline, "run_summary", lambda stack, runs, plots, each_day: {"runs": runs})
     monkeypatch.setattr(pipeline, "print_summary", lambda summary, path: None)
 
     summary = pipeline.run_pipeline(stack, summary_path=tmp_path / "summary.json", clock=clock)
@@ -194,6 +194,14 @@ def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(
         dag_id: f"{dag_id}__2026-11-29" for dag_id in DAG_IDS}
     switched_on = [path for method, path, _ in fake.calls if method == "PATCH"]
     assert switched_on == [f"dags/{dag_id}?update_mask=is_paused" for dag_id in reversed(DAG_IDS)]
+
+
+def test_a_backfill_runs_the_last_complete_days_oldest_first():
+    utc = dt.timezone.utc
+    assert pipeline.run_days(dt.datetime(2026, 12, 1, 10, tzinfo=utc), 3) == [
+        dt.datetime(2026, 11, day, tzinfo=utc) for day in (28, 29, 30)]
+    with pytest.raises(StackError, match="DAYS must be at least 1, got 0"):
+        pipeline.run_days(dt.datetime(2026, 12, 1, tzinfo=utc), 0)
 
 
 def test_the_last_complete_day_is_yesterday_utc_whatever_the_time_zone():
@@ -335,21 +343,23 @@ def test_parse_lists_the_dag_files_that_fail_to_import(tmp_path):
     assert "no_such_module" in found["errors"][str(tmp_path / "broken.py")]
 
 
-@pytest.mark.parametrize("argv, executor, data, timeout", [
-    (["run"], "local", None, 900.0),
-    (["run", "--data", "in", "--timeout", "60"], "local", "in", 60.0),
-    (["--executor", "celery", "run", "--data", "in"], "celery", "in", 900.0),
+@pytest.mark.parametrize("argv, executor, data, timeout, days", [
+    (["run"], "local", None, 900.0, 1),
+    (["run", "--data", "in", "--timeout", "60"], "local", "in", 60.0, 1),
+    (["--executor", "celery", "run", "--data", "in", "--days", "4"], "celery", "in", 900.0, 4),
 ])
-def test_the_command_line_hands_run_its_folder_executor_and_timeout(monkeypatch, tmp_path, argv, executor, data, timeout):
+def test_the_command_line_hands_run_its_folder_executor_timeout_and_days(monkeypatch, tmp_path, argv, executor, data,
+                                                                          timeout, days):
     from scripts.stack import __main__ as cli
 
     monkeypatch.delenv("EXECUTOR", raising=False)
     monkeypatch.delenv("RUN_TIMEOUT", raising=False)
     monkeypatch.chdir(tmp_path)
     calls = []
-    monkeypatch.setattr(cli, "run_pipeline", lambda stack, data_dir, timeout: calls.append((stack.executor, data_dir, timeout)))
+    monkeypatch.setattr(cli, "run_pipeline", lambda stack, data_dir, timeout, days: calls.append(
+        (stack.executor, data_dir, timeout, days)))
     assert cli.main(argv) == 0
-    assert calls == [(executor, (tmp_path / data) if data else None, timeout)]
+    assert calls == [(executor, (tmp_path / data) if data else None, timeout, days)]
 
 
 def test_the_command_line_passes_everything_after_airflow_to_the_airflow_cli(monkeypatch):

@@ -2,7 +2,6 @@
 shifted one, and a champion whose R2 decays."""
 
 import numpy as np
-import pandas as pd
 from model_tables import LINEAR, satisfaction_table
 
 from include.finance import alerts, ml, monitoring

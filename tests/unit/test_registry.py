@@ -21,7 +21,7 @@ def test_a_champion_scoring_0_is_still_a_champion():
 
 def test_a_decision_cannot_be_changed_after_the_fact():
     with pytest.raises(dataclasses.FrozenInstanceError):
-        decide(0.9, None).promote = False
+        decide(0.9, None, 0.01).promote = False
 
 
 @pytest.mark.parametrize("margin", [0.0, 0.005])

@@ -11,7 +11,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     artifact_uri text NOT NULL,  -- model.joblib
     model_sha256 text NOT NULL,  -- of model.joblib: checked before it is loaded
     status text NOT NULL CHECK (status IN ('candidate', 'champion', 'retired')),
-    reason text NOT NULL,
+    reason text NOT NULL,  -- why it was promoted or not; a retired champion's also by which model and when
     candidate_r2 double precision NOT NULL,  -- its R2 on the day's held-out rows
     champion_r2 double precision,  -- the champion's R2 on the same rows (NULL: there was none)
     incumbent_version text,  -- the champion when it was decided

@@ -1,0 +1,86 @@
+"""Models in production over a four-day backfill whose last two days are shifted (`make run DAYS=4` with
+MOCK_DATA_SHIFT_FROM on day 3): the registry's decisions, the drift and decay alerts, the predictions
+written back. Every figure is read from the tables, the REST API's runs and the task logs."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.integration
+
+
+def decisions(backfill) -> list[dict]:
+    return [backfill["summary"]["days"][ds]["decision"] for ds in backfill["days"]]
+
+
+def test_every_day_ran_its_own_finance_ml_run_in_order(backfill):
+    ml_runs = backfill["summary"]["ml_runs"]
+    assert list(ml_runs) == backfill["days"] and len(set(ml_runs.values())) == len(backfill["days"]) == 4
+    assert [d["ds"] for d in decisions(backfill)] == backfill["days"]  # each model trained on its own day
+    versions = [d["version"] for d in decisions(backfill)]
+    assert versions == sorted(versions)
+
+
+def test_the_first_days_model_becomes_champion(backfill):
+    first = decisions(backfill)[0]
+    assert first["reason"].startswith("first model") and first["champion_r2"] is None
+    assert first["incumbent_version"] is None and first["status"] != "candidate"
+
+
+def test_a_challenger_is_promoted_only_when_it_beats_the_champion_on_the_days_rows_by_the_margin(backfill):
+    margin = backfill["margin"]
+    later = decisions(backfill)[1:]
+    for decision in later:
+        gain = decision["candidate_r2"] - decision["champion_r2"]
+        assert (decision["status"] != "candidate") == (gain >= margin), decision
+    promoted = [d["ds"] for d in later if d["status"] != "candidate"]
+    assert promoted == [backfill["days"][backfill["shifted_from"] - 1]]  # only the shift makes a better model
+    for kept in (d for d in later if d["status"] == "candidate"):
+        # not better by the margin on the day's held-out rows: the champion stays and serves the day
+        assert kept["champion_r2"] + margin > kept["candidate_r2"]
+        day = backfill["summary"]["days"][kept["ds"]]
+        assert day["predictions"]["model_versions"] == [kept["incumbent_version"]] != [kept["version"]]
+
+
+def test_the_drift_and_decay_alerts_fire_on_the_first_shifted_day_and_not_before(backfill):
+    days = backfill["summary"]["days"]
+    first, second, shifted = (days[ds] for ds in backfill["days"][:backfill["shifted_from"]])
+    assert first["monitoring"] == []  # no champion before the first day
+    assert second["monitoring"] and not [r for r in second["monitoring"] if r["alert"]]
+    alerts = {(r["metric"], r["feature"]) for r in shifted["monitoring"] if r["alert"]}
+    assert ("psi", "product_type") in alerts and ("r2", "") in alerts
+    # ... measured against the champion that served until then, trained on an unshifted day
+    shifted_decision = decisions(backfill)[backfill["shifted_from"] - 1]
+    assert {r["model_version"] for r in shifted["monitoring"]} == {shifted_decision["incumbent_version"]}
+    assert shifted_decision["incumbent_version"] in [d["version"] for d in decisions(backfill)[:2]]
+    logs = backfill["monitor_logs"]
+    shifted_day = backfill["days"][backfill["shifted_from"] - 1]
+    assert f"MODEL ALERT ds={shifted_day} " in logs[shifted_day] and "drift: product_type PSI" in logs[shifted_day]
+    assert "decay: R2 on the day's rows" in logs[shifted_day]
+    for ds in backfill["days"][:backfill["shifted_from"] - 1]:
+        assert "MODEL ALERT" not in logs[ds]
+
+
+def test_customer_predictions_hold_each_day_with_one_model_version(backfill, finance_db):
+    with finance_db.cursor() as cur:
+        cur.execute("SELECT ds::text, count(*), count(predicted_amount_cents), count(DISTINCT model_version),"
+                    " min(model_version), count(*) FILTER (WHERE reason = 'no survey answers')"
+                    " FROM public.customer_predictions WHERE ds = ANY(%s::date[]) GROUP BY ds ORDER BY ds",
+                    (backfill["days"],))
+        rows = cur.fetchall()
+        cur.execute("SELECT ds::text, count(*), count(*) FILTER (WHERE product_type IS NULL)"
+                    " FROM public.model_satisfaction WHERE ds = ANY(%s::date[]) GROUP BY ds ORDER BY ds",
+                    (backfill["days"],))
+        customers = {ds: (n, without) for ds, n, without in cur.fetchall()}
+    assert [row[0] for row in rows] == backfill["days"]
+    for ds, n, predicted, versions, version, no_survey in rows:
+        assert versions == 1 and (n, no_survey) == customers[ds] and no_survey > 0
+        assert predicted + no_survey == n  # a prediction or the reason, for every customer of the day
+        assert backfill["summary"]["days"][ds]["predictions"]["model_versions"] == [version]
+
+
+def test_the_monitoring_plot_is_uploaded_with_the_last_run(backfill):
+    [plot] = [Path(p) for p in backfill["summary"]["plots"] if p.endswith("/monitoring.png")]
+    assert (plot if plot.is_absolute() else ROOT / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
