@@ -96,7 +96,8 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
     The dataset event carries the day, which finance_ml reads (and names in its model card).
     """
     with db_connection() as conn:
-        schema.publish_day(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION, ds)
+        schema.publish_day(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION,
+                           schema.MODEL_SATISFACTION_COLUMNS, ds)
     outlet_events[model_satisfaction_dataset].extra = {
         "ds": ds,
         "data_interval_start": data_interval_start.isoformat(),

@@ -2,7 +2,8 @@
 ### Train, compare and keep models on `model_satisfaction`
 
 Runs whenever `finance_elt` updates a day of `model_satisfaction` (dataset schedule), on that day
-(`data_day`: the dataset event's; a manual run takes the newest day in the table).
+(`data_day`: the dataset event's; a manual run takes its conf's `{"ds": "YYYY-MM-DD"}`, else the
+newest day in the table).
 
 1. `select_model_rows` (`aql.transform_file`, `include/finance/sql/select_model_rows.sql`, in Postgres):
    the columns the models use, of at most `ML_MAX_ROWS` customers (a fixed pseudo-random sample when the
@@ -100,20 +101,20 @@ def plot_comparison(results: list[dict], ts_nodash=None) -> str:
 
 
 @task
-def data_day(triggering_dataset_events=None) -> str:
+def data_day(triggering_dataset_events=None, dag_run=None) -> str:
     from include.finance import artifacts
 
     with db_connection() as conn:
-        return artifacts.day_of(triggering_dataset_events,
+        return artifacts.day_of(triggering_dataset_events, dag_run.conf,
                                 lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
 
 
 @task
 def publish_best_model(features: dict, results: list[dict], day: str, run_id=None, ts_nodash=None,
                        triggering_dataset_events=None) -> dict:
-    from include.finance import artifacts
+    from include.finance import production
 
-    return artifacts.publish_best_model(features, list(results), run_id, ts_nodash, day, triggering_dataset_events)
+    return production.publish_candidate(features, list(results), run_id, ts_nodash, day, triggering_dataset_events)
 
 
 @task
@@ -161,7 +162,7 @@ def finance_ml():
     model_rows = aql.transform_file(
         file_path="select_model_rows.sql",
         parameters={"model_satisfaction": model_satisfaction, "max_rows": settings.ml_max_rows,
-                    "day": "{{ ti.xcom_pull(task_ids='data_day') }}"},
+                    "day": f"{{{{ ti.xcom_pull(task_ids='{day.operator.task_id}') }}}}"},
         task_id="select_model_rows",
     )
     day >> model_rows
@@ -170,6 +171,7 @@ def finance_ml():
         test_size=settings.ml_test_size,
         seed=settings.ml_seed,
         min_rows=settings.min_model_rows,
+        day=day,
     )
     results = train_model_task.partial(
         features=features, folds=settings.ml_cv_folds, seed=settings.ml_seed

@@ -1,24 +1,25 @@
-"""What happens when a task fails for good (after its retries): one clear line, plus any notifier you add.
+"""What happens when a task fails for good (after its retries), or a model alert is raised: one clear
+line in the log, and the same line to every notifier you add.
 
 Every DAG sets `on_failure_callback=FAILURE_CALLBACKS` in its default_args. `log_failure` writes
 
     TASK FAILED dag=finance_elt task=load_input_files[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 error=... log=http://...
 
 at ERROR level: into the task's log, or, for a task whose process died, into the log of the DAG
-processor, which then runs the callback.
-To be told in Slack or by email, append an Airflow notifier to FAILURE_CALLBACKS, for example (with
-apache-airflow-providers-slack in requirements.txt and a `slack_api_default` connection):
+processor, which then runs the callback. The model monitoring (`monitoring.py`) raises drift and decay
+alerts without failing anything: `notify_model_alert` writes
+
+    MODEL ALERT dag=finance_ml task=monitor_model run=... ds=2026-11-29 model=... drift: product_type PSI 0.468 > 0.200 ...
+
+at WARNING level into the task's log.
+To be told in Slack or by email, append an Airflow notifier to NOTIFIERS: it gets both kinds, with the
+line as `alert` in the context it renders its text from (ALERT_TEMPLATE). For example, with
+apache-airflow-providers-slack in requirements.txt and a `slack_api_default` connection:
 
     from airflow.providers.slack.notifications.slack import SlackNotifier
-    FAILURE_CALLBACKS.append(SlackNotifier(text=FAILURE_TEMPLATE, channel="#data-alerts"))
+    NOTIFIERS.append(SlackNotifier(text=ALERT_TEMPLATE, channel="#data-alerts"))
 
-or `airflow.providers.smtp.notifications.smtp.SmtpNotifier(to=..., subject=..., html_content=FAILURE_TEMPLATE)`.
-Notifiers render FAILURE_TEMPLATE with Jinja against the same context.
-
-Model alerts (drift and decay, `monitoring.py`) go the same way without failing anything:
-`notify_model_alert` writes `MODEL ALERT <what>` at WARNING into the task's log and calls every
-notifier of MODEL_ALERT_CALLBACKS with the task's context and `alert` set to the line, e.g.
-`MODEL_ALERT_CALLBACKS.append(SlackNotifier(text=MODEL_ALERT_TEMPLATE, channel="#data-alerts"))`.
+or `airflow.providers.smtp.notifications.smtp.SmtpNotifier(to=..., subject=..., html_content=ALERT_TEMPLATE)`.
 """
 
 from __future__ import annotations
@@ -27,10 +28,13 @@ import logging
 
 log = logging.getLogger("finance.alerts")
 
-FAILURE_TEMPLATE = (
-    "TASK FAILED dag={{ ti.dag_id }} task={{ ti.task_id }}{% if ti.map_index >= 0 %}[{{ ti.map_index }}]{% endif %}"
-    " run={{ ti.run_id }} try={{ ti.try_number }} error={{ exception }} log={{ ti.log_url }}"
-)
+ALERT_TEMPLATE = "{{ alert }}"  # what a notifier sends: the line the log got
+NOTIFIERS: list = []
+
+
+def _notify(context: dict, line: str) -> None:
+    for notify in NOTIFIERS:
+        notify({**context, "alert": line})
 
 
 def failure_line(context: dict) -> str:
@@ -42,17 +46,16 @@ def failure_line(context: dict) -> str:
 
 
 def log_failure(context: dict) -> None:
-    log.error(failure_line(context))
+    line = failure_line(context)
+    log.error(line)
+    _notify(context, line)
 
 
 FAILURE_CALLBACKS: list = [log_failure]
 
 
-MODEL_ALERT_TEMPLATE = "MODEL ALERT dag={{ ti.dag_id }} run={{ ti.run_id }} {{ alert }}"
-MODEL_ALERT_CALLBACKS: list = []
-
-
-def notify_model_alert(context: dict, line: str) -> None:
-    log.warning("MODEL ALERT %s", line)
-    for notify in MODEL_ALERT_CALLBACKS:
-        notify({**context, "alert": line})
+def notify_model_alert(context: dict, alert: str) -> None:
+    ti = context["task_instance"]
+    line = f"MODEL ALERT dag={ti.dag_id} task={ti.task_id} run={ti.run_id} {alert}"
+    log.warning(line)
+    _notify(context, line)

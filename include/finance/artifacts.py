@@ -11,15 +11,19 @@ Every file is uploaded from memory: no task hands another a path on its worker's
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 import io
 import json
+import logging
 import platform
 
 from include.finance import ml, report, schema, storage
 from include.finance.config import settings
 from include.finance.hooks import s3_hook
+
+log = logging.getLogger(__name__)
 
 
 def run_prefix(ts_nodash: str) -> str:
@@ -35,7 +39,10 @@ def upload(data: bytes, key: str, s3=None) -> str:
 def read(uri: str, s3=None) -> bytes:
     """The bytes of an object of the data bucket, by its s3:// URI."""
     bucket, _, key = uri.removeprefix("s3://").partition("/")
-    return (s3 or s3_hook()).get_key(key, bucket_name=bucket).get()["Body"].read()
+    try:
+        return (s3 or s3_hook()).get_key(key, bucket_name=bucket).get()["Body"].read()
+    except Exception as error:  # botocore's errors do not say which object
+        raise OSError(f"cannot read {uri}: {error}") from error
 
 
 def upload_plot(figure, name: str, ts_nodash: str, s3=None) -> str:
@@ -92,21 +99,43 @@ def source_of(dataset_events: dict | None) -> dict:
     return {"built_by": f"{latest.source_dag_id} run {latest.source_run_id}", **(latest.extra or {})}
 
 
-def day_of(dataset_events: dict | None, latest_day) -> str:
-    """The day of model_satisfaction a finance_ml run works on: the one finance_elt's dataset event names,
-    or for a manual run `latest_day()`, the newest day in the table."""
-    day = source_of(dataset_events).get("ds") or latest_day()
+def day_of(dataset_events: dict | None, conf: dict | None, latest_day) -> str:
+    """The day of model_satisfaction a finance_ml run works on: a manual run's conf {"ds": "YYYY-MM-DD"}, else
+    the day finance_elt's dataset event names, else (a manual run without one) `latest_day()`, the newest
+    day in the table. Airflow gives one run all the events since the last one: if they name several
+    days, the run works on the latest event's and says which days it leaves out."""
+    if (conf or {}).get("ds"):
+        try:
+            return dt.date.fromisoformat(str(conf["ds"])).isoformat()
+        except ValueError:
+            raise ValueError(f"the run's conf ds must be a day like 2026-11-30, got {conf['ds']!r}") from None
+    events = sorted((dataset_events or {}).get(settings.model_satisfaction_dataset_uri, []), key=lambda e: e.timestamp)
+    days = [(event.extra or {}).get("ds") for event in events]
+    left_out = sorted(set(days[:-1]) - {days[-1], None}) if days else []
+    if left_out:
+        log.warning("this run was triggered for several days: it works on %s and leaves out %s; trigger finance_ml"
+                    " with the conf {\"ds\": \"<day>\"} for each of those", days[-1], ", ".join(left_out))
+    day = (days[-1] if days else None) or latest_day()
     if not day:
         raise ValueError(f"{settings.db_schema}.{schema.MODEL_SATISFACTION} has no day yet: run finance_elt first")
     return str(day)
 
 
 def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
-                       dataset_events: dict | None = None, s3=None) -> dict:
+                       dataset_events: dict | None = None, s3=None, registered_sha256: str | None = None) -> dict:
     """Refit the model with the best cross-validated R2, upload it, its training rows and its model card;
-    returns the card. `version` (the run's key in the bucket) is what the model registry calls it."""
+    returns the card. `version` (the run's key in the bucket) is what the model registry calls it.
+
+    `registered_sha256`: the registry's digest of this version, if it is registered already (a rerun):
+    a registered model's files are never replaced by other bytes.
+    """
     best = ml.select_best(results)
     model_bytes = ml.serialize_model(ml.fit_best(features, best, settings.ml_seed))
+    digest = hashlib.sha256(model_bytes).hexdigest()
+    if registered_sha256 not in (None, digest):
+        raise ValueError(f"model version {ts_nodash} is registered with SHA-256 {registered_sha256}, this run's model "
+                         f"has {digest}: the day's data changed since. A registered model is never replaced: "
+                         "trigger a new finance_ml run for the day instead of rerunning this one")
     prefix = run_prefix(ts_nodash)
     uri = f"s3://{settings.data_bucket_name}/{prefix}"
     data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events), "ds": ds}
@@ -134,5 +163,4 @@ def training_rows(entry: dict, s3=None):
     """The features a registered model was trained on (training_rows.csv.gz next to its model.joblib)."""
     import pandas as pd
 
-    uri = entry["artifact_uri"].rsplit("/", 1)[0] + "/training_rows.csv.gz"
-    return pd.read_csv(io.BytesIO(read(uri, s3)), compression="gzip")
+    return pd.read_csv(io.BytesIO(read(entry["training_rows_uri"], s3)), compression="gzip")

@@ -119,6 +119,8 @@ class Settings:
     ml_seed: int = 42
     ml_test_size: float = 0.2
     ml_cv_folds: int = 5  # k of the k-fold cross-validation models are selected on
+    # The models to train, by name (comma-separated): by default every model of `_models` above.
+    ml_models: tuple[str, ...] = ()
     # Customers finance_ml trains on at most: a fixed pseudo-random sample of model_satisfaction when it has
     # more. Training time stays flat past ~10x the default data (docs/results.md).
     ml_max_rows: int = 20_000
@@ -175,6 +177,10 @@ class Settings:
         values.setdefault("k8s_namespace", env.get("AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE")
                           or env.get("AIRFLOW__KUBERNETES__NAMESPACE") or cls.k8s_namespace)
         settings = cls(**values)
+        unknown = sorted(set(settings.ml_models) - {m["name"] for m in _models(settings.ml_seed)})
+        if unknown:
+            raise ValueError(f"environment variable ML_MODELS names unknown model(s) {', '.join(unknown)}; the models are "
+                             + ", ".join(m["name"] for m in _models(settings.ml_seed)))
         if settings.train_in_pods and not settings.training_image:
             raise ValueError("ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE to an image with this "
                              "project's include/ and requirements (on Astro, ASTRONOMER_AIRFLOW_IMAGE is the "
@@ -210,7 +216,7 @@ class Settings:
 
     @property
     def models(self) -> list[dict]:
-        return _models(self.ml_seed)
+        return [m for m in _models(self.ml_seed) if not self.ml_models or m["name"] in self.ml_models]
 
 
 def _cast(name: str, kind: str, raw: str):

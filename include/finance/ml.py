@@ -34,6 +34,12 @@ class NotEnoughData(ValueError):
     """model_satisfaction has too few usable rows to train and cross-validate on."""
 
 
+def answered(frame: pd.DataFrame):
+    """Which rows have every survey answer: the only ones a model can score (a paying customer who never
+    answered the survey has NULL features, from the LEFT JOIN)."""
+    return frame[FEATURES].notna().all(axis=1)
+
+
 def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
     """Keep the usable rows of model_satisfaction and split them into a train and a test set.
 
@@ -53,11 +59,11 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"model_satisfaction lacks column(s) {missing}; it has {list(df.columns)}")
-    without_survey = df[FEATURES].isna().any(axis=1)
+    without_survey = ~answered(df)
     without_target = df[TARGET].isna()
     usable = df.loc[~without_survey & ~without_target, columns].sort_values(KEY, kind="stable")
     rows = {
-        # the whole table's rows when df is a sample of it (sql/select_model_rows.sql)
+        # all the day's rows when df is a sample of them (sql/select_model_rows.sql)
         "model_satisfaction": int(df["table_rows"].iloc[0]) if "table_rows" in df and len(df) else len(df),
         "sampled": len(df),
         "without_survey": int(without_survey.sum()),
@@ -80,14 +86,15 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     return {"train": train.reset_index(drop=True), "test": test.reset_index(drop=True), "rows": rows}
 
 
-def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
+def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50,
+                     day: str = "") -> dict:
     """`engineer_features` as finance_ml's task: too few rows fail it at once, since retrying cannot help."""
     from airflow.exceptions import AirflowFailException
 
     try:
         return engineer_features(df, test_size, seed, min_rows)
     except NotEnoughData as error:
-        raise AirflowFailException(str(error)) from None
+        raise AirflowFailException(f"{day}: {error}" if day else str(error)) from None
 
 
 def _class(path: str):

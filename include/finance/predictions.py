@@ -31,7 +31,7 @@ NO_SURVEY = "no survey answers"
 
 def predict_chunk(model, frame: pd.DataFrame, ds: str, version: str) -> pd.DataFrame:
     """customer_predictions' rows for a chunk of model_satisfaction (key and features)."""
-    answered = frame[ml.FEATURES].notna().all(axis=1).to_numpy()
+    answered = ml.answered(frame).to_numpy()
     predicted = np.full(len(frame), np.nan)
     if answered.any():
         predicted[answered] = np.maximum(np.round(model.predict(frame.loc[answered, ml.FEATURES])), 0)

@@ -36,6 +36,15 @@ from include.finance.hooks import db_connection
 log = logging.getLogger(__name__)
 
 
+def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
+                      dataset_events: dict | None) -> dict:
+    """`artifacts.publish_best_model`, which a rerun may not use to replace the files of a registered model."""
+    with db_connection() as conn:
+        registered = registry.entry(conn, settings.db_schema, ts_nodash)
+    return artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, dataset_events,
+                                        registered_sha256=registered and registered["model_sha256"])
+
+
 def monitor(features: dict, version: str, ds: str, run_id: str, context: dict) -> list[dict]:
     """The day's model_monitoring rows (none before the first champion), stored and alerted on."""
     with db_connection() as conn:

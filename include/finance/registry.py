@@ -75,7 +75,7 @@ def score_on(model, features_test: pd.DataFrame, target_test) -> float:
 
 
 COLUMNS = ("version", "run_id", "ds", "model", "model_class", "hyper_parameters", "metrics", "artifact_uri",
-           "model_sha256", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
+           "model_sha256", "training_rows_uri", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
 
 
 def candidate_of(card: dict) -> dict:
@@ -83,7 +83,7 @@ def candidate_of(card: dict) -> dict:
     return {"version": card["version"], "run_id": card["run_id"], "ds": card["data"]["ds"], "model": card["model"],
             "model_class": card["model_class"], "hyper_parameters": card["hyper_parameters"],
             "metrics": card["metrics"], "artifact_uri": card["artifacts"]["model"],
-            "model_sha256": card["model_sha256"]}
+            "model_sha256": card["model_sha256"], "training_rows_uri": card["artifacts"]["training_rows"]}
 
 
 def _select(cur, schema: str, **where) -> dict | None:
@@ -92,12 +92,6 @@ def _select(cur, schema: str, **where) -> dict | None:
         sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where)), tuple(where.values()))
     row = cur.fetchone()
     return None if row is None else {**dict(zip(COLUMNS, row)), "ds": str(row[COLUMNS.index("ds")])}
-
-
-def champion(conn, schema: str) -> dict | None:
-    """The model that serves now, or None before the first run."""
-    with conn, conn.cursor() as cur:
-        return _select(cur, schema, status="champion")
 
 
 def entry(conn, schema: str, version: str) -> dict | None:

@@ -13,7 +13,7 @@ import logging
 
 from psycopg2 import sql as pgsql
 
-from include.finance import sql
+from include.finance import ml, sql
 from include.finance.contract import CONTRACTS, Contract, text
 
 log = logging.getLogger(__name__)
@@ -22,14 +22,17 @@ LOAD_AUDIT = "load_audit"
 LOAD_REJECTS = "load_rejects"
 MODEL_INPUT_AUDIT = "model_input_audit"
 MODEL_SATISFACTION = "model_satisfaction"
-MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # built and checked, then swapped in
+MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # the day's, built and checked, then published
 MODEL_METRICS = "model_metrics"
 MODEL_REGISTRY = "model_registry"
 MODEL_MONITORING = "model_monitoring"
 CUSTOMER_PREDICTIONS = "customer_predictions"
 # each in sql/tables/<name>.sql
-FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_SATISFACTION, MODEL_METRICS, MODEL_REGISTRY,
-                MODEL_MONITORING, CUSTOMER_PREDICTIONS)
+FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_REGISTRY, MODEL_MONITORING,
+                CUSTOMER_PREDICTIONS)
+# model_satisfaction: a paying customer's survey answers (the satisfaction contract's columns, NULL for a
+# customer who gave none), the models' target and the day; what join_charge_satisfaction.sql selects
+MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")
 
 
 def quoted(*parts: str) -> str:
@@ -59,14 +62,32 @@ def raw_table_statement(contract: Contract, schema: str) -> pgsql.Composed:
              key=primary_key(contract.key))
 
 
+def model_satisfaction_statement(schema: str) -> pgsql.Composed:
+    """model_satisfaction, every day of it: the survey's columns as the contract types them (nullable)."""
+    survey = {c.name: c.sql_type for c in CONTRACTS["satisfaction"].columns}
+    columns = [pgsql.SQL("{} text NOT NULL").format(pgsql.Identifier(ml.KEY))]
+    columns += [pgsql.SQL("{} {}").format(pgsql.Identifier(f), pgsql.SQL(survey[f])) for f in ml.FEATURES]
+    columns += [pgsql.SQL("{} double precision NOT NULL").format(pgsql.Identifier(ml.TARGET))]
+    return pgsql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, ds date NOT NULL, PRIMARY KEY (ds, {}))").format(
+        pgsql.Identifier(schema, MODEL_SATISFACTION), pgsql.SQL(", ").join(columns), pgsql.Identifier(ml.KEY))
+
+
 def create_tables(conn, schema: str) -> None:
     """Create the schema, the raw tables and the fixed tables where they are missing, in one transaction."""
     with conn, conn.cursor() as cur:
         cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
         for contract in CONTRACTS.values():
             cur.execute(raw_table_statement(contract, schema))
+        cur.execute(model_satisfaction_statement(schema))
         for name in FIXED_TABLES:
             cur.execute(sql.statement(f"tables/{name}.sql", schema, table=name))
+        cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
+                    " AND column_name = 'ds'", (schema, MODEL_SATISFACTION))
+        if not cur.fetchone()[0]:
+            raise RuntimeError(
+                f"{schema}.{MODEL_SATISFACTION} has no ds column: an earlier version of this project made it and kept "
+                f"one day. Drop it (DROP TABLE {quoted(schema, MODEL_SATISFACTION)}; finance_elt rebuilds each day it "
+                "loads) or, on the local stack, `make reset`")
 
 
 def partition_name(table: str, ds: str) -> str:
@@ -114,13 +135,22 @@ def analyze_statement(contract: Contract, relation: pgsql.Composable) -> pgsql.C
     return pgsql.SQL("ANALYZE {} ({})").format(relation, pgsql.SQL(", ").join(map(pgsql.Identifier, contract.analyze)))
 
 
-def publish_day(conn, schema: str, staging: str, target: str, ds: str) -> int:
-    """Replace the day `ds` of `target` by the rows of `staging` (same columns, same order) in one
-    transaction, and drop `staging`: readers see the old day or the new one. Returns the day's rows."""
+def publish_day(conn, schema: str, staging: str, target: str, columns: tuple[str, ...], ds: str) -> int:
+    """Replace the day `ds` of `target` by the rows of `staging` (`columns` by name) in one transaction, and
+    drop `staging`: readers see the old day or the new one. A retry after that finds no `staging` and
+    changes nothing. Returns the day's rows."""
     staging_table, target_table = pgsql.Identifier(schema, staging), pgsql.Identifier(schema, target)
+    names = pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     with conn, conn.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s)", (quoted(schema, staging),))
+        if cur.fetchone()[0] is None:
+            cur.execute(pgsql.SQL("SELECT count(*) FROM {} WHERE ds = %s").format(target_table), (ds,))
+            rows = cur.fetchone()[0]
+            log.info("%s.%s: no %s, day %s published already (%d rows)", schema, target, staging, ds, rows)
+            return rows
         cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s").format(target_table), (ds,))
-        cur.execute(pgsql.SQL("INSERT INTO {} SELECT * FROM {}").format(target_table, staging_table))
+        cur.execute(pgsql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE ds = %s").format(
+            target_table, names, names, staging_table), (ds,))
         rows = cur.rowcount
         cur.execute(pgsql.SQL("DROP TABLE {}").format(staging_table))
     log.info("%s.%s: day %s replaced by the %d rows of %s", schema, target, ds, rows, staging)

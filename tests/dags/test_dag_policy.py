@@ -228,8 +228,8 @@ def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_ret
 
     table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
     split_train_test = dagbag.get_dag("finance_ml").get_task("split_train_test").python_callable
-    with pytest.raises(AirflowFailException, match=rf"model_satisfaction has {rows} usable rows .* at least 50"):
-        split_train_test(table)
+    with pytest.raises(AirflowFailException, match=rf"2026-11-30: model_satisfaction has {rows} usable rows .* at least 50"):
+        split_train_test(table, day="2026-11-30")
 
 
 def test_finance_ml_selects_its_rows_with_the_sql_file_from_the_configured_schema(dagbag):
@@ -242,6 +242,18 @@ def test_finance_ml_selects_its_rows_with_the_sql_file_from_the_configured_schem
     assert (table.name, table.metadata.schema, table.conn_id) == ("model_satisfaction", settings.db_schema,
                                                                   settings.db_conn_id)
     assert select.parameters["max_rows"] == settings.ml_max_rows
+
+
+def test_the_champion_is_measured_before_the_days_decision_and_predicts_after_it(dagbag):
+    ml = dagbag.dags["finance_ml"]
+
+    def upstream(task_id: str) -> set[str]:
+        return {t.task_id for t in ml.get_task(task_id).get_flat_relatives(upstream=True)}
+
+    assert "monitor_model" in upstream("choose_champion")  # the serving model, before it may be replaced
+    assert {"publish_best_model", "choose_champion"} <= upstream("predict_customers")
+    assert "monitor_model" in upstream("plot_monitoring")  # the day's rows are in the plot
+    assert "data_day" in upstream("select_model_rows")  # the day the transform reads
 
 
 def test_finance_ml_task_bodies_are_short():

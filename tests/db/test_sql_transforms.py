@@ -71,7 +71,7 @@ def test_join_keeps_every_paying_customer(cur):
 
 def test_publishing_a_day_replaces_that_day_only_and_drops_the_staging_table(cur, finance_db):
     """model_satisfaction keeps every day; finance_elt's publish replaces its own day in one transaction."""
-    cur.execute(sql.statement("tables/model_satisfaction.sql", "sql_test", table="model_satisfaction"))
+    cur.execute(schema.model_satisfaction_statement("sql_test"))
     cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
     cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
     cur.execute("INSERT INTO sql_test.model_satisfaction VALUES ('cus_old', 1, 1, 1, 'basic', 1.0, '2026-01-01'),"
@@ -81,7 +81,11 @@ def test_publishing_a_day_replaces_that_day_only_and_drops_the_staging_table(cur
         cur.execute("CREATE TABLE sql_test.staging AS " + render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
                                                                   in_satisfaction="sql_test.satisfaction"))
         finance_db.commit()
-        assert schema.publish_day(finance_db, "sql_test", "staging", "model_satisfaction", "2026-01-01") == 2
+        assert schema.publish_day(finance_db, "sql_test", "staging", "model_satisfaction",
+                                  schema.MODEL_SATISFACTION_COLUMNS, "2026-01-01") == 2
+    # a retry after the publish committed: nothing left to publish, nothing changed
+    assert schema.publish_day(finance_db, "sql_test", "staging", "model_satisfaction",
+                              schema.MODEL_SATISFACTION_COLUMNS, "2026-01-01") == 2
     cur.execute("SELECT ds::text, customer_id FROM sql_test.model_satisfaction ORDER BY 1, 2")
     assert cur.fetchall() == [("2025-12-31", "cus_kept"), ("2026-01-01", "cus_a"), ("2026-01-01", "cus_b")]
     cur.execute("SELECT to_regclass('sql_test.staging')")
@@ -121,3 +125,14 @@ def test_create_tables_makes_every_table_in_a_schema_that_needs_quoting_and_keep
                       ("load_rejects", "r"), ("model_input_audit", "r"), ("model_metrics", "r"),
                       ("model_monitoring", "r"), ("model_registry", "r"), ("model_satisfaction", "r")]
     assert rows == [("r1",)]
+
+
+def test_a_model_satisfaction_of_one_day_from_an_earlier_version_is_named_with_what_to_do(finance_db):
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute("DROP SCHEMA IF EXISTS old_version CASCADE; CREATE SCHEMA old_version;"
+                    " CREATE TABLE old_version.model_satisfaction (customer_id text, avg_amount_captured float)")
+    with pytest.raises(RuntimeError, match=r"old_version.model_satisfaction has no ds column: .* Drop it \(DROP TABLE"
+                                           r' "old_version"."model_satisfaction"; .*make reset'):
+        schema.create_tables(finance_db, "old_version")
+    with finance_db, finance_db.cursor() as cur:
+        cur.execute("DROP SCHEMA old_version CASCADE")

@@ -44,6 +44,17 @@ def test_a_challenger_is_promoted_only_when_it_beats_the_champion_on_the_days_ro
         assert day["predictions"]["model_versions"] == [kept["incumbent_version"]] != [kept["version"]]
 
 
+def test_a_challenger_worse_than_the_champion_on_the_days_rows_is_not_promoted(backfill):
+    """The last day trained again with a weaker model only (ML_MODELS, a manual run with the day as conf)."""
+    worse, last = backfill["worse"], decisions(backfill)[-1]
+    entry = worse["entry"]
+    assert worse["state"] == "success" and entry["model"] == "RandomForest"
+    champion = last["version"] if last["status"] != "candidate" else last["incumbent_version"]
+    assert entry["incumbent_version"] == champion and entry["candidate_r2"] < entry["champion_r2"]
+    assert entry["status"] == "candidate"
+    assert list(worse["predictions"]) == [champion]  # the day's predictions are still the champion's
+
+
 def test_the_drift_and_decay_alerts_fire_on_the_first_shifted_day_and_not_before(backfill):
     days = backfill["summary"]["days"]
     first, second, shifted = (days[ds] for ds in backfill["days"][:backfill["shifted_from"]])
@@ -57,7 +68,8 @@ def test_the_drift_and_decay_alerts_fire_on_the_first_shifted_day_and_not_before
     assert shifted_decision["incumbent_version"] in [d["version"] for d in decisions(backfill)[:2]]
     logs = backfill["monitor_logs"]
     shifted_day = backfill["days"][backfill["shifted_from"] - 1]
-    assert f"MODEL ALERT ds={shifted_day} " in logs[shifted_day] and "drift: product_type PSI" in logs[shifted_day]
+    alert = f"MODEL ALERT dag=finance_ml task=monitor_model run={backfill['summary']['ml_runs'][shifted_day]} ds={shifted_day} "
+    assert alert in logs[shifted_day] and "drift: product_type PSI" in logs[shifted_day]
     assert "decay: R2 on the day's rows" in logs[shifted_day]
     for ds in backfill["days"][:backfill["shifted_from"] - 1]:
         assert "MODEL ALERT" not in logs[ds]

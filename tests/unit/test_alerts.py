@@ -25,10 +25,17 @@ def test_unmapped_task_and_missing_exception():
     assert " task=load_input_files run=" in line and " error=unknown " in line
 
 
-def test_notifier_template_renders_the_same_fields():
+def test_every_notifier_gets_the_failure_line_and_the_model_alerts(monkeypatch, caplog):
     from jinja2 import Template
 
-    ctx = context(map_index=0)
-    assert Template(alerts.FAILURE_TEMPLATE).render(**ctx) == (
+    sent = []
+    monkeypatch.setattr(alerts, "NOTIFIERS", [lambda ctx: sent.append(Template(alerts.ALERT_TEMPLATE).render(**ctx))])
+    with caplog.at_level(logging.WARNING, logger="finance.alerts"):
+        alerts.log_failure(context(map_index=0))
+        alerts.notify_model_alert(context(), "ds=2026-11-29 model=v1 drift: product_type PSI 0.468 > 0.200")
+    assert sent == caplog.messages == [
         "TASK FAILED dag=finance_elt task=load_input_files[0] run=scheduled__2026-11-20T00:00:00+00:00 try=3 "
-        "error=boom log=http://localhost:8080/log?dag_id=finance_elt")
+        "error=boom log=http://localhost:8080/log?dag_id=finance_elt",
+        "MODEL ALERT dag=finance_elt task=load_input_files run=scheduled__2026-11-20T00:00:00+00:00 "
+        "ds=2026-11-29 model=v1 drift: product_type PSI 0.468 > 0.200"]
+    assert [r.levelname for r in caplog.records] == ["ERROR", "WARNING"]

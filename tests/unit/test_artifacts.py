@@ -84,13 +84,27 @@ def test_a_plot_is_uploaded_as_a_png_under_the_runs_plots():
     assert s3.objects[(BUCKET, key)][:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_the_day_is_the_dataset_events_or_for_a_manual_run_the_newest_in_the_table():
-    event = SimpleNamespace(timestamp=datetime(2026, 11, 21, tzinfo=timezone.utc), source_dag_id="finance_elt",
-                            source_run_id="scheduled__2026-11-20", extra={"ds": "2026-11-20"})
-    assert artifacts.day_of({settings.model_satisfaction_dataset_uri: [event]}, lambda: "2026-11-30") == "2026-11-20"
-    assert artifacts.day_of(None, lambda: "2026-11-30") == "2026-11-30"
+def event(ds, hour):
+    return SimpleNamespace(timestamp=datetime(2026, 11, 21, hour, tzinfo=timezone.utc), source_dag_id="finance_elt",
+                           source_run_id=f"scheduled__{ds}", extra={"ds": ds})
+
+
+def test_the_day_is_the_dataset_events_or_for_a_manual_run_its_conf_or_the_newest_in_the_table(caplog):
+    uri = settings.model_satisfaction_dataset_uri
+    newest = lambda: "2026-11-30"  # noqa: E731
+    assert artifacts.day_of({uri: [event("2026-11-20", 1)]}, {}, newest) == "2026-11-20"
+    assert artifacts.day_of(None, {"ds": "2026-11-25"}, newest) == "2026-11-25"
+    assert artifacts.day_of(None, {}, newest) == "2026-11-30"
     with pytest.raises(ValueError, match="has no day yet: run finance_elt first"):
-        artifacts.day_of({}, lambda: None)
+        artifacts.day_of({}, None, lambda: None)
+    with pytest.raises(ValueError, match="the run's conf ds must be a day like 2026-11-30, got 'yesterday'"):
+        artifacts.day_of(None, {"ds": "yesterday"}, newest)
+
+
+def test_a_run_triggered_for_several_days_says_which_it_leaves_out(caplog):
+    events = {settings.model_satisfaction_dataset_uri: [event("2026-11-21", 2), event("2026-11-20", 1)]}
+    assert artifacts.day_of(events, None, lambda: "2026-11-30") == "2026-11-21"
+    assert "works on 2026-11-21 and leaves out 2026-11-20; trigger finance_ml" in caplog.text
 
 
 class FakeBucket(FakeS3):
@@ -102,9 +116,27 @@ def test_a_registered_model_loads_only_with_its_registered_sha256():
     features, results = trained()
     s3 = FakeBucket()
     card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3)
-    entry = {"artifact_uri": card["artifacts"]["model"], "model_sha256": card["model_sha256"]}
+    entry = {"artifact_uri": card["artifacts"]["model"], "model_sha256": card["model_sha256"],
+             "training_rows_uri": card["artifacts"]["training_rows"]}
     model = artifacts.load_registered(entry, s3=s3)
     assert np.isclose(model.score(features["test"][ml.FEATURES], features["test"][ml.TARGET]), card["metrics"]["r2_test"])
     assert artifacts.training_rows(entry, s3=s3).equals(features["train"][ml.FEATURES])
     with pytest.raises(ValueError, match="refusing to load"):
         artifacts.load_registered({**entry, "model_sha256": "0" * 64}, s3=s3)
+    with pytest.raises(OSError, match="cannot read s3://.*/nothing.joblib: "):
+        artifacts.load_registered({**entry, "artifact_uri": f"s3://{BUCKET}/nothing.joblib"}, s3=s3)
+
+
+def test_a_registered_version_is_never_replaced_by_other_bytes():
+    features, results = trained()
+    s3 = FakeS3()
+    card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3)
+    again = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3,
+                                         registered_sha256=card["model_sha256"])  # a rerun on the same rows
+    assert again["model_sha256"] == card["model_sha256"]
+    before = dict(s3.objects)
+    with pytest.raises(ValueError, match="model version 20261121T000000 is registered with SHA-256 0{64}, this run's "
+                                         "model has [0-9a-f]{64}: the day's data changed since"):
+        artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3,
+                                     registered_sha256="0" * 64)
+    assert s3.objects == before  # nothing uploaded

@@ -34,6 +34,8 @@ def test_env_overrides_are_cast():
     assert s.training_image == "registry/img:1" and s.k8s_image_pull_secrets == ("a", "b")
     assert s.xcom_storage_url == "s3://b/xcom"
     assert Settings.from_env({}).shift_from is None
+    assert [m["name"] for m in Settings.from_env({"ML_MODELS": "PoissonGLM, Lasso"}).models] == ["Lasso", "PoissonGLM"]
+    assert len(Settings.from_env({}).models) == 7
     assert Settings.from_env({"MOCK_DATA_SHIFT_FROM": "2026-01-03"}).shift_from == dt.date(2026, 1, 3)
 
 
@@ -53,6 +55,7 @@ def test_prod_pods_run_the_astro_deployments_own_image_in_its_namespace():
         ({"ENVIRONMENT": "staging"}, "ENVIRONMENT must be one of local, docker, prod, got 'staging'"),
         ({"ENVIRONMENT": "prod", "TRAINING_IMAGE": "i"}, "ENVIRONMENT=prod: set DB_HOST"),
         ({"ENVIRONMENT": "prod", "DB_HOST": "h", "DB_NAME": "d"}, "ENVIRONMENT=prod trains in Kubernetes pods: set TRAINING_IMAGE"),
+        ({"ML_MODELS": "PoissonGLM, XGBoost"}, "ML_MODELS names unknown model\\(s\\) XGBoost; the models are RandomForest, "),
         ({"MOCK_DATA_SHIFT_FROM": "3 Jan"}, "MOCK_DATA_SHIFT_FROM must be a date like 2026-01-03, got '3 Jan'"),
         ({"DB_SCHEMA": "Finance Data"}, "DB_SCHEMA must be a lower-case SQL name .*, got 'Finance Data'"),
     ],

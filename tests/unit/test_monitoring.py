@@ -4,7 +4,7 @@ shifted one, and a champion whose R2 decays."""
 import numpy as np
 from model_tables import LINEAR, satisfaction_table
 
-from include.finance import alerts, ml, monitoring
+from include.finance import ml, monitoring
 
 CHAMPION = {"version": "20260101T000000", "metrics": {"r2_test": 0.95}}
 
@@ -36,11 +36,3 @@ def test_a_shifted_population_and_a_decayed_model_alert():
     assert lines[0].startswith(f"ds=2026-01-03 model={CHAMPION['version']} decay: R2 on the day's rows ")
     assert lines[0].endswith("< 0.8500 (its test R2 when trained minus R2_DECAY)")
     assert "drift: product_type PSI " in lines[1] and "> 0.200 (DRIFT_PSI_THRESHOLD)" in lines[1]
-
-
-def test_an_alert_is_a_log_line_and_goes_to_every_notifier(monkeypatch, caplog):
-    seen = []
-    monkeypatch.setattr(alerts, "MODEL_ALERT_CALLBACKS", [seen.append])
-    alerts.notify_model_alert({"run_id": "r"}, "ds=2026-01-03 drift: product_type")
-    assert "MODEL ALERT ds=2026-01-03 drift: product_type" in caplog.text
-    assert seen == [{"run_id": "r", "alert": "ds=2026-01-03 drift: product_type"}]

@@ -17,7 +17,7 @@ def text(statement) -> str:
         return ".".join('"' + s.replace('"', '""') + '"' for s in statement.strings)
     if isinstance(statement, pgsql.Literal):
         return repr(statement.wrapped)
-    return statement.string
+    return statement if isinstance(statement, str) else statement.string
 
 
 class Cursor:
@@ -26,6 +26,9 @@ class Cursor:
 
     def execute(self, statement, params=None):
         self.statements.append(text(statement))
+
+    def fetchone(self):
+        return (1,)  # create_tables' check finds model_satisfaction's ds column
 
     def __enter__(self):
         return self
@@ -56,10 +59,10 @@ def test_create_tables_makes_the_schema_the_raw_tables_and_every_fixed_table_onl
     schema.create_tables(conn, 'odd "name"')
     assert conn.statements[0] == 'CREATE SCHEMA IF NOT EXISTS "odd ""name"""'
     assert conn.statements.count("COMMIT") == 1 and conn.statements[-1] == "COMMIT"  # one transaction
-    created = [re.search(r"^CREATE TABLE IF NOT EXISTS (.+?) \(", s, re.M).group(1) for s in conn.statements[1:-1]]
-    names = [c.table for c in CONTRACTS.values()] + list(schema.FIXED_TABLES)
+    created = [re.search(r"^CREATE TABLE IF NOT EXISTS (.+?) \(", s, re.M).group(1) for s in conn.statements[1:-2]]
+    names = [c.table for c in CONTRACTS.values()] + [schema.MODEL_SATISFACTION] + list(schema.FIXED_TABLES)
     assert created == [f'"odd ""name"""."{name}"' for name in names]
-    assert "CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped)" in conn.statements[4]
+    assert "CHECK (rows_read = rows_loaded + rows_rejected + duplicates_dropped)" in conn.statements[5]
 
 
 def test_a_raw_table_has_the_contracts_columns_and_types_partitioned_by_day():
@@ -88,3 +91,14 @@ def test_the_days_partition_carries_the_contract_as_constraints():
 def test_quoted_names_are_safe_for_the_check_operators():
     assert schema.quoted("public", "load_audit") == '"public"."load_audit"'
     assert schema.quoted('my "x"', "t") == '"my ""x"""."t"'
+
+
+def test_model_satisfaction_has_the_surveys_columns_as_the_contract_types_them_the_target_and_the_day():
+    assert text(schema.model_satisfaction_statement("s")) == (
+        'CREATE TABLE IF NOT EXISTS "s"."model_satisfaction" ("customer_id" text NOT NULL,'
+        ' "customer_satisfaction_speed" smallint, "customer_satisfaction_product" smallint,'
+        ' "customer_satisfaction_service" smallint, "product_type" text, "avg_amount_captured" double precision NOT NULL,'
+        ' ds date NOT NULL, PRIMARY KEY (ds, "customer_id"))')
+    assert schema.MODEL_SATISFACTION_COLUMNS == ("customer_id", "customer_satisfaction_speed",
+                                                 "customer_satisfaction_product", "customer_satisfaction_service",
+                                                 "product_type", "avg_amount_captured", "ds")

@@ -1,5 +1,5 @@
 {# One row per paying customer of the day, with the survey answers where the customer gave any (NULL otherwise);
-   the columns of tables/model_satisfaction.sql, in its order. #}
+   the columns of model_satisfaction (schema.MODEL_SATISFACTION_COLUMNS). #}
 SELECT
     a.customer_id,
     s.customer_satisfaction_speed,

@@ -10,6 +10,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     metrics jsonb NOT NULL,  -- cv_r2, r2_test, ... as in the model card
     artifact_uri text NOT NULL,  -- model.joblib
     model_sha256 text NOT NULL,  -- of model.joblib: checked before it is loaded
+    training_rows_uri text NOT NULL,  -- training_rows.csv.gz: what its drift is measured against
     status text NOT NULL CHECK (status IN ('candidate', 'champion', 'retired')),
     reason text NOT NULL,  -- why it was promoted or not; a retired champion's also by which model and when
     candidate_r2 double precision NOT NULL,  -- its R2 on the day's held-out rows
