@@ -17,11 +17,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from include.finance import ml
-from include.finance.schema import (
-    CUSTOMER_PREDICTIONS,
-    MODEL_SATISFACTION,
-    day_partition,
-)
+from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_SATISFACTION, day_partition
 
 log = logging.getLogger(__name__)
 

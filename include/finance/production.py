@@ -21,15 +21,7 @@ import logging
 
 import pandas as pd
 
-from include.finance import (
-    alerts,
-    artifacts,
-    ml,
-    monitoring,
-    plots,
-    predictions,
-    registry,
-)
+from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 
@@ -74,8 +66,8 @@ def choose_champion(features: dict, card: dict) -> dict:
     with db_connection() as conn:
         entry = registry.register(conn, settings.db_schema, registry.candidate_of(card), score,
                                   settings.promotion_margin)
-    print(f"candidate {entry['version']} ({entry['model']}, trained on {entry['ds']}): {entry['status']} -- "
-          f"{entry['reason']}")
+    verdict = "promoted" if registry.serving_after(entry) == entry["version"] else "not promoted"
+    print(f"candidate {entry['version']} ({entry['model']}, trained on {entry['ds']}) {verdict}: {entry['reason']}")
     return entry
 
 
