@@ -91,15 +91,14 @@ def dags_loaded(stack) -> bool:
 
 def forget_models(stack) -> None:
     """Drop the model registry, the monitoring and the predictions (they are made again where missing):
-    the next run starts with no champion, as a new deployment does."""
+    the next run starts with no champion, as a new deployment does. Starts the stack's PostgreSQL if it is
+    not running (`run_pipeline` stops it)."""
     import psycopg2
     from psycopg2 import sql
 
-    from include.finance.schema import (
-        CUSTOMER_PREDICTIONS,
-        MODEL_MONITORING,
-        MODEL_REGISTRY,
-    )
+    from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_MONITORING, MODEL_REGISTRY
+
+    stack.start_postgres()
 
     with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
         for table in (MODEL_REGISTRY, MODEL_MONITORING, CUSTOMER_PREDICTIONS):
