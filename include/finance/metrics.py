@@ -7,6 +7,8 @@ import json
 
 from psycopg2 import sql
 
+from include.finance.schema import insert_statement
+
 JSON_COLUMNS = ("feature_importance", "coefficients", "hyper_parameters")
 COLUMNS = ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds", "feature_importance",
            "coefficients", "hyper_parameters")
@@ -26,12 +28,6 @@ def store_metrics(conn, schema: str, table: str, run_id: str, results: list[dict
     target = sql.Identifier(schema, table)
     with conn, conn.cursor() as cur:
         cur.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(target), (run_id,))
-        cur.executemany(
-            sql.SQL("INSERT INTO {} (run_id, model, {}) VALUES (%s, %s, {})").format(
-                target,
-                sql.SQL(", ").join(map(sql.Identifier, COLUMNS)),
-                sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS)),
-            ),
-            [(run_id, r["model"], *(_value(r, c) for c in COLUMNS)) for r in results],
-        )
+        cur.executemany(insert_statement(schema, table, ("run_id", "model", *COLUMNS)),
+                        [(run_id, r["model"], *(_value(r, c) for c in COLUMNS)) for r in results])
     return len(results)

@@ -20,7 +20,7 @@ from psycopg2 import sql
 
 from include.finance import drift, ml
 from include.finance.registry import score_on
-from include.finance.schema import MODEL_MONITORING
+from include.finance.schema import MODEL_MONITORING, insert_statement
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,8 @@ def store(conn, schema: str, ds: str, run_id: str, rows: list[dict]) -> int:
     table = sql.Identifier(schema, MODEL_MONITORING)
     with conn, conn.cursor() as cur:
         cur.execute(sql.SQL("DELETE FROM {} WHERE ds = %s").format(table), (ds,))
-        cur.executemany(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            table, sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS))),
-            [tuple({**row, "ds": ds, "run_id": run_id}[c] for c in COLUMNS) for row in rows])
+        cur.executemany(insert_statement(schema, MODEL_MONITORING, COLUMNS),
+                        [tuple({**row, "ds": ds, "run_id": run_id}[c] for c in COLUMNS) for row in rows])
     return len(rows)
 
 

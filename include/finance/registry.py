@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 from psycopg2 import sql
 
-from include.finance.schema import MODEL_REGISTRY
+from include.finance.schema import MODEL_REGISTRY, insert_statement
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,7 @@ def register(conn, schema: str, candidate: dict, score, margin: float) -> dict:
                  "candidate_r2": candidate_r2, "champion_r2": champion_r2,
                  "incumbent_version": None if current is None else current["version"]}
         values = [json.dumps(entry[c]) if c in ("hyper_parameters", "metrics") else entry[c] for c in COLUMNS]
-        cur.execute(sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            table, sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.SQL(", ").join(sql.Placeholder() * len(COLUMNS))),
-            values)
+        cur.execute(insert_statement(schema, MODEL_REGISTRY, COLUMNS), values)
     log.info("%s (%s, trained on %s): %s -> %s", entry["version"], entry["model"], entry["ds"], decision.reason,
              entry["status"])
     return entry

@@ -157,6 +157,13 @@ def publish_day(conn, schema: str, staging: str, target: str, columns: tuple[str
     return rows
 
 
+def insert_statement(schema: str, table: str, columns: tuple[str, ...]) -> pgsql.Composed:
+    """INSERT of one row of `columns` into `table`, a placeholder per column (for execute and executemany)."""
+    return pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
+        pgsql.Identifier(schema, table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)),
+        pgsql.SQL(", ").join(pgsql.Placeholder() * len(columns)))
+
+
 def latest_day(conn, schema: str, table: str) -> str | None:
     """The newest `ds` of `table`, or None when it is empty."""
     with conn, conn.cursor() as cur:
