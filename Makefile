@@ -8,22 +8,35 @@
 # make parse checks that every DAG file imports (no stack needed). All of it: python -m scripts.stack --help
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
+# AIRFLOW=3: the Airflow 3 edition (airflow3/dags, docs/airflow3.md) with its own lock and venv; every
+# target below works for both editions. The default is the Astro SDK edition on Airflow 2.
+AIRFLOW ?= 2
+ifeq ($(AIRFLOW),3)
+LOCK := requirements-airflow3.lock
+LOCK_IN := requirements-airflow3.in
+VENV := .venv-airflow3
+else ifeq ($(AIRFLOW),2)
+LOCK := requirements.lock
+LOCK_IN := requirements-local.in --override overrides.txt
 VENV := .venv
+else
+$(error AIRFLOW must be 2 or 3, not $(AIRFLOW))
+endif
 PY := $(VENV)/bin/python
 
 .PHONY: venv run up down reset airflow parse test lock pictures bench
 
-# The venv is built from requirements.lock alone; uv comes from the lock too. Its bytecode is compiled
+# The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
 # about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, every time).
 venv: $(VENV)/.synced
-$(VENV)/.synced: requirements.lock
+$(VENV)/.synced: $(LOCK)
 	@test -x $(PY) || { echo "venv: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@test -x $(VENV)/bin/uv || { echo "venv: installing uv"; \
 	  $(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip --default-pip >/dev/null; \
-	  $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' requirements.lock)"; }
-	@echo "venv: installing requirements.lock and compiling its bytecode$(if $(wildcard $@),, (the first time: a few minutes))"
-	$(VENV)/bin/uv pip sync $(if $(wildcard $@),--quiet) --compile-bytecode --python $(PY) requirements.lock
+	  $(PY) -m pip install --quiet --disable-pip-version-check "$$(grep '^uv==' $(LOCK))"; }
+	@echo "venv: installing $(LOCK) and compiling its bytecode$(if $(wildcard $@),, (the first time: a few minutes))"
+	$(VENV)/bin/uv pip sync $(if $(wildcard $@),--quiet) --compile-bytecode --python $(PY) $(LOCK)
 	@touch $@
 
 run: venv
@@ -56,8 +69,9 @@ bench: venv
 test: venv
 	$(PY) -m pytest
 
-# Re-resolve requirements.lock from requirements-local.in (which includes requirements.txt), for the
-# Python of the image (Dockerfile), with the dependency caps overrides.txt lifts.
+# Re-resolve the edition's lock for the Python of the image: requirements.lock from requirements-local.in
+# (which includes requirements.txt) with the dependency caps overrides.txt lifts; requirements-airflow3.lock
+# from requirements-airflow3.in (which includes airflow3/requirements.txt).
 lock: venv
-	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header --override overrides.txt requirements-local.in -o requirements.lock
-	@sed -i '1i # The one lock: every transitive pin for the local venv and CI (make lock regenerates it).' requirements.lock
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header $(LOCK_IN) -o $(LOCK)
+	@sed -i '1i # The $(if $(filter 3,$(AIRFLOW)),Airflow 3 edition'"'"'s,Astro SDK edition'"'"'s) one lock: every transitive pin for its local venv and CI (make lock$(if $(filter 3,$(AIRFLOW)), AIRFLOW=3) regenerates it).' $(LOCK)

@@ -42,12 +42,12 @@ from airflow.providers.common.sql.operators.sql import SQLTableCheckOperator
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import gates, schema, sql
+from include.finance import gates, schema, sql, tasks
 from include.finance.config import settings
 from include.finance.dag_defaults import DAG_DEFAULTS, default_args
 from include.finance.contract import CONTRACTS, KINDS
-from include.finance.hooks import db_connection
-from include.finance.operators import CleanupOperator, ContractLoadOperator, RowsColumnCheckOperator, day_loads
+from include.finance.checks import RowsColumnCheckOperator
+from include.finance.operators import CleanupOperator, ContractLoadOperator, day_loads
 from include.finance.storage import manifest_key
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
@@ -69,22 +69,8 @@ def check_input_files(ds=None) -> list[dict]:
     return day_loads(ds, settings)
 
 
-@task
-def create_tables() -> None:
-    """Create the schema and the tables that are missing."""
-    with db_connection() as conn:
-        schema.create_tables(conn, settings.db_schema)
-
-
-@task
-def audit_model_input(ds=None, run_id=None) -> dict:
-    """Count what the day's model table will leave out (charges in other currencies or with an
-    implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
-    from include.finance import model_input
-
-    with db_connection() as conn:
-        return model_input.audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
-                                 settings.max_charge_amount)
+create_tables = task(tasks.create_tables)
+audit_model_input = task(tasks.audit_model_input)
 
 
 # The plain Dataset outlet is what schedules finance_ml (an astro Table's own astro:// URI does not
@@ -95,14 +81,8 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
     The dataset event carries the day, which finance_ml reads (and names in its model card).
     """
-    with db_connection() as conn:
-        schema.publish_day(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION,
-                           schema.MODEL_SATISFACTION_COLUMNS, ds)
-    outlet_events[model_satisfaction_dataset].extra = {
-        "ds": ds,
-        "data_interval_start": data_interval_start.isoformat(),
-        "data_interval_end": data_interval_end.isoformat(),
-    }
+    outlet_events[model_satisfaction_dataset].extra = tasks.publish_model_satisfaction(
+        ds, data_interval_start, data_interval_end)
 
 
 @dag(

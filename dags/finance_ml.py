@@ -43,21 +43,13 @@ from airflow.decorators import dag, task
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import schema, sql
+from include.finance import schema, sql, tasks
 from include.finance.config import settings
 from include.finance.dag_defaults import DAG_DEFAULTS, default_args
-from include.finance.hooks import db_connection
 from include.finance.ml import split_train_test
 from include.finance.operators import CleanupOperator
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
-
-
-def _train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
-    # imported here: in a pod this function's source is all that runs
-    from include.finance.ml import train_model
-
-    return train_model(features, name, model_class, hyper_parameters, folds, seed)
 
 
 if settings.train_in_pods:
@@ -73,78 +65,29 @@ if settings.train_in_pods:
         log_events_on_failure=True,
         do_xcom_push=True,
         task_id="train_model_task",
-    )(_train)
+    )(tasks.train)
 else:
-    train_model_task = task(task_id="train_model_task")(_train)
+    train_model_task = task(task_id="train_model_task")(tasks.train)
 
 
-@task
-def store_metrics(results: list[dict], run_id=None) -> int:
-    from include.finance import metrics
-
-    with db_connection() as conn:
-        return metrics.store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
-
-
-@task
-def plot_model_results(model_results: dict, ts_nodash=None) -> str:
-    from include.finance import artifacts, plots
-
-    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], ts_nodash)
-
-
-@task
-def plot_comparison(results: list[dict], ts_nodash=None) -> str:
-    from include.finance import artifacts, plots
-
-    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", ts_nodash)
+store_metrics = task(tasks.store_metrics)
+plot_model_results = task(tasks.plot_model_results)
+plot_comparison = task(tasks.plot_comparison)
+monitor_model = task(tasks.monitor_model)
+choose_champion = task(tasks.choose_champion)
+predict_customers = task(tasks.predict_customers)
+plot_monitoring = task(tasks.plot_monitoring)
 
 
 @task
 def data_day(triggering_dataset_events=None, dag_run=None) -> str:
-    from include.finance import artifacts
-
-    with db_connection() as conn:
-        return artifacts.day_of(triggering_dataset_events, dag_run.conf,
-                                lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
+    return tasks.data_day(triggering_dataset_events, dag_run.conf)
 
 
 @task
 def publish_best_model(features: dict, results: list[dict], day: str, run_id=None, ts_nodash=None,
                        triggering_dataset_events=None) -> dict:
-    from include.finance import production
-
-    return production.publish_candidate(features, list(results), run_id, ts_nodash, day, triggering_dataset_events)
-
-
-@task
-def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
-    from airflow.operators.python import get_current_context
-
-    from include.finance import production
-
-    return production.monitor(features, card["version"], card["data"]["ds"], run_id, get_current_context())
-
-
-@task
-def choose_champion(features: dict, card: dict) -> dict:
-    from include.finance import production
-
-    return production.choose_champion(features, card)
-
-
-@task
-def predict_customers(decided: dict) -> dict:
-    from include.finance import production
-
-    return production.predict_customers(decided)
-
-
-@task
-def plot_monitoring(card: dict, ts_nodash=None) -> str:
-    from include.finance import production
-
-    return production.plot_monitoring(card["data"]["ds"], ts_nodash)
+    return tasks.publish_best_model(features, results, day, run_id, ts_nodash, triggering_dataset_events)
 
 
 @dag(

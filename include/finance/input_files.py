@@ -12,6 +12,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
 from include.finance.contract import CONTRACTS, ContractError
+from include.finance import load
 from include.finance.load import check_headers
 
 HEADER_BYTES = 1 << 20  # a header must fit in the first MiB of a file
@@ -131,3 +132,54 @@ def check_input_files(s3_hook: S3Hook, paths: dict[str, str], manifests: dict[st
             continue
         errors += check_headers(CONTRACTS[kind], heads)
     return errors
+
+
+def day_inputs(bucket: str, ds: str, kinds: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    """kind -> (the s3:// prefix of its files of day `ds`, the s3:// key of its manifest)."""
+    from include.finance.storage import manifest_key, partition_prefix
+
+    return {kind: (f"s3://{bucket}/{partition_prefix(kind, ds)}", f"s3://{bucket}/{manifest_key(kind, ds)}")
+            for kind in kinds}
+
+
+def load_input_files(s3_hook: S3Hook, conn, kind: str, path: str, manifest: str | None, ds: str, run_id: str,
+                     schema: str, log) -> dict[str, int]:
+    """The contract load of one kind's files of a day, whichever edition's operator runs it: the files
+    under `path` (an s3:// prefix) that `manifest` lists into the day's partition of the kind's table
+    (`load.load_day`), the others listed in `load_audit` as ignored. Returns {s3:// path: bytes} of the files
+    it loaded. ContractError: a file breaks the contract or its manifest (retrying cannot help)."""
+    contract = CONTRACTS[kind]
+    bucket, _ = split_s3_path(path)
+
+    def name(key: str) -> str:
+        return f"s3://{bucket}/{key}"
+
+    files = day_files(s3_hook, path, manifest)
+    log.info("loading %d files from %s into %s (%d ignored)", len(files.load), path, contract.table, len(files.ignored))
+    load.load_day(
+        conn,
+        contract,
+        {name(key): (lambda key=key: stream(s3_hook, bucket, key)) for key in files.load},
+        ds=ds,
+        run_id=run_id,
+        schema=schema,
+        expected_lines=None if files.lines is None else {name(k): n for k, n in files.lines.items()},
+        ignored_files={name(key): why for key, why in files.ignored.items()},
+    )
+    return {name(key): files.sizes[key] for key in files.load}
+
+
+def checked_day_inputs(ds: str, settings) -> dict[str, tuple[str, str]]:
+    """`day_inputs` of the day, once every file its manifests list is in the bucket and every header passed
+    the contract; otherwise AirflowFailException (no retry: the files will not change by themselves)
+    naming every file that breaks it."""
+    from airflow.exceptions import AirflowFailException
+
+    from include.finance.contract import KINDS
+
+    inputs = day_inputs(settings.data_bucket_name, ds, KINDS)
+    errors = check_input_files(S3Hook(aws_conn_id=settings.aws_conn_id), {kind: path for kind, (path, _) in inputs.items()},
+                               {kind: manifest for kind, (_, manifest) in inputs.items()})
+    if errors:
+        raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
+    return inputs

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from contextlib import closing
 
-from airflow.exceptions import AirflowException, AirflowFailException
+from airflow.exceptions import AirflowFailException
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
 from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.utils.state import TaskInstanceState
 from astro.constants import FileType
@@ -22,11 +21,9 @@ from astro.sql.operators.cleanup import CleanupOperator as AstroCleanupOperator
 from astro.sql.operators.load_file import LoadFileOperator
 from astro.table import BaseTable, Metadata, Table
 
-from include.finance import load
 from include.finance.config import Settings
-from include.finance.contract import CONTRACTS, KINDS, ContractError
-from include.finance.input_files import check_input_files, day_files, split_s3_path, stream
-from include.finance.storage import manifest_key, partition_prefix
+from include.finance.contract import CONTRACTS, ContractError
+from include.finance.input_files import checked_day_inputs, load_input_files
 
 
 class ContractLoadOperator(LoadFileOperator):
@@ -46,33 +43,15 @@ class ContractLoadOperator(LoadFileOperator):
         self.loaded_files: dict[str, int] = {}  # s3:// path -> bytes, of the files the last run loaded
 
     def execute(self, context) -> BaseTable:
-        contract = CONTRACTS[self.kind]
-        if self.output_table.name != contract.table:
-            raise ValueError(f"the {self.kind} contract loads into {contract.table}, not {self.output_table.name}")
-        s3_hook = S3Hook(aws_conn_id=self.input_file.conn_id)
-        bucket, _ = split_s3_path(self.input_file.path)
-
-        def name(key: str) -> str:
-            return f"s3://{bucket}/{key}"
-
+        if self.output_table.name != CONTRACTS[self.kind].table:
+            raise ValueError(f"the {self.kind} contract loads into {CONTRACTS[self.kind].table}, not {self.output_table.name}")
         try:
-            files = day_files(s3_hook, self.input_file.path, self.manifest)
-            self.log.info("loading %d files from %s into %s (%d ignored)", len(files.load), self.input_file.path,
-                          contract.table, len(files.ignored))
             with closing(PostgresHook(postgres_conn_id=self.output_table.conn_id).get_conn()) as conn:
-                load.load_day(
-                    conn,
-                    contract,
-                    {name(key): (lambda key=key: stream(s3_hook, bucket, key)) for key in files.load},
-                    ds=context["ds"],
-                    run_id=context["run_id"],
-                    schema=self.output_table.metadata.schema,
-                    expected_lines=None if files.lines is None else {name(k): n for k, n in files.lines.items()},
-                    ignored_files={name(key): why for key, why in files.ignored.items()},
-                )
+                self.loaded_files = load_input_files(
+                    S3Hook(aws_conn_id=self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
+                    context["ds"], context["run_id"], self.output_table.metadata.schema, self.log)
         except ContractError as error:  # the files will not change by themselves: no retry
             raise AirflowFailException(str(error)) from error
-        self.loaded_files = {name(key): files.sizes[key] for key in files.load}
         return self.output_table
 
     def get_openlineage_facets_on_complete(self, task_instance):
@@ -112,20 +91,15 @@ def day_loads(ds: str, settings: Settings) -> list[dict]:
     """The ContractLoadOperator arguments of the day, one per kind, once every file its manifest lists is
     in the bucket and every header passed the contract; otherwise AirflowFailException (no retry: the
     files will not change by themselves) naming every file that breaks it."""
-    paths = {kind: f"s3://{settings.data_bucket_name}/{partition_prefix(kind, ds)}" for kind in KINDS}
-    manifests = {kind: f"s3://{settings.data_bucket_name}/{manifest_key(kind, ds)}" for kind in KINDS}
-    errors = check_input_files(S3Hook(aws_conn_id=settings.aws_conn_id), paths, manifests)
-    if errors:
-        raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))
     return [
         {
-            "input_file": File(path=paths[kind], conn_id=settings.aws_conn_id, filetype=FileType.CSV),
+            "input_file": File(path=path, conn_id=settings.aws_conn_id, filetype=FileType.CSV),
             "output_table": Table(conn_id=settings.db_conn_id, name=CONTRACTS[kind].table,
                                   metadata=Metadata(schema=settings.db_schema)),
             "kind": kind,
-            "manifest": manifests[kind],
+            "manifest": manifest,
         }
-        for kind in KINDS
+        for kind, (path, manifest) in checked_day_inputs(ds, settings).items()
     ]
 
 
@@ -137,15 +111,3 @@ class CleanupOperator(AstroCleanupOperator):
     def resolve_tables_from_tasks(self, tasks, context):
         succeeded = {ti.task_id for ti in context["dag_run"].get_task_instances(state=[TaskInstanceState.SUCCESS])}
         return super().resolve_tables_from_tasks([t for t in tasks if t.task_id in succeeded], context)
-
-
-class RowsColumnCheckOperator(SQLColumnCheckOperator):
-    """`SQLColumnCheckOperator` that fails when there are no rows to check: the min or max of no rows is
-    NULL, which the provider's check compares as 0 (`accept_none`), so an empty day would pass its range gates."""
-
-    def execute(self, context):
-        where = f" WHERE {self.partition_clause}" if self.partition_clause else ""
-        (rows,) = self.get_db_hook().get_first(f"SELECT COUNT(*) FROM {self.table}{where}")
-        if not rows:
-            raise AirflowException(f"{self.table}{where}: no rows, nothing to check: an empty day fails its gates")
-        return super().execute(context)

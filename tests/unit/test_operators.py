@@ -18,7 +18,8 @@ from moto import mock_aws
 from include.finance import input_files, load, operators
 from include.finance.config import Settings
 from include.finance.contract import CHARGE, SATISFACTION
-from include.finance.operators import ContractLoadOperator, RowsColumnCheckOperator
+from include.finance.checks import RowsColumnCheckOperator
+from include.finance.operators import ContractLoadOperator
 
 ROOT = Path(__file__).resolve().parents[2]
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"

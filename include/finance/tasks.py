@@ -1,0 +1,165 @@
+"""The tasks both editions' DAGs share, as plain functions: each DAG file makes them tasks with its own
+Airflow's `@task` (`airflow.decorators` on Airflow 2, `airflow.sdk` on Airflow 3) and wires them. Their
+keyword arguments named like the context's keys (`ds`, `run_id`, ...) are filled in by Airflow. Everything
+is imported when a task runs, not when a DAG file is parsed.
+
+What differs between the editions stays in their DAG files: the Astro SDK's or the plain operators, the
+dataset (Airflow 2) or asset (Airflow 3) a task emits, and the name of the triggering events.
+"""
+
+from __future__ import annotations
+
+from include.finance.config import settings
+from include.finance.contract import KINDS
+from include.finance.hooks import db_connection, s3_hook
+
+
+def current_context() -> dict:
+    """The running task's context, on either Airflow."""
+    try:
+        from airflow.sdk import get_current_context  # Airflow 3
+    except ImportError:
+        from airflow.operators.python import get_current_context  # Airflow 2
+
+    return get_current_context()
+
+
+def events_by_uri(events) -> dict:
+    """The events that triggered a run by their dataset's (Airflow 2: already) or asset's (Airflow 3) URI."""
+    return {getattr(key, "uri", key): list(events[key]) for key in events or {}}
+
+
+# --- in_finance_data ---------------------------------------------------------------------------------
+
+def clear_partition(ds=None) -> int:
+    """Remove the day's old files and manifests: a rerun must not keep stale parts."""
+    from include.finance import storage
+
+    return storage.clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
+
+
+def plan_parts() -> list[dict]:
+    """One entry per upload_part task: a generated part number, or one of the user's files."""
+    from include.finance import storage
+
+    return storage.plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
+
+
+def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
+    """Produce one part and stream it to the bucket; report each object's key, rows and bytes."""
+    from functools import partial
+
+    from include.finance import mock_data, storage
+
+    current_context()["part_label"] = part.get("file") or f"part {part['part']}"  # the map_index_template's
+    generate = partial(mock_data.write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
+                       scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed,
+                       shift_from=settings.shift_from)
+    return storage.upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
+
+
+def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
+    """Mark the day complete, after every part is uploaded and found in the bucket."""
+    from include.finance import storage
+
+    uploaded = [report for part in reports for report in part]
+    return storage.write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
+
+
+# --- finance_elt -------------------------------------------------------------------------------------
+
+def create_tables() -> None:
+    """Create the schema and the tables that are missing."""
+    from include.finance import schema
+
+    with db_connection() as conn:
+        schema.create_tables(conn, settings.db_schema)
+
+
+def audit_model_input(ds=None, run_id=None) -> dict:
+    """Count what the day's model table will leave out (charges in other currencies or with an
+    implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
+    from include.finance import model_input
+
+    with db_connection() as conn:
+        return model_input.audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
+                                             settings.max_charge_amount)
+
+
+def publish_model_satisfaction(ds, data_interval_start, data_interval_end) -> dict:
+    """Replace the day of model_satisfaction by the checked staging table in one transaction; returns the
+    extra of the dataset (asset) event the task emits: the day, which finance_ml reads."""
+    from include.finance import schema
+
+    with db_connection() as conn:
+        schema.publish_day(conn, settings.db_schema, schema.MODEL_SATISFACTION_STAGING, schema.MODEL_SATISFACTION,
+                           schema.MODEL_SATISFACTION_COLUMNS, ds)
+    return {"ds": ds, "data_interval_start": data_interval_start.isoformat(),
+            "data_interval_end": data_interval_end.isoformat()}
+
+
+# --- finance_ml --------------------------------------------------------------------------------------
+
+def train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
+    # imported here: in a Kubernetes pod this function's source is all that runs
+    from include.finance.ml import train_model
+
+    return train_model(features, name, model_class, hyper_parameters, folds, seed)
+
+
+def store_metrics(results: list[dict], run_id=None) -> int:
+    from include.finance import metrics, schema
+
+    with db_connection() as conn:
+        return metrics.store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
+
+
+def plot_model_results(model_results: dict, ts_nodash=None) -> str:
+    from include.finance import artifacts, plots
+
+    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], ts_nodash)
+
+
+def plot_comparison(results: list[dict], ts_nodash=None) -> str:
+    from include.finance import artifacts, plots
+
+    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", ts_nodash)
+
+
+def data_day(events, conf) -> str:
+    """The day of model_satisfaction the run works on (`artifacts.day_of`)."""
+    from include.finance import artifacts, schema
+
+    with db_connection() as conn:
+        return artifacts.day_of(events_by_uri(events), conf,
+                                lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
+
+
+def publish_best_model(features: dict, results: list[dict], day: str, run_id: str, ts_nodash: str, events) -> dict:
+    from include.finance import production
+
+    return production.publish_candidate(features, list(results), run_id, ts_nodash, day, events_by_uri(events))
+
+
+def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
+    from include.finance import production
+
+    return production.monitor(features, card["version"], card["data"]["ds"], run_id, current_context())
+
+
+def choose_champion(features: dict, card: dict) -> dict:
+    from include.finance import production
+
+    return production.choose_champion(features, card)
+
+
+def predict_customers(decided: dict) -> dict:
+    from include.finance import production
+
+    return production.predict_customers(decided)
+
+
+def plot_monitoring(card: dict, ts_nodash=None) -> str:
+    from include.finance import production
+
+    return production.plot_monitoring(card["data"]["ds"], ts_nodash)
