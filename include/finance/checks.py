@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from airflow.exceptions import AirflowException
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator
+
+from include.finance.compat import AirflowException
 
 
 class RowsColumnCheckOperator(SQLColumnCheckOperator):

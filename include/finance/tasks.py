@@ -9,19 +9,10 @@ dataset (Airflow 2) or asset (Airflow 3) a task emits, and the name of the trigg
 
 from __future__ import annotations
 
+from include.finance.compat import get_current_context
 from include.finance.config import settings
 from include.finance.contract import KINDS
 from include.finance.hooks import db_connection, s3_hook
-
-
-def current_context() -> dict:
-    """The running task's context, on either Airflow."""
-    try:
-        from airflow.sdk import get_current_context  # Airflow 3
-    except ImportError:
-        from airflow.operators.python import get_current_context  # Airflow 2
-
-    return get_current_context()
 
 
 def events_by_uri(events) -> dict:
@@ -51,7 +42,7 @@ def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
 
     from include.finance import mock_data, storage
 
-    current_context()["part_label"] = part.get("file") or f"part {part['part']}"  # the map_index_template's
+    get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"  # the map_index_template's
     generate = partial(mock_data.write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
                        scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed,
                        shift_from=settings.shift_from)
@@ -144,7 +135,7 @@ def publish_best_model(features: dict, results: list[dict], day: str, run_id: st
 def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
     from include.finance import production
 
-    return production.monitor(features, card["version"], card["data"]["ds"], run_id, current_context())
+    return production.monitor(features, card["version"], card["data"]["ds"], run_id, get_current_context())
 
 
 def choose_champion(features: dict, card: dict) -> dict:
