@@ -85,9 +85,9 @@ def data_day(triggering_dataset_events=None, dag_run=None) -> str:
 
 
 @task
-def publish_best_model(features: dict, results: list[dict], day: str, run_id=None, ts_nodash=None,
+def publish_best_model(features: dict, results: list[dict], day: str, run_id=None,
                        triggering_dataset_events=None) -> dict:
-    return tasks.publish_best_model(features, results, day, run_id, ts_nodash, triggering_dataset_events)
+    return tasks.publish_best_model(features, results, day, run_id, triggering_dataset_events)
 
 
 @dag(

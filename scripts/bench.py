@@ -36,10 +36,10 @@ from include.finance.contract import CONTRACTS
 from include.finance.report import text_table
 from include.finance.storage import partition_prefix
 from scripts.bench_copy import contract_copy_baseline, copy_baseline
-from scripts.stack import EXECUTORS, ROOT, Stack, log, run_pipeline, s3_client, settings
+from scripts.stack import EXECUTORS, LOCAL, ROOT, Stack, log, run_pipeline, s3_client, settings
 from scripts.stack.api import run_task_instances
 
-STATE = ROOT / ".local" / "bench" / "pipeline"
+STATE = LOCAL / "bench" / "pipeline"
 # stage -> task ids (before any "." of a task group); `cleanup` (each run's teardown) counts in the total only
 STAGES = {
     "ingest": ["create_bucket", "clear_partition", "plan_parts", "upload_part", "write_manifests"],

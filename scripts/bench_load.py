@@ -33,7 +33,7 @@ from include.finance import load, load_files, schema  # noqa: E402
 from include.finance.contract import CHARGE  # noqa: E402
 from include.finance.mock_data import generate_mock_data  # noqa: E402
 from scripts.bench_copy import copy_baseline  # noqa: E402
-from scripts.stack import Stack, settings  # noqa: E402
+from scripts.stack import LOCAL, Stack, settings  # noqa: E402
 
 
 def read_file(path: Path):
@@ -110,7 +110,7 @@ def bench_all_bad(stack: Stack, scale: float) -> None:
 
 def main() -> None:
     scale = float(sys.argv[1]) if len(sys.argv) > 1 and not sys.argv[1].startswith("-") else 10.0
-    stack = Stack(state_dir=ROOT / ".local" / "bench", pg_port=26434, s3_port=26902, web_port=28082,
+    stack = Stack(state_dir=LOCAL / "bench", pg_port=26434, s3_port=26902, web_port=28082,
                   health_port=28975)
     stack.start_postgres()
     try:

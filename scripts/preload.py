@@ -19,7 +19,11 @@ import matplotlib
 from sqlalchemy.orm import configure_mappers
 
 from airflow.__main__ import main
-from airflow.models.dagbag import DagBag
+
+try:
+    from airflow.dag_processing.dagbag import DagBag  # Airflow 3
+except ImportError:
+    from airflow.models.dagbag import DagBag
 
 # What the tasks import inside their functions (kept out of the DAG files so that parsing stays fast).
 TASK_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection", "sklearn.inspection",
@@ -27,7 +31,7 @@ TASK_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selec
 
 if __name__ == "__main__":
     matplotlib.use("Agg")  # what the plot tasks select; no display here
-    DagBag(include_examples=False)  # imports every module the DAG files import
+    DagBag()  # imports every module the DAG files import (the examples are off: [core] load_examples)
     for module in TASK_MODULES:
         importlib.import_module(module)
     # Caches every task would otherwise fill for itself: the ORM's mappers, and the module index of

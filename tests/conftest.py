@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import Stack, services_unavailable, settings
+from scripts.stack import LOCAL, Stack, services_unavailable, settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +23,7 @@ def stack():
     reason = services_unavailable()
     if reason:
         pytest.skip(f"local services cannot start here: {reason}")
-    state = ROOT / ".local" / "e2e"
+    state = LOCAL / "e2e"
     shutil.rmtree(state, ignore_errors=True)
     stack = Stack(
         state_dir=state,

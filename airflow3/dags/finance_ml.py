@@ -59,9 +59,9 @@ def select_model_rows(day: str):
 
 
 @task(multiple_outputs=False)  # the card travels whole
-def publish_best_model(features: dict, results: list[dict], day: str, run_id=None, ts_nodash=None,
+def publish_best_model(features: dict, results: list[dict], day: str, run_id=None,
                        triggering_asset_events=None) -> dict:
-    return tasks.publish_best_model(features, results, day, run_id, ts_nodash, triggering_asset_events)
+    return tasks.publish_best_model(features, results, day, run_id, triggering_asset_events)
 
 
 @dag(

@@ -15,6 +15,13 @@ from include.finance.contract import KINDS
 from include.finance.hooks import db_connection, s3_hook
 
 
+def run_key() -> str:
+    """The run's key in the bucket (`ml-runs/<key>/`), also its model's version: its logical date's `ts_nodash`;
+    a run Airflow 3 starts for an asset event has no logical date: then when it was due (`run_after`)."""
+    context = get_current_context()
+    return context.get("ts_nodash") or context["dag_run"].run_after.strftime("%Y%m%dT%H%M%S")
+
+
 def events_by_uri(events) -> dict:
     """The events that triggered a run by their dataset's (Airflow 2: already) or asset's (Airflow 3) URI."""
     return {getattr(key, "uri", key): list(events[key]) for key in events or {}}
@@ -105,16 +112,16 @@ def store_metrics(results: list[dict], run_id=None) -> int:
         return metrics.store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
 
 
-def plot_model_results(model_results: dict, ts_nodash=None) -> str:
+def plot_model_results(model_results: dict) -> str:
     from include.finance import artifacts, plots
 
-    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], ts_nodash)
+    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], run_key())
 
 
-def plot_comparison(results: list[dict], ts_nodash=None) -> str:
+def plot_comparison(results: list[dict]) -> str:
     from include.finance import artifacts, plots
 
-    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", ts_nodash)
+    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", run_key())
 
 
 def data_day(events, conf) -> str:
@@ -126,10 +133,10 @@ def data_day(events, conf) -> str:
                                 lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
 
 
-def publish_best_model(features: dict, results: list[dict], day: str, run_id: str, ts_nodash: str, events) -> dict:
+def publish_best_model(features: dict, results: list[dict], day: str, run_id: str, events) -> dict:
     from include.finance import production
 
-    return production.publish_candidate(features, list(results), run_id, ts_nodash, day, events_by_uri(events))
+    return production.publish_candidate(features, list(results), run_id, run_key(), day, events_by_uri(events))
 
 
 def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
@@ -150,7 +157,7 @@ def predict_customers(decided: dict) -> dict:
     return production.predict_customers(decided)
 
 
-def plot_monitoring(card: dict, ts_nodash=None) -> str:
+def plot_monitoring(card: dict) -> str:
     from include.finance import production
 
-    return production.plot_monitoring(card["data"]["ds"], ts_nodash)
+    return production.plot_monitoring(card["data"]["ds"], run_key())

@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from .airflow import AIRFLOW, EXECUTORS
-from .common import ROOT, UI_PASSWORD, UI_USER, StackError, log
+from .common import DAGS_FOLDER, ROOT, UI_PASSWORD, UI_USER, StackError, log
 from .parse import parse, report
 from .pipeline import run_pipeline
 from .services import Stack
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             os.chdir(ROOT)
             os.execve(AIRFLOW, [AIRFLOW, *args.args], stack.env())
         else:
-            found = parse(ROOT / "dags")
+            found = parse(DAGS_FOLDER)
             print(report(found), file=sys.stderr if found["errors"] else sys.stdout)
             return 1 if found["errors"] or not found["dags"] else 0
     except StackError as error:

@@ -1,5 +1,6 @@
-"""Airflow's processes on the stack: scheduler, triggerer and webserver, each kept running by
-scripts/supervise.py, and in Celery mode two Celery workers, each as on a machine of its own."""
+"""Airflow's processes on the stack, each kept running by scripts/supervise.py: scheduler, triggerer and
+webserver on Airflow 2; scheduler, DAG processor, triggerer and API server on Airflow 3; in Celery mode
+two Celery workers, each as on a machine of its own."""
 
 from __future__ import annotations
 
@@ -13,10 +14,13 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-from .common import ROOT, UI_PASSWORD, UI_USER, StackError, http_ok, local_secret, log, settings, wait_for
+from .common import (AIRFLOW_3, DAGS_FOLDER, LOCK, ROOT, UI_PASSWORD, UI_USER, StackError, http_ok, local_secret, log,
+                     settings, wait_for)
 from .postgres import METADATA_DB
 
-AIRFLOW_PROCESSES = ("scheduler", "triggerer", "webserver")
+# the process that serves the UI and the REST API last: it is what `up` waits for
+AIRFLOW_PROCESSES = ("scheduler", "dag-processor", "triggerer", "api-server") if AIRFLOW_3 else (
+    "scheduler", "triggerer", "webserver")
 EXECUTORS = ("local", "celery")
 CELERY_WORKERS = ("worker-1", "worker-2")  # also their host names
 CELERY_CONCURRENCY = 4  # tasks at once per worker
@@ -27,7 +31,7 @@ PRELOAD = [sys.executable, str(ROOT / "scripts" / "preload.py")]  # tasks fork f
 
 def metadata_template_key() -> str:
     """What the metadata template was migrated for (its database comment): the lock that pins Airflow."""
-    return "requirements.lock " + hashlib.sha1((ROOT / "requirements.lock").read_bytes()).hexdigest()
+    return f"{LOCK.name} " + hashlib.sha1(LOCK.read_bytes()).hexdigest()
 
 
 def isolated(hostname: str) -> list[str]:
@@ -54,11 +58,11 @@ def dag_env(airflow_home: Path) -> dict[str, str]:
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
         "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
-        **settings.astro_sdk_env(),
+        **({} if AIRFLOW_3 else {"AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
+                                 **settings.astro_sdk_env()}),
         "ENVIRONMENT": settings.environment,
     }
 
@@ -96,18 +100,10 @@ class Airflow:
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri(METADATA_DB, "postgresql+psycopg2"),
-            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
-            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
-            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
-            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
-            # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
-            "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(self.health_port),
-            "AIRFLOW__WEBSERVER__WORKERS": "2",
-            "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
-            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+            **(self._airflow3_env() if AIRFLOW_3 else self._airflow2_env()),
             f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}": json.dumps(self.aws_connection()),
             f"AIRFLOW_CONN_{settings.db_conn_id.upper()}": self.db_uri(settings.db_name),
             "DB_PORT": str(self.pg_port),  # the dataset URI names the database the connection points at
@@ -119,6 +115,45 @@ class Airflow:
             "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "2"),  # the sensors ask the loopback S3 endpoint
         }
         return {**env, **self.extra_env}
+
+    def _airflow2_env(self) -> dict[str, str]:
+        return {
+            "AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY": "True",
+            "AIRFLOW__SCHEDULER__DAG_DIR_LIST_INTERVAL": "30",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_HOST": "127.0.0.1",
+            "AIRFLOW__WEBSERVER__WEB_SERVER_PORT": str(self.web_port),
+            # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
+            "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
+            "AIRFLOW__WEBSERVER__WORKERS": "2",
+            "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
+            "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
+        }
+
+    def _airflow3_env(self) -> dict[str, str]:
+        """Airflow 3's names for the same settings, and what its processes need to find each other: the tasks
+        report to the API server's execution API, with tokens the scheduler signs and the API server checks."""
+        return {
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(self.web_port),
+            "AIRFLOW__API__WORKERS": "1",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.web_port}/execution/",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "60",  # as SCHEDULER_ZOMBIE_TASK_THRESHOLD above
+            "AIRFLOW__API__SECRET_KEY": local_secret(self.state_dir / "api_secret_key"),
+            "AIRFLOW__API_AUTH__JWT_SECRET": local_secret(self.state_dir / "jwt_secret"),
+            # the login: Airflow 3's simple auth manager, its password in a file of the state folder
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{UI_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file()),
+        }
+
+    def passwords_file(self) -> Path:
+        """The simple auth manager's users and passwords (mode 0600): the documented local login."""
+        path = self.state_dir / "simple_auth_manager_passwords.json"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(json.dumps({UI_USER: UI_PASSWORD}))
+        return path
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`airflow ARGS...` with the stack's environment, its output captured."""
@@ -132,9 +167,10 @@ class Airflow:
             log("airflow db migrate")
             self.airflow("db", "migrate")
         # No log servers (they listen on every interface, Airflow has no setting for it): the webserver
-        # reads the task logs from the log folder all processes share.
+        # (API server) reads the task logs from the log folder all processes share.
         commands = {"scheduler": [*PRELOAD, "scheduler", "--skip-serve-logs"],
-                    "triggerer": [AIRFLOW, "triggerer", "--skip-serve-logs"], "webserver": [AIRFLOW, "webserver"]}
+                    "triggerer": [AIRFLOW, "triggerer", "--skip-serve-logs"], "webserver": [AIRFLOW, "webserver"],
+                    "dag-processor": [AIRFLOW, "dag-processor"], "api-server": [AIRFLOW, "api-server"]}
         for name in AIRFLOW_PROCESSES:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
             probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
@@ -142,11 +178,16 @@ class Airflow:
         if self.executor == "celery":
             for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine
                 self._spawn(name, [*isolated(name), *PRELOAD, "celery", "worker", "--skip-serve-logs"])
-        # the login, while they start (an existing user is left as it is)
-        self.airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
-                     "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
-        wait_for(lambda: http_ok(f"{self.web_url}/health"), 180, "the Airflow webserver", self.log_dir / "webserver.log")
+        if not AIRFLOW_3:  # the login, while they start (an existing user is left as it is); Airflow 3: passwords_file
+            self.airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
+                         "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
+        server = AIRFLOW_PROCESSES[-1]
+        wait_for(lambda: http_ok(self.health_url), 180, f"the Airflow {server}", self.log_dir / f"{server}.log")
         log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")
+
+    @property
+    def health_url(self) -> str:
+        return f"{self.web_url}/api/v2/monitor/health" if AIRFLOW_3 else f"{self.web_url}/health"
 
     def fresh_metadata(self) -> None:
         """Replace Airflow's metadata database by an empty, migrated one: a copy of a template migrated

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import secrets
 import signal
@@ -15,6 +16,12 @@ from include.finance.config import PROJECT_ROOT, Settings
 
 ROOT = PROJECT_ROOT
 
+# The edition is the venv's Airflow (make AIRFLOW=3 uses .venv-airflow3): its DAG folder, lock and local state.
+AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
+AIRFLOW_3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
+DAGS_FOLDER = ROOT / "airflow3" / "dags" if AIRFLOW_3 else ROOT / "dags"
+LOCK = ROOT / ("requirements-airflow3.lock" if AIRFLOW_3 else "requirements.lock")
+LOCAL = ROOT / ".local" / "airflow3" if AIRFLOW_3 else ROOT / ".local"  # git-ignored
 
 
 def local_settings(environ=os.environ) -> Settings:

@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from .api import TaskWatch, quote, run_task_instances, task_states, trigger, unpause
+from .api import LOGICAL_DATE, NEWEST_FIRST, UPSTREAM_EVENTS, TaskWatch, quote, run_task_instances, task_states, trigger, unpause
 from .common import DAG_IDS, ROOT, StackError, log, settings, wait_for
 from .summary import print_summary
 from .summary import summary as run_summary
@@ -120,15 +120,16 @@ def all_finished(stack, dates: list[dt.datetime]) -> list[dict] | None:
 def finished_runs(stack, day: dt.datetime) -> dict | None:
     """The runs of `day`, once they succeeded: in_finance_data's and finance_elt's with that logical date,
     and the finance_ml run that finance_elt's dataset event triggered; raises on a failed run."""
-    of_day = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": list(DAG_IDS[:2]), "execution_date_gte": day.isoformat(),
-                                                      "execution_date_lte": day.isoformat()})["dag_runs"]
+    of_day = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": list(DAG_IDS[:2]), f"{LOGICAL_DATE}_gte": day.isoformat(),
+                                                      f"{LOGICAL_DATE}_lte": day.isoformat()})["dag_runs"]
     runs = {dag_id: next((run for run in of_day if run["dag_id"] == dag_id), None) for dag_id in DAG_IDS[:2]}
     elt = runs["finance_elt"]
     runs["finance_ml"] = None
     if elt and elt["state"] == "success":
-        for run in stack.api("GET", "dags/finance_ml/dagRuns?order_by=-execution_date&limit=100")["dag_runs"]:
-            path = f"dags/finance_ml/dagRuns/{quote(run['dag_run_id'])}/upstreamDatasetEvents"
-            if any(event["source_run_id"] == elt["dag_run_id"] for event in stack.api("GET", path)["dataset_events"]):
+        endpoint, events = UPSTREAM_EVENTS
+        for run in stack.api("GET", f"dags/finance_ml/dagRuns?order_by={NEWEST_FIRST}&limit=100")["dag_runs"]:
+            path = f"dags/finance_ml/dagRuns/{quote(run['dag_run_id'])}/{endpoint}"
+            if any(event["source_run_id"] == elt["dag_run_id"] for event in stack.api("GET", path)[events]):
                 runs["finance_ml"] = run
                 break
     for dag_id, run in runs.items():

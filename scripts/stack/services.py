@@ -16,7 +16,7 @@ from include.finance.storage import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
 from .api import AirflowAPI
-from .common import ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_group, log, reap, settings
+from .common import LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_group, log, reap, settings
 from .postgres import Postgres, find_pg_bin
 from .redis import Redis
 from .s3 import S3
@@ -51,7 +51,7 @@ def services_unavailable(executor: str = "local") -> str | None:
 
 @dataclass
 class Stack(Postgres, S3, Redis, Airflow):
-    state_dir: Path = ROOT / ".local"
+    state_dir: Path = LOCAL
     # Fixed ports stay below Linux's ephemeral range (32768-60999), where outgoing connections take their
     # local ports: a client socket in TIME_WAIT there can hold the port and fail the next start.
     pg_port: int = settings.db_port

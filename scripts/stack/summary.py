@@ -49,7 +49,8 @@ def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = 
 
 def ml_version(ml_run: dict) -> str:
     """A finance_ml run's key in the bucket, which the model registry calls its model's version."""
-    return dt.datetime.fromisoformat(ml_run["logical_date"]).strftime("%Y%m%dT%H%M%S")
+    # tasks.run_key: Airflow 3 starts an asset-triggered run without a logical date, due at its run_after
+    return dt.datetime.fromisoformat(ml_run.get("logical_date") or ml_run["run_after"]).strftime("%Y%m%dT%H%M%S")
 
 
 def ml_artifacts_prefix(ml_run: dict) -> str:
