@@ -13,7 +13,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 AIRFLOW ?= 2
 ifeq ($(AIRFLOW),3)
 LOCK := requirements-airflow3.lock
-LOCK_IN := requirements-airflow3.in
+LOCK_IN := --universal requirements-airflow3.in
 VENV := .venv-airflow3
 else ifeq ($(AIRFLOW),2)
 LOCK := requirements.lock

@@ -9,11 +9,8 @@ streams the files (no pandas round trip) and quarantines bad rows: see `include/
 
 from __future__ import annotations
 
-from contextlib import closing
-
 from airflow.exceptions import AirflowFailException
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-from airflow.providers.postgres.hooks.postgres import PostgresHook
 from airflow.utils.state import TaskInstanceState
 from astro.constants import FileType
 from astro.files import File
@@ -23,6 +20,7 @@ from astro.table import BaseTable, Metadata, Table
 
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS, ContractError
+from include.finance.hooks import db_connection
 from include.finance.input_files import checked_day_inputs, load_input_files
 
 
@@ -46,7 +44,7 @@ class ContractLoadOperator(LoadFileOperator):
         if self.output_table.name != CONTRACTS[self.kind].table:
             raise ValueError(f"the {self.kind} contract loads into {CONTRACTS[self.kind].table}, not {self.output_table.name}")
         try:
-            with closing(PostgresHook(postgres_conn_id=self.output_table.conn_id).get_conn()) as conn:
+            with db_connection(self.output_table.conn_id) as conn:
                 self.loaded_files = load_input_files(
                     S3Hook(aws_conn_id=self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
                     context["ds"], context["run_id"], self.output_table.metadata.schema, self.log)

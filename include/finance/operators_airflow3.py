@@ -13,8 +13,6 @@ Airflow 3 only: it imports `airflow.sdk`.
 
 from __future__ import annotations
 
-from contextlib import closing
-
 from include.finance.compat import AirflowFailException
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator
@@ -49,12 +47,12 @@ class ContractLoadOperator(BaseOperator):
 
     def execute(self, context) -> str:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
 
+        from include.finance.hooks import db_connection
         from include.finance.input_files import load_input_files
 
         try:
-            with closing(PostgresHook(postgres_conn_id=self.conn_id).get_conn()) as conn:
+            with db_connection(self.conn_id) as conn:
                 self.loaded_files = load_input_files(S3Hook(aws_conn_id=self.aws_conn_id), conn, self.kind, self.path,
                                                      self.manifest, context["ds"], context["run_id"], self.schema,
                                                      self.log)
@@ -66,14 +64,14 @@ class ContractLoadOperator(BaseOperator):
         """The files that loaded (not the ignored ones) in, the table with the contract's columns out."""
         from airflow.providers.common.compat.openlineage.facet import Dataset, SchemaDatasetFacet, SchemaDatasetFacetFields
         from airflow.providers.openlineage.extractors import OperatorLineage
-        from airflow.providers.postgres.hooks.postgres import PostgresHook
+        from airflow.sdk import BaseHook
 
         from include.finance.input_files import split_s3_path
 
         contract = CONTRACTS[self.kind]
         inputs = [Dataset(namespace=f"s3://{bucket}", name=key)
                   for bucket, key in (split_s3_path(path) for path in self.loaded_files)]
-        conn = PostgresHook(postgres_conn_id=self.conn_id).get_connection(self.conn_id)
+        conn = BaseHook.get_connection(self.conn_id)
         schema = SchemaDatasetFacet(fields=[SchemaDatasetFacetFields(name=c.name, type=c.sql_type) for c in contract.columns])
         output = Dataset(namespace=f"postgres://{conn.host}:{conn.port or 5432}",
                          name=f"{conn.schema}.{self.schema}.{contract.table}", facets={"schema": schema})
