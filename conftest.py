@@ -1,14 +1,20 @@
 """Test settings, applied before Airflow is imported. Under `astro dev pytest` the image's own
-AIRFLOW_HOME and DAG folder are kept; on a bare machine tests get a private AIRFLOW_HOME."""
+AIRFLOW_HOME and DAG folder are kept; on a bare machine tests get a private AIRFLOW_HOME, one per edition
+(the venv's Airflow: make test AIRFLOW=3 tests the Airflow 3 edition, airflow3/dags)."""
 
+import importlib.metadata
 import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "pytest-airflow"))
-os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
-os.environ.setdefault("AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES", "airflow.* astro.*")
-os.environ.setdefault("AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY", "True")
+if importlib.metadata.version("apache-airflow").startswith("2."):
+    os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "pytest-airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
+    os.environ.setdefault("AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES", "airflow.* astro.*")
+    os.environ.setdefault("AIRFLOW__METRICS__TIMER_UNIT_CONSISTENCY", "True")
+else:
+    os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "airflow3" / "pytest-airflow"))
+    os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "airflow3" / "dags"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"

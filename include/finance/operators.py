@@ -18,9 +18,9 @@ from astro.sql.operators.cleanup import CleanupOperator as AstroCleanupOperator
 from astro.sql.operators.load_file import LoadFileOperator
 from astro.table import BaseTable, Metadata, Table
 
+from include.finance import hooks
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS, ContractError
-from include.finance.hooks import db_connection
 from include.finance.input_files import checked_day_inputs, load_input_files
 
 
@@ -44,7 +44,7 @@ class ContractLoadOperator(LoadFileOperator):
         if self.output_table.name != CONTRACTS[self.kind].table:
             raise ValueError(f"the {self.kind} contract loads into {CONTRACTS[self.kind].table}, not {self.output_table.name}")
         try:
-            with db_connection(self.output_table.conn_id) as conn:
+            with hooks.db_connection(self.output_table.conn_id) as conn:
                 self.loaded_files = load_input_files(
                     S3Hook(aws_conn_id=self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
                     context["ds"], context["run_id"], self.output_table.metadata.schema, self.log)

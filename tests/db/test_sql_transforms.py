@@ -1,8 +1,6 @@
 """The pipeline's SQL files on small tables in the real PostgreSQL: the transforms, the model input
 audit, and the tables `schema.create_tables` makes."""
 
-import re
-
 import pytest
 
 from include.finance import schema, sql
@@ -11,11 +9,13 @@ from include.finance.model_input import audit_model_input
 pytestmark = pytest.mark.integration
 
 
+VALUES = {"day": "2026-01-01", "currency": "usd", "max_amount": 100000}  # bound as the tasks bind them
+
+
 def render(transform: str, **tables: str) -> str:
-    """A transform's file with the tables and values filled in as the Astro SDK does (ds as a literal here)."""
-    values = {"day": "'2026-01-01'", "currency": "'usd'", "max_amount": "100000", **tables}
-    statement = re.sub(r"\{#.*?#\}", "", (sql.FOLDER / f"{transform}.sql").read_text(), flags=re.S)
-    return re.sub(r"\{\{\s*(\w+)\s*\}\}", lambda m: values[m.group(1)], statement)
+    """A transform's file with the tables of schema sql_test filled in and %(name)s for its values, as the
+    Airflow 3 edition runs it (`sql.transform`; the Astro SDK fills in its tables and binds its values too)."""
+    return sql.transform(f"{transform}.sql", "sql_test", tables)
 
 
 @pytest.fixture
@@ -49,21 +49,21 @@ def cur(finance_db):
 
 
 def test_successful_charges_are_succeeded_paid_in_the_models_currency_and_plausible(cur):
-    cur.execute(render('select_successful_charges', in_charge="sql_test.charge") + " ORDER BY id")
+    cur.execute(render('select_successful_charges', in_charge="charge") + " ORDER BY id", VALUES)
     assert [row[1] for row in cur.fetchall()] == ["ch_1", "ch_2", "ch_4"]
 
 
 def test_average_per_customer(cur):
-    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
-    cur.execute(render('avg_successful_per_customer', successful_charges="sql_test.ok") + " ORDER BY 1")
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='charge')}", VALUES)
+    cur.execute(render('avg_successful_per_customer', successful_charges="ok") + " ORDER BY 1", VALUES)
     assert [(c, float(a)) for c, a in cur.fetchall()] == [("cus_a", 2000.0), ("cus_b", 500.0)]
 
 
 def test_join_keeps_every_paying_customer(cur):
-    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
-    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
-    cur.execute(render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
-                       in_satisfaction="sql_test.satisfaction") + " ORDER BY 1")
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='charge')}", VALUES)
+    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='ok')}", VALUES)
+    cur.execute(render('join_charge_satisfaction', avg_per_customer="avg",
+                       in_satisfaction="satisfaction") + " ORDER BY 1", VALUES)
     rows = [(r[0], r[1], r[4], float(r[5]), str(r[6])) for r in cur.fetchall()]
     # cus_b paid but never answered the survey that day: kept with NULL scores; cus_c never paid: not a row
     assert rows == [("cus_a", 9, "premium", 2000.0, "2026-01-01"), ("cus_b", None, None, 500.0, "2026-01-01")]
@@ -72,14 +72,14 @@ def test_join_keeps_every_paying_customer(cur):
 def test_publishing_a_day_replaces_that_day_only_and_drops_the_staging_table(cur, finance_db):
     """model_satisfaction keeps every day; finance_elt's publish replaces its own day in one transaction."""
     cur.execute(schema.model_satisfaction_statement("sql_test"))
-    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='sql_test.charge')}")
-    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='sql_test.ok')}")
+    cur.execute(f"CREATE TABLE sql_test.ok AS {render('select_successful_charges', in_charge='charge')}", VALUES)
+    cur.execute(f"CREATE TABLE sql_test.avg AS {render('avg_successful_per_customer', successful_charges='ok')}", VALUES)
     cur.execute("INSERT INTO sql_test.model_satisfaction VALUES ('cus_old', 1, 1, 1, 'basic', 1.0, '2026-01-01'),"
                 " ('cus_kept', 1, 1, 1, 'basic', 1.0, '2025-12-31')")
     finance_db.commit()
     for _ in range(2):  # a rerun of the day gives the same table
-        cur.execute("CREATE TABLE sql_test.staging AS " + render('join_charge_satisfaction', avg_per_customer="sql_test.avg",
-                                                                  in_satisfaction="sql_test.satisfaction"))
+        cur.execute("CREATE TABLE sql_test.staging AS " + render('join_charge_satisfaction', avg_per_customer="avg",
+                                                                  in_satisfaction="satisfaction"), VALUES)
         finance_db.commit()
         assert schema.publish_day(finance_db, "sql_test", "staging", "model_satisfaction",
                                   schema.MODEL_SATISFACTION_COLUMNS, "2026-01-01") == 2

@@ -1,97 +1,28 @@
-"""The operators of finance_elt and the input files they read, on moto's S3 (no database: the load
-itself is replaced by a recorder; tests/db/test_contract_load.py runs it for real)."""
+"""The Astro SDK edition's operators (include/finance/operators.py) on moto's S3, the load itself replaced
+by a recorder (tests/db/test_contract_load.py runs it for real). Airflow 2 only: the Airflow 3 edition's are
+tested in test_operators_airflow3.py."""
 
-import gzip
-import json
-from unittest import mock
-from pathlib import Path
-
-import boto3
 import pytest
-from airflow.exceptions import AirflowException, AirflowFailException
-from astro.constants import FileType
-from astro.files import File
-from astro.sql.operators.load_file import LoadFileOperator
-from astro.table import Metadata, Table
-from moto import mock_aws
 
-from include.finance import input_files, load, operators
-from include.finance.config import Settings
-from include.finance.contract import CHARGE, SATISFACTION
-from include.finance.checks import RowsColumnCheckOperator
-from include.finance.operators import ContractLoadOperator
+pytest.importorskip("astro", reason="the Astro SDK edition's operators need the Astro SDK, which does not run on "
+                    "Airflow 3: test_operators_airflow3.py tests that edition's")
 
-ROOT = Path(__file__).resolve().parents[2]
-SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
-DS = "2026-11-20"
-SETTINGS = Settings(aws_conn_id="aws_test", db_conn_id="postgres_test", db_schema="odd schema", data_bucket_name="bucket")
+from astro.constants import FileType  # noqa: E402
+from astro.files import File  # noqa: E402
+from astro.sql.operators.load_file import LoadFileOperator  # noqa: E402
+from astro.table import Metadata, Table  # noqa: E402
 
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AIRFLOW_CONN_AWS_TEST", json.dumps({"conn_type": "aws", "login": "k", "password": "s"}))
-    monkeypatch.setenv("AIRFLOW_CONN_POSTGRES_TEST", "postgresql://u:p@db.example:5432/finance")
-    with mock_aws():
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        client = boto3.client("s3")
-        client.create_bucket(Bucket="bucket")
-        yield client, S3Hook(aws_conn_id="aws_test")
-
-
-def put(client, key: str, body: bytes) -> None:
-    client.put_object(Bucket="bucket", Key=key, Body=body)
-
-
-def put_manifest(client, kind: str, rows: dict[str, int]) -> str:
-    files = [{"key": f"{kind}/dt={DS}/{name}", "rows": n, "bytes": 0} for name, n in rows.items()]
-    put(client, f"manifests/dt={DS}/{kind}.json", json.dumps({"kind": kind, "ds": DS, "files": files}).encode())
-    return f"s3://bucket/manifests/dt={DS}/{kind}.json"
-
-
-def test_day_files_loads_what_the_manifest_lists_and_ignores_the_rest(s3):
-    client, hook = s3
-    for name in ("a.csv", "b.csv.gz", "late.csv", "README.txt"):
-        put(client, f"satisfaction/dt={DS}/{name}", b"x" * len(name))
-    prefix = f"s3://bucket/satisfaction/dt={DS}/"
-
-    files = input_files.day_files(hook, prefix, put_manifest(client, "satisfaction", {"a.csv": 2, "b.csv.gz": 1}))
-    assert files.load == [f"satisfaction/dt={DS}/a.csv", f"satisfaction/dt={DS}/b.csv.gz"]
-    assert files.lines == {f"satisfaction/dt={DS}/a.csv": 2, f"satisfaction/dt={DS}/b.csv.gz": 1}
-    assert files.ignored == {
-        f"satisfaction/dt={DS}/README.txt": "ignored: not a .csv or .csv.gz file",
-        f"satisfaction/dt={DS}/late.csv": f"ignored: not listed in the manifest s3://bucket/manifests/dt={DS}/satisfaction.json",
-    }
-    assert files.sizes[f"satisfaction/dt={DS}/late.csv"] == len("late.csv")
-
-    assert input_files.day_files(hook, prefix).load == [f"satisfaction/dt={DS}/{n}" for n in ("a.csv", "b.csv.gz", "late.csv")]
-    with pytest.raises(input_files.ContractError, match="gone.csv: listed in the manifest"):
-        input_files.day_files(hook, prefix, put_manifest(client, "satisfaction", {"a.csv": 2, "gone.csv": 1}))
-
-
-def test_gunzip_reads_several_members_and_names_a_truncated_file():
-    data = gzip.compress(b"a\n" * 10) + gzip.compress(b"b\n")
-    assert b"".join(input_files.gunzip([data[i:i + 5] for i in range(0, len(data), 5)], "f.gz")) == b"a\n" * 10 + b"b\n"
-    with pytest.raises(input_files.ContractError, match="f.gz: the gzip stream ends early"):
-        list(input_files.gunzip([data[:-20]], "f.gz"))
-
-
-def test_check_input_files_names_each_broken_header(s3):
-    client, hook = s3
-    put(client, f"satisfaction/dt={DS}/good.csv", SAT_HEADER)
-    put(client, f"satisfaction/dt={DS}/empty.csv", b"")
-    put(client, f"satisfaction/dt={DS}/no_speed.csv.gz", gzip.compress(b"customer_id,product_type\n"))
-    [error] = input_files.check_input_files(hook, {"satisfaction": f"s3://bucket/satisfaction/dt={DS}/"})
-    assert error.startswith(f"s3://bucket/satisfaction/dt={DS}/no_speed.csv.gz: required columns customer_satisfaction_speed")
+from include.finance import operators  # noqa: E402
+from include.finance.compat import AirflowFailException  # noqa: E402
+from include.finance.contract import CHARGE, SATISFACTION  # noqa: E402
+from include.finance.operators import ContractLoadOperator  # noqa: E402
+from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402,F401
+                                       one_file_per_kind, put, recorded_loads, s3, satisfaction_day)
 
 
 def test_day_loads_is_one_load_per_kind_or_fails_without_retry(s3):
     client, _ = s3
-    for kind, header in (("charge", b"id,amount,amount_captured,currency,created,customer_id,paid,status\n"),
-                         ("satisfaction", SAT_HEADER)):
-        put(client, f"{kind}/dt={DS}/part.csv", header)
-        put_manifest(client, kind, {"part.csv": 0})
+    one_file_per_kind(client)
     loads = operators.day_loads(DS, SETTINGS)
     assert [(d["kind"], d["input_file"].path, d["output_table"].name, d["output_table"].metadata.schema, d["manifest"])
             for d in loads] == [
@@ -126,10 +57,7 @@ def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
     from airflow.models import DagBag
 
     client, _ = s3
-    for kind in ("charge", "satisfaction"):
-        put(client, f"{kind}/dt={DS}/part.csv", {"charge": b"id,amount,amount_captured,currency,created,customer_id,"
-                                                            b"paid,status\n", "satisfaction": SAT_HEADER}[kind])
-        put_manifest(client, kind, {"part.csv": 0})
+    one_file_per_kind(client)
     mapped = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"].get_task(
         "load_input_files")
     assert mapped.operator_class is ContractLoadOperator
@@ -140,32 +68,16 @@ def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
         assert task.retries >= 2
 
 
-@pytest.fixture
-def recorded_loads(monkeypatch):
-    calls = []
-    monkeypatch.setattr(operators.PostgresHook, "get_conn", lambda self: mock.MagicMock())
-    monkeypatch.setattr(load, "load_day", lambda conn, contract, files, **kwargs: calls.append(
-        {"contract": contract, "files": {name: b"".join(open_file()) for name, open_file in files.items()}, **kwargs}))
-    return calls
-
-
 def test_execute_loads_the_listed_files_with_their_lines_and_lists_the_others(s3, recorded_loads):
     client, _ = s3
-    a, b = SAT_HEADER + b"cus_1,1,2,3,basic\n", gzip.compress(SAT_HEADER + b"cus_2,1,2,3,basic\n")
-    put(client, f"satisfaction/dt={DS}/a.csv", a)
-    put(client, f"satisfaction/dt={DS}/b.csv.gz", b)
-    put(client, f"satisfaction/dt={DS}/late.csv", SAT_HEADER)
-    manifest = put_manifest(client, "satisfaction", {"a.csv": 1, "b.csv.gz": 1})
+    manifest, a, b = satisfaction_day(client)
     op = operator(manifest=manifest)
 
     assert op.execute({"ds": DS, "run_id": "r1"}) is op.output_table
     [call] = recorded_loads
+    assert call["contract"] is SATISFACTION
+    assert_recorded_the_listed_files(call, manifest)
     prefix = f"s3://bucket/satisfaction/dt={DS}/"
-    assert call["contract"] is SATISFACTION and (call["ds"], call["run_id"], call["schema"]) == (DS, "r1", "odd schema")
-    assert call["files"] == {prefix + "a.csv": SAT_HEADER + b"cus_1,1,2,3,basic\n",
-                             prefix + "b.csv.gz": SAT_HEADER + b"cus_2,1,2,3,basic\n"}  # decompressed
-    assert call["expected_lines"] == {prefix + "a.csv": 1, prefix + "b.csv.gz": 1}
-    assert call["ignored_files"] == {prefix + "late.csv": f"ignored: not listed in the manifest {manifest}"}
     assert op.loaded_files == {prefix + "a.csv": len(a), prefix + "b.csv.gz": len(b)}  # what lineage reports
 
 
@@ -205,17 +117,3 @@ def test_lineage_reports_the_loaded_files_and_the_table_with_the_contracts_colum
     assert table.facets["output_database_facet"].schema == "odd schema"
 
 
-def test_the_column_check_fails_a_day_without_rows(monkeypatch):
-    check = RowsColumnCheckOperator(task_id="check", conn_id="postgres_test", table='"odd schema"."in_charge"',
-                                    partition_clause="ds = '2026-11-20'", column_mapping={"id": {"null_check": {"equal_to": 0}}})
-    queries = []
-
-    class Hook:
-        def get_first(self, statement):
-            queries.append(statement)
-            return (0,)
-
-    monkeypatch.setattr(RowsColumnCheckOperator, "get_db_hook", lambda self: Hook())
-    with pytest.raises(AirflowException, match="no rows, nothing to check"):
-        check.execute({})
-    assert queries == ["SELECT COUNT(*) FROM \"odd schema\".\"in_charge\" WHERE ds = '2026-11-20'"]
