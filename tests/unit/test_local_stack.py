@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from scripts import stack as stack_module
-from scripts.stack import DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, pipeline, postgres, s3
+from scripts.stack import AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3
 from scripts.stack.parse import parse
 
 
@@ -41,11 +41,26 @@ def test_every_user_of_the_database_password_reads_it_from_the_state_folder(tmp_
     assert not hasattr(postgres, "PG_PASSWORD")
 
 
-def test_the_webserver_secret_key_is_kept_private_also_when_an_older_version_made_it(tmp_path):
-    (tmp_path / "webserver_secret_key").write_text("made-by-an-older-version")
-    (tmp_path / "webserver_secret_key").chmod(0o644)
-    assert Stack(state_dir=tmp_path).env()["AIRFLOW__WEBSERVER__SECRET_KEY"] == "made-by-an-older-version"
-    assert stat.S_IMODE((tmp_path / "webserver_secret_key").stat().st_mode) == 0o600
+def test_the_web_secret_key_is_kept_private_also_when_an_older_version_made_it(tmp_path):
+    file, variable = ("api_secret_key", "AIRFLOW__API__SECRET_KEY") if AIRFLOW_3 else (
+        "webserver_secret_key", "AIRFLOW__WEBSERVER__SECRET_KEY")
+    (tmp_path / file).write_text("made-by-an-older-version")
+    (tmp_path / file).chmod(0o644)
+    assert Stack(state_dir=tmp_path).env()[variable] == "made-by-an-older-version"
+    assert stat.S_IMODE((tmp_path / file).stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's processes only: Airflow 2 signs no task tokens, its login is a user")
+def test_airflow_3s_processes_share_their_secrets_and_the_login_and_listen_on_loopback(tmp_path):
+    env = Stack(state_dir=tmp_path, web_port=28123).env()
+    assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == (tmp_path / "jwt_secret").read_text().strip()  # scheduler signs, API checks
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] == "http://127.0.0.1:28123/execution/"
+    assert (env["AIRFLOW__API__HOST"], env["AIRFLOW__API__PORT"]) == ("127.0.0.1", "28123")
+    assert env["AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT"] == "60"  # its Airflow 2 name is ignored
+    passwords = Path(env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE"])
+    assert json.loads(passwords.read_text()) == {"admin": "admin"} and stat.S_IMODE(passwords.stat().st_mode) == 0o600
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    assert not [name for name in env if name.startswith(("AIRFLOW__WEBSERVER__", "AIRFLOW__ASTRO_SDK__"))]
 
 
 def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_path, monkeypatch):
@@ -156,14 +171,15 @@ class FakeAirflow:
             return {"dags": [{"dag_id": dag_id} for dag_id in DAG_IDS]}
         if path == "dags/~/dagRuns/~/taskInstances/list":
             return {"task_instances": []}
-        if path.endswith("/upstreamDatasetEvents"):  # finance_ml's run of a day was triggered by finance_elt's
+        endpoint, events = api.UPSTREAM_EVENTS
+        if path.endswith(f"/{endpoint}"):  # finance_ml's run of a day was triggered by finance_elt's
             day = path.split("finance_ml__", 1)[1].split("/")[0]
-            return {"dataset_events": [{"source_run_id": f"finance_elt__{day}"}]}
+            return {events: [{"source_run_id": f"finance_elt__{day}"}]}
         if method == "GET" and "/dagRuns?" in path:
             return {"dag_runs": self.runs[path.split("/")[1]]}
         if path == "dags/~/dagRuns/list":
             return {"dag_runs": [run for dag_id in body["dag_ids"] for run in self.runs[dag_id]
-                                 if body["execution_date_gte"] <= run["logical_date"] <= body["execution_date_lte"]]}
+                                 if body[f"{api.LOGICAL_DATE}_gte"] <= run["logical_date"] <= body[f"{api.LOGICAL_DATE}_lte"]]}
         return {}
 
 
@@ -228,7 +244,8 @@ def test_the_stack_takes_its_names_from_the_local_profile_of_the_settings(tmp_pa
     assert env[f"AIRFLOW_CONN_{settings.db_conn_id.upper()}"].endswith(f"@{local.db_host}:{local.db_port}/{local.db_name}")
     aws = json.loads(env[f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}"])
     assert aws["extra"]["endpoint_url"] == f"http://127.0.0.1:{stack.s3_port}"
-    assert settings.astro_sdk_env().items() <= env.items()
+    if not AIRFLOW_3:  # the Astro SDK's settings: its edition only
+        assert settings.astro_sdk_env().items() <= env.items()
 
 
 def task_instance(dag_id, task_id, state, map_index=-1, run="run_1"):
@@ -285,7 +302,10 @@ def test_the_watch_reads_every_page_of_task_instances():
 
 
 class FakeWebserver(http.server.BaseHTTPRequestHandler):
-    """/api/v1/dags/<id> answers the admin's basic auth (401 otherwise) and echoes what it was sent."""
+    """Airflow 2's /api/v1/... answers the admin's basic auth, Airflow 3's /api/v2/... the token its /auth/token
+    gives the admin (401 otherwise); both echo what they were sent. `tokens` counts the tokens given."""
+
+    tokens = 0
 
     def do_GET(self):
         self.answer()
@@ -293,15 +313,26 @@ class FakeWebserver(http.server.BaseHTTPRequestHandler):
     def do_PATCH(self):
         self.answer()
 
-    def answer(self):
-        expected = "Basic " + base64.b64encode(b"admin:admin").decode()
-        length = int(self.headers.get("Content-Length") or 0)
-        body = json.loads(self.rfile.read(length)) if length else None
-        ok = self.headers.get("Authorization") == expected and self.path.startswith("/api/v1/")
-        self.send_response(200 if ok else 401)
+    def do_POST(self):
+        self.answer()
+
+    def reply(self, status: int, answer: dict) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
-        self.wfile.write(json.dumps({"method": self.command, "path": self.path, "body": body} if ok else {}).encode())
+        self.wfile.write(json.dumps(answer).encode())
+
+    def answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length)) if length else None
+        if self.path == "/auth/token":
+            if body == {"username": "admin", "password": "admin"}:
+                FakeWebserver.tokens += 1
+                return self.reply(201, {"access_token": "t0k"})
+            return self.reply(401, {})
+        authorized = {"/api/v1/": "Basic " + base64.b64encode(b"admin:admin").decode(), "/api/v2/": "Bearer t0k"}
+        ok = self.headers.get("Authorization") == authorized.get(self.path[:8])
+        self.reply(200 if ok else 401, {"method": self.command, "path": self.path, "body": body} if ok else {})
 
     def log_message(self, *args):
         pass
@@ -317,19 +348,31 @@ def webserver():
     server.server_close()
 
 
-def test_the_api_client_sends_basic_auth_and_json(webserver):
-    api = AirflowAPI(webserver + "/", "admin", "admin")
-    assert api("GET", "dags/finance_ml") == {"method": "GET", "path": "/api/v1/dags/finance_ml", "body": None}
-    assert api("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": False}) == {
-        "method": "PATCH", "path": "/api/v1/dags/finance_ml?update_mask=is_paused", "body": {"is_paused": False}}
+@pytest.mark.parametrize("airflow_3", [False, True], ids=["basic auth, api/v1", "token, api/v2"])
+def test_the_api_client_authenticates_and_sends_json(webserver, airflow_3):
+    client, version = AirflowAPI(webserver + "/", "admin", "admin", airflow_3), "v2" if airflow_3 else "v1"
+    tokens = FakeWebserver.tokens
+    assert client("GET", "dags/finance_ml") == {"method": "GET", "path": f"/api/{version}/dags/finance_ml", "body": None}
+    assert client("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": False}) == {
+        "method": "PATCH", "path": f"/api/{version}/dags/finance_ml?update_mask=is_paused", "body": {"is_paused": False}}
+    assert FakeWebserver.tokens - tokens == (1 if airflow_3 else 0)  # one token for every call
     with pytest.raises(urllib.error.HTTPError) as refused:
-        AirflowAPI(webserver, "admin", "wrong")("GET", "dags")
+        AirflowAPI(webserver, "admin", "wrong", airflow_3)("GET", "dags")
     assert refused.value.code == 401
 
 
-def test_the_stack_calls_the_api_on_its_webserver_port(webserver):
+def test_an_expired_token_is_replaced_once(webserver, monkeypatch):
+    client = AirflowAPI(webserver, "admin", "admin", airflow_3=True)
+    monkeypatch.setitem(api._tokens, (webserver, "admin", "admin"), "expired")
+    tokens = FakeWebserver.tokens
+    assert client("GET", "dags")["path"] == "/api/v2/dags"
+    assert FakeWebserver.tokens - tokens == 1
+
+
+def test_the_stack_calls_the_api_of_its_edition_on_its_web_port(webserver):
     stack = Stack(web_port=int(webserver.rsplit(":", 1)[1]))
-    assert stack.api("GET", "dags/in_finance_data")["path"] == "/api/v1/dags/in_finance_data"
+    path = stack.api("GET", "dags/in_finance_data")["path"]
+    assert path == ("/api/v2" if AIRFLOW_3 else "/api/v1") + "/dags/in_finance_data"
 
 
 def test_parse_lists_the_dag_files_that_fail_to_import(tmp_path):

@@ -8,6 +8,7 @@ import pytest
 from model_tables import BOOSTING, LINEAR, satisfaction_table, train, true_mean
 
 from include.finance import artifacts, ml
+from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY
 from include.finance.contract import CONTRACTS
 
 
@@ -67,6 +68,7 @@ def test_missing_column_is_named():
         ml.engineer_features(satisfaction_table().drop(columns=["product_type"]))
 
 
+@pytest.mark.skipif(AIRFLOW_3, reason=ASTRO_SDK_ONLY)
 def test_features_survive_the_astro_xcom_round_trip():
     """Astro stores DataFrames in XCom as files; rows may come back in another order: same results."""
     from astro.dataframes.pandas import PandasDataframe
@@ -75,6 +77,22 @@ def test_features_survive_the_astro_xcom_round_trip():
     round_trip = {k: PandasDataframe.deserialize(PandasDataframe(v.sample(frac=1, random_state=1)).serialize(), 1)
                   for k, v in features.items() if k != "rows"}
     assert train(round_trip)["cv_r2"] == pytest.approx(train(features)["cv_r2"], abs=1e-12)
+
+
+@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's XCom serializer (airflow.sdk.serde); the Astro SDK edition's "
+                    "XCom is tested above")
+def test_features_and_rows_survive_airflow_3s_xcom_as_json():
+    """Airflow 3's XCom keeps a DataFrame as Parquet (pyarrow) in JSON: select_model_rows' rows and
+    split_train_test's features come back with their values and dtypes (NULL scores included)."""
+    from airflow.sdk.serde import deserialize, serialize
+
+    rows = satisfaction_table()
+    rows.loc[rows.index[:3], "customer_satisfaction_speed"] = None
+    features = ml.engineer_features(rows, seed=3)
+    back = deserialize(json.loads(json.dumps(serialize({"rows": rows, "features": features}))))
+    assert back["rows"].equals(rows) and (back["rows"].dtypes == rows.dtypes).all()
+    assert back["features"]["rows"] == features["rows"]
+    assert train(back["features"])["cv_r2"] == pytest.approx(train(features)["cv_r2"], abs=1e-12)
 
 
 @pytest.mark.parametrize(
