@@ -21,7 +21,7 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from scripts.stack import DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for
+from scripts.stack import AIRFLOW_3, DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for
 from scripts.stack.pipeline import forget_models, run_days
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -126,8 +126,8 @@ class AirflowUI:
                 # the graph draws only the nodes inside its view, and does not always fit itself to
                 # it on load: its own "fit view" button does
                 # (clicked by script: on some views the button is drawn under another panel)
-                fit = root.find_element(By.CSS_SELECTOR, ".react-flow__controls-fitview")
-                self.driver.execute_script("arguments[0].click()", fit)
+                for fit in root.find_elements(By.CSS_SELECTOR, ".react-flow__controls-fitview")[:1]:
+                    self.driver.execute_script("arguments[0].click()", fit)
                 now = read()
             except StaleElementReferenceException:  # redrawn while being read
                 last.clear()
@@ -146,11 +146,11 @@ class AirflowUI:
         path = self.shots / f"{name}.png"
         time.sleep(1)  # let the page settle (auto-refresh, the graph's layout)
         if graph:
-            root = self.react_root()
+            flow = self.react_root().find_element(By.CSS_SELECTOR, ".react-flow")
             # the zoom buttons, the minimap and the dotted background do not belong in a picture
             self.driver.execute_script(
-                "arguments[0].querySelectorAll('.react-flow__panel, .react-flow__background').forEach(e => e.style.display = 'none')", root)
-            root.find_element(By.CSS_SELECTOR, ".react-flow").screenshot(str(path))
+                "arguments[0].querySelectorAll('.react-flow__panel, .react-flow__background').forEach(e => e.style.display = 'none')", flow)
+            flow.screenshot(str(path))
         else:
             self.driver.save_screenshot(str(path))
         self.seen["screenshots"].append(str(path))
@@ -203,6 +203,90 @@ class AirflowUI:
         return found[0]
 
 
+class Airflow3UI(AirflowUI):
+    """Airflow 3's UI (the API server's React app, no shadow root): the same steps on its own pages. It
+    names an asset `asset:<id>` in its graphs; `seen` has it as `asset:<uri>`."""
+
+    def login(self) -> None:
+        from selenium.webdriver.common.by import By
+
+        self.open("/auth/login")
+        self.driver.find_element(By.NAME, "username").send_keys(UI_USER)
+        self.driver.find_element(By.NAME, "password").send_keys(UI_PASSWORD)
+        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()  # enabled once both are filled
+        wait_for(lambda: "/auth/login" not in self.driver.current_url, 30, "the UI after login")
+        self.seen["logged_in_as"] = UI_USER
+
+    def dag_list(self) -> dict:
+        """The DAG ids the DAG list shows (the title of each card), and its import errors (a button says how many)."""
+        from selenium.webdriver.common.by import By
+
+        self.open("/dags")
+        wait_for(lambda: "Dags" in self.text() and self.driver.find_elements(By.CSS_SELECTOR, "[data-testid=toggle-pause]"),
+                 30, "the DAG list")
+        links = {e.get_attribute("href").rstrip("/").rsplit("/", 1)[-1]: e.text
+                 for e in self.driver.find_elements(By.CSS_SELECTOR, "a[href*='/dags/']")}
+        errors = re.findall(r"\d+ Dag Import Errors?", self.text())
+        return {"dags": sorted(dag_id for dag_id, text in links.items() if text == dag_id), "import_errors": errors}
+
+    def react_root(self):
+        return self.driver
+
+    def switch_on(self, dag_id: str) -> None:
+        """Click the switch on the DAG's page (its header's on/off switch), as a user does; see AirflowUI.switch_on."""
+        from selenium.webdriver.common.by import By
+
+        if "before" not in self.seen:
+            self.login()
+            self.seen["before"] = self.dag_list()
+            self.screenshot("dag_list")
+        self.open(f"/dags/{dag_id}")
+        switch = self.driver.find_element(By.CSS_SELECTOR, "[data-testid=toggle-pause]")
+        if switch.get_attribute("data-state") != "checked":
+            switch.click()
+        wait_for(lambda: not self.stack.api("GET", f"dags/{dag_id}")["is_paused"], 30, f"{dag_id} to be switched on")
+        self.seen.setdefault("switched_on", []).append(dag_id)
+
+    def after(self, runs: dict) -> None:
+        """Once finance_ml succeeded: the DAG list, the asset's graph and each run's graph, with screenshots."""
+        from selenium.webdriver.common.by import By
+
+        self.seen["after"] = self.dag_list()
+        self.screenshot("dag_list_done")
+        assets = {a["id"]: a["uri"] for a in self.stack.api("GET", "assets")["assets"]}
+        [(asset_id, uri)] = assets.items()
+        self.open(f"/assets/{asset_id}")
+        graph = self.graph()
+        name = {f"asset:{asset_id}": f"asset:{uri}"}
+        self.seen["dataset_graph"] = {"nodes": sorted(name.get(n, n) for n in graph["nodes"]),
+                                      "edges": sorted((name.get(a, a), name.get(b, b)) for a, b in graph["edges"])}
+        self.screenshot("datasets", graph=True)
+        for dag_id in DAG_IDS:
+            run_id = runs[dag_id]["dag_run_id"]
+            self.open(f"/dags/{dag_id}/runs/{urllib.parse.quote(run_id, safe='')}")
+            self.seen.setdefault("run_states", {})[dag_id] = self.run_state_shown(run_id)
+            self.driver.find_element(By.CSS_SELECTOR, "button[aria-label^='Show Graph']").click()
+            self.seen.setdefault("graphs", {})[dag_id] = self.graph()
+            self.screenshot(f"graph_{dag_id}", graph=True)
+
+    def run_state_shown(self, run_id: str = "") -> str | None:
+        """The state the run's page shows next to its id (its header; the breadcrumb has the id too)."""
+        states = {"queued", "running", "success", "failed"}
+        found = []
+
+        def status():
+            found[:] = [w.lower() for w in re.findall(re.escape(run_id) + r"\s+(\w+)", self.text()) if w.lower() in states]
+            return found
+
+        wait_for(status, 30, "the run's state")
+        return found[0]
+
+
+def open_ui(stack: Stack, shots: Path, size: tuple[int, int] = (1600, 1000)) -> AirflowUI:
+    """The edition's UI in the browser: Airflow 2's webserver or Airflow 3's API server."""
+    return (Airflow3UI if AIRFLOW_3 else AirflowUI)(stack, shots, size)
+
+
 def small_png(source: Path, target: Path, size: tuple[int, int] = (2400, 1000)) -> str:
     """`source` without its blank margins, at most `size`, in 64 colours: a picture for the README."""
     from PIL import Image, ImageChops
@@ -226,7 +310,7 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
     """Run the pipeline through the browser and keep the README's pictures; then, from no champion,
     four days shifted from the third (`MOCK_DATA_SHIFT_FROM=<day> make run DAYS=4`) for the monitoring's."""
     shots = stack.state_dir / "screenshots"
-    with AirflowUI(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
+    with open_ui(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
         summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
                                after=lambda _, runs: ui.after(runs))
     plots = {Path(p).name: ROOT / p for p in summary["plots"]}

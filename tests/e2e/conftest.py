@@ -26,7 +26,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 from scripts.stack import EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
-from scripts.ui import AirflowUI, chromium_unavailable  # noqa: E402
+from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
 
 # Files a user's export could hold next to the good ones (what each row becomes is in the comments).
 # {charge} / {customer}: a charge id and a customer of the generated files, {long}: a line past the limit.
@@ -400,7 +400,7 @@ def run_local(stack, input_dir) -> dict:
     fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
                              daemon=True)
     fault.start()
-    ui = None if chromium_unavailable() else AirflowUI(stack, stack.state_dir / "screenshots")
+    ui = None if chromium_unavailable() else open_ui(stack, stack.state_dir / "screenshots")
 
     def after(stack, runs):
         record_while_up(stack, runs, record)
