@@ -24,7 +24,7 @@ $(error AIRFLOW must be 2 or 3, not $(AIRFLOW))
 endif
 PY := $(VENV)/bin/python
 
-.PHONY: venv run up down reset airflow parse test lock pictures bench
+.PHONY: venv run up down reset airflow parse test lock pictures bench astro-project
 
 # The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
@@ -75,3 +75,8 @@ test: venv
 lock: venv
 	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header $(LOCK_IN) -o $(LOCK)
 	@sed -i '1i # The $(if $(filter 3,$(AIRFLOW)),Airflow 3 edition'"'"'s,Astro SDK edition'"'"'s) one lock: every transitive pin for its local venv and CI (make lock$(if $(filter 3,$(AIRFLOW)), AIRFLOW=3) regenerates it).' $(LOCK)
+
+# The Airflow 3 edition as an Astro project of its own (build/airflow3/: astro dev start, astro deploy there).
+astro-project:
+	@test "$(AIRFLOW)" = 3 || { echo "astro-project: the default edition's Astro project is this folder; use AIRFLOW=3"; exit 2; }
+	$(PYTHON) scripts/astro_project.py

@@ -30,8 +30,16 @@ RUNTIME_AIRFLOW = {
     "13.5.0": "2.11.1",
     "13.10.0": "2.11.2",
     "13.11.0": "2.11.2",
+    # Runtime 3 (Airflow 3) tags are <Airflow major.minor>-<build>; the same catalog's fixtures in astro-cli's
+    # tests give 3.3-8 -> 3.3.2 (released 2026-09-23; Pythons 3.12, 3.13, 3.14).
+    "3.3-8": "3.3.2",
 }
 RUNTIME_IMAGE = "quay.io/astronomer/astro-runtime"
+# Each edition's Dockerfile, the registry of its runtime (Airflow 2 and 3 runtimes live in different ones) and its lock.
+EDITIONS = {
+    "Dockerfile": ("quay.io/astronomer/astro-runtime", "requirements.lock"),
+    "airflow3/Dockerfile": ("astrocrpublic.azurecr.io/runtime", "requirements-airflow3.lock"),
+}
 
 YAML_FILES = ["docker-compose.override.yml", "airflow_settings.yaml", ".astro/config.yaml"]
 
@@ -105,10 +113,10 @@ def published_ports(service: dict) -> dict[int, int]:
     return result
 
 
-def dockerfile() -> tuple[str, dict[str, str]]:
+def dockerfile(path: str = "Dockerfile") -> tuple[str, dict[str, str]]:
     """The Dockerfile's FROM image and its ENV settings."""
     image, env = None, {}
-    for line in read("Dockerfile").splitlines():
+    for line in read(path).splitlines():
         line = line.strip()
         if line.upper().startswith("FROM "):
             image = line.split()[1]
@@ -274,19 +282,20 @@ def test_env_example_values_are_valid_for_config():
         f"postgres://{conn['host']}:{conn['port']}/{conn['schema']}/")
 
 
-def test_dockerfile_uses_the_runtime_that_carries_the_installed_airflow():
-    image, _ = dockerfile()
+@pytest.mark.parametrize("path", EDITIONS)
+def test_dockerfile_uses_the_runtime_that_carries_the_locked_airflow(path):
+    """Each edition's image runs the Airflow its lock pins (and the local venv of that edition has)."""
+    image, _ = dockerfile(path)
+    registry, lock = EDITIONS[path]
     repo, _, tag = image.partition(":")
-    tag = tag.split("-")[0]  # 13.11.0-python-3.11: runtime 13.11.0 in its Python 3.11 variant
-    assert repo == RUNTIME_IMAGE
+    tag = tag.split("-python-")[0]  # 13.11.0-python-3.11: runtime 13.11.0 in its Python 3.11 variant
+    assert repo == registry
     assert tag in RUNTIME_AIRFLOW, f"runtime tag {tag!r} has no known Airflow version; add it with its source"
-    try:
-        installed = importlib.metadata.version("apache-airflow")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("apache-airflow is not installed in this environment")
-    assert RUNTIME_AIRFLOW[tag] == installed, (
-        f"Astro Runtime {tag} ships Airflow {RUNTIME_AIRFLOW[tag]}, the local environment has {installed}"
-    )
+    locked = re.search(r"^apache-airflow==(\S+)", read(lock), re.M).group(1)
+    assert RUNTIME_AIRFLOW[tag] == locked, f"Astro Runtime {tag} ships Airflow {RUNTIME_AIRFLOW[tag]}, {lock} pins {locked}"
+    installed = importlib.metadata.version("apache-airflow")
+    if installed.split(".")[0] == locked.split(".")[0]:  # the edition this venv runs
+        assert installed == locked
 
 
 def test_dockerfile_xcom_storage_matches_config(settings):
@@ -296,10 +305,10 @@ def test_dockerfile_xcom_storage_matches_config(settings):
 
 
 def test_the_local_stack_sets_what_the_dockerfile_sets(tmp_path):
-    """Tasks run with the same settings under `astro dev start` and `make run`."""
-    from scripts.stack import Stack
+    """Tasks run with the same settings under `astro dev start` and `make run` (of the venv's edition)."""
+    from scripts.stack import AIRFLOW_3, Stack
 
-    _, env = dockerfile()
+    _, env = dockerfile("airflow3/Dockerfile" if AIRFLOW_3 else "Dockerfile")
     stack_env = Stack(state_dir=tmp_path).env()
     assert {key: stack_env.get(key) for key in env} == env
 
@@ -322,6 +331,22 @@ def test_dockerfile_allows_astro_sdk_xcom_classes():
     _, env = dockerfile()
     patterns = env["AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES"].split()
     assert {"airflow.*", "astro.*"} <= set(patterns)
+
+
+def test_the_airflow3_astro_project_is_the_repository_with_the_editions_files(tmp_path):
+    """`make astro-project AIRFLOW=3`: the folder the Astro CLI builds the Airflow 3 edition from."""
+    from scripts import astro_project
+
+    project = astro_project.write(tmp_path / "airflow3")
+    assert (project / "Dockerfile").read_text() == read("airflow3/Dockerfile")
+    assert (project / "requirements.txt").read_text() == read("airflow3/requirements.txt")
+    assert sorted(p.name for p in (project / "dags").glob("*.py")) == sorted(p.name for p in (ROOT / "airflow3" / "dags").glob("*.py"))
+    assert (project / "dags" / "finance_elt.py").read_text() == read("airflow3/dags/finance_elt.py")
+    assert yaml.safe_load((project / ".astro" / "config.yaml").read_text())["project"]["name"] == "finance-elt-ml-airflow3"
+    for same in ("packages.txt", "airflow_settings.yaml", "docker-compose.override.yml", ".env_example", ".dockerignore",
+                 "include/finance/tasks.py", "include/finance/sql/select_model_rows.sql", ".astro/test_dag_integrity_default.py"):
+        assert (project / same).read_text() == read(same), same
+    assert not (project / ".env").exists() and not (project / ".venv").exists() and not (project / ".local").exists()
 
 
 # ----------------------------------------------------------------------------- ignore files and .astro

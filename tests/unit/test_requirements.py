@@ -107,3 +107,29 @@ def test_the_image_installs_the_locked_astro_sdk_and_pins_its_other_dependencies
             continue
         assert name in image or name in with_airflow, f"{requirement} is neither in requirements.txt nor Airflow's"
         assert requirement.specifier.contains(lock[name]), f"{requirement}: the lock has {lock[name]}"
+
+
+# --- the Airflow 3 edition: airflow3/requirements.txt, airflow3/Dockerfile, requirements-airflow3.lock -----------
+
+AIRFLOW3_LOCK = ROOT / "requirements-airflow3.lock"
+
+
+def test_the_airflow3_editions_pins_match_its_lock():
+    lock = pins(AIRFLOW3_LOCK)
+    for source in (ROOT / "airflow3" / "requirements.txt", ROOT / "requirements-airflow3.in"):
+        pinned = pins(source)
+        assert pinned and {name: lock.get(name) for name in pinned} == pinned, source.name
+    assert lock["apache-airflow"].startswith("3.") and "astro-sdk-python" not in lock
+    assert "pyarrow" in pins(ROOT / "airflow3" / "requirements.txt")  # Airflow 3's XCom of DataFrames needs it
+
+
+def test_the_airflow3_lock_serves_the_local_python_and_the_images_with_one_version_of_each_package():
+    """Runtime 3.3 has no Python 3.11 image: the lock is resolved for 3.11 and later at once (uv --universal),
+    and no package the image's Python 3.12 installs differs from what the local 3.11 venv has."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^LOCK_IN := --universal requirements-airflow3.in$", makefile, re.M)
+    image_python = re.search(r"^FROM \S+-python-(\d+\.\d+)$", (ROOT / "airflow3" / "Dockerfile").read_text(), re.M).group(1)
+    assert Version(image_python) > Version("3.11")
+    names = [canonicalize_name(line.split("==")[0]) for line in AIRFLOW3_LOCK.read_text().splitlines()
+             if "==" in line and not line.lstrip().startswith("#")]
+    assert len(names) > 200 and len(names) == len(set(names)), "a package pinned at two versions (per Python)"
