@@ -44,7 +44,7 @@ from astro.table import Metadata, Table
 
 from include.finance import gates, schema, sql, tasks
 from include.finance.config import settings
-from include.finance.dag_defaults import DAG_DEFAULTS, default_args
+from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.contract import CONTRACTS, KINDS
 from include.finance.checks import RowsColumnCheckOperator
 from include.finance.operators import CleanupOperator, ContractLoadOperator, day_loads
@@ -86,7 +86,7 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
 
 @dag(
-    schedule="@daily",
+    schedule=DAILY,
     default_args=default_args("data-eng"),
     **DAG_DEFAULTS,
     tags=["finance", "elt", "astro-sdk"],

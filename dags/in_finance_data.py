@@ -22,7 +22,7 @@ from airflow.providers.amazon.aws.operators.s3 import S3CreateBucketOperator
 
 from include.finance import tasks
 from include.finance.config import settings
-from include.finance.dag_defaults import DAG_DEFAULTS, default_args
+from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 
 clear_partition = task(tasks.clear_partition)
 plan_parts = task(tasks.plan_parts)
@@ -31,7 +31,7 @@ write_manifests = task(tasks.write_manifests)
 
 
 @dag(
-    schedule="@daily",
+    schedule=DAILY,
     default_args=default_args("data-eng"),
     **DAG_DEFAULTS,
     tags=["finance", "ingest"],

@@ -33,8 +33,10 @@ def stack():
         health_port=free_port(),
         # a task whose worker died is failed (and retried) 30 s after its last heartbeat, one it had taken
         # but not started is sent again 45 s after it was queued
-        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
-                   "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45"},
+        extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45",
+                   # Airflow 3's name of the setting, and Airflow 2's (each ignores the other's)
+                   "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+                   "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30"},
     )
     stack.redis_port = free_port()
     stack.start_postgres()

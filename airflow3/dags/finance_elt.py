@@ -23,7 +23,7 @@ from include.finance import gates, schema, tasks
 from include.finance.checks import RowsColumnCheckOperator
 from include.finance.config import settings
 from include.finance.contract import CONTRACTS, KINDS
-from include.finance.dag_defaults import DAG_DEFAULTS, default_args
+from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.operators_airflow3 import (AVG_PER_CUSTOMER, SUCCESSFUL_CHARGES, ContractLoadOperator, cleanup,
                                                 day_loads, transform)
 from include.finance.storage import manifest_key
@@ -58,7 +58,7 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
 
 
 @dag(
-    schedule="@daily",
+    schedule=DAILY,
     default_args=default_args("data-eng"),
     **DAG_DEFAULTS,
     tags=["finance", "elt", "airflow-3"],

@@ -10,7 +10,7 @@ from airflow.sdk import dag, task
 
 from include.finance import tasks
 from include.finance.config import settings
-from include.finance.dag_defaults import DAG_DEFAULTS, default_args
+from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 
 clear_partition = task(tasks.clear_partition)
 plan_parts = task(tasks.plan_parts)
@@ -19,7 +19,7 @@ write_manifests = task(tasks.write_manifests)
 
 
 @dag(
-    schedule="@daily",
+    schedule=DAILY,
     default_args=default_args("data-eng"),
     **DAG_DEFAULTS,
     tags=["finance", "ingest", "airflow-3"],

@@ -270,3 +270,12 @@ def test_finance_ml_task_bodies_are_short():
     for function in functions:
         body = function.body[1:] if ast.get_docstring(function) else function.body
         assert body[-1].end_lineno - body[0].lineno + 1 <= 10, function.name
+
+
+@pytest.mark.parametrize("dag_id", ["in_finance_data", "finance_elt"])
+def test_the_daily_dags_run_after_midnight_for_the_day_that_ended(dagbag, dag_id):
+    """A data-interval schedule on both editions: Airflow 3's default for a cron string would run at midnight
+    for the day that begins (CronTriggerTimetable), whose files do not exist yet."""
+    timetable = dagbag.dags[dag_id].timetable
+    assert type(timetable).__name__ == "CronDataIntervalTimetable"
+    assert (getattr(timetable, "expression", None) or timetable._expression) in ("@daily", "0 0 * * *")

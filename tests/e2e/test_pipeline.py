@@ -11,6 +11,7 @@ import pytest
 
 from include.finance import ml, mock_data
 from include.finance.config import PROJECT_ROOT, settings
+from scripts.stack import AIRFLOW_3, AIRFLOW_PROCESSES
 
 pytestmark = pytest.mark.integration
 
@@ -27,7 +28,7 @@ def test_every_dag_run_succeeded_and_ml_was_triggered_by_the_dataset(pipeline):
     assert {dag_id: run["state"] for dag_id, run in runs.items()} == dict.fromkeys(
         ["in_finance_data", "finance_elt", "finance_ml"], "success"
     )
-    assert runs["finance_ml"]["run_type"] == "dataset_triggered"
+    assert runs["finance_ml"]["run_type"] == ("asset_triggered" if AIRFLOW_3 else "dataset_triggered")
     assert runs["in_finance_data"]["logical_date"] == runs["finance_elt"]["logical_date"]
     assert all(seconds > 0 for seconds in pipeline["durations"].values())
 
@@ -269,13 +270,14 @@ def test_no_credentials_in_any_log(stack, pipeline):
     """No log the stack writes (task logs, every service's own log, PostgreSQL's) holds a secret it configured."""
     env = stack.env()
     aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
-    secrets = {"database password": stack.pg_password, "S3 access key": aws["login"],
-               "S3 secret key": aws["password"], "webserver secret key": env["AIRFLOW__WEBSERVER__SECRET_KEY"]}
+    secrets = {"database password": stack.pg_password, "S3 access key": aws["login"], "S3 secret key": aws["password"],
+               **({"API secret key": env["AIRFLOW__API__SECRET_KEY"], "JWT secret": env["AIRFLOW__API_AUTH__JWT_SECRET"]}
+                  if AIRFLOW_3 else {"webserver secret key": env["AIRFLOW__WEBSERVER__SECRET_KEY"]})}
     assert all(len(value) >= 8 for value in secrets.values()), secrets.keys()
     logs = [p for folder in (stack.log_dir, stack.airflow_home / "logs") for p in folder.rglob("*") if p.is_file()]
     logs.append(stack.pg_data / "server.log")
     assert len(list((stack.airflow_home / "logs").glob("dag_id=*/**/*.log"))) > 20  # task logs
-    assert {stack.log_dir / f"{name}.log" for name in ("s3", "scheduler", "triggerer", "webserver")} <= set(logs)
+    assert {stack.log_dir / f"{name}.log" for name in ("s3", *AIRFLOW_PROCESSES)} <= set(logs)
     assert all(path.is_file() for path in logs)  # PostgreSQL's server.log too
     leaks = [(str(path), name) for path in logs for name, value in secrets.items()
              if value in path.read_text(errors="replace")]

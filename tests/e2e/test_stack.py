@@ -93,7 +93,7 @@ def test_the_run_started_from_a_copy_of_the_migrated_metadata_template(stack, pi
 def test_every_listener_of_the_stack_is_on_loopback(run, stack):
     """Read from the listening sockets of every process the stack started, while it ran."""
     found = run["listeners"]
-    assert {service for service, _, _ in found} == {"s3", "postgres", "scheduler", "webserver"} | (
+    assert {service for service, _, _ in found} == {"s3", "postgres", "scheduler", AIRFLOW_PROCESSES[-1]} | (
         {"redis"} if run["summary"]["executor"] == "celery" else set())
     assert {port for _, _, port in found} == {stack.s3_port, stack.pg_port, stack.health_port, stack.web_port} | (
         {stack.redis_port} if run["summary"]["executor"] == "celery" else set())
