@@ -302,7 +302,9 @@ def xcom_values(stack, runs: dict) -> list[tuple[str, str, object]]:
     keys = [(run["dag_id"], run["dag_run_id"]) for run in runs.values()]
     with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
         cur.execute("SELECT dag_id, task_id, value FROM xcom WHERE (dag_id, run_id) IN %s", (tuple(keys),))
-        found = [(dag_id, task_id, json.loads(bytes(value))) for dag_id, task_id, value in cur.fetchall()]
+        # Airflow 2 keeps the JSON as bytes, Airflow 3 in a jsonb column (read as Python values)
+        found = [(dag_id, task_id, json.loads(bytes(value)) if isinstance(value, (bytes, memoryview)) else value)
+                 for dag_id, task_id, value in cur.fetchall()]
     conn.close()
     return found
 
