@@ -16,9 +16,10 @@ constraints, line numbers, the primary key): the load/contract COPY ratio is wha
 loader's Python add on top of the contract itself.
 
 Peak RSS is each task process's VmHWM (Linux's high-water mark of its resident memory), read every
-0.2 s from /proc while it runs; a task process is a fork of the scheduler, which has Airflow and the
-tasks' libraries imported (`scripts/preload.py`), so it starts with their memory, shared with the
-scheduler and the other tasks (the smallest task shows how much). Results also go to `.local/bench/bench_<N>.json`.
+0.2 s from /proc while it runs; on Airflow 2 a task process is a fork of the scheduler, which has Airflow and
+the tasks' libraries imported (`scripts/preload.py`), so it starts with their memory, shared with the
+scheduler and the other tasks (the smallest task shows how much); on Airflow 3 (AIRFLOW=3) a task process
+is forked by its supervisor, which the LocalExecutor's worker forks. Results also go to `.local/bench/bench_<N>.json`.
 """
 
 from __future__ import annotations
@@ -50,17 +51,29 @@ STAGES = {
     "train": ["train_model_task"],
     "plot": ["store_metrics", "plot_model_results", "plot_comparison", "publish_best_model"],
 }
-TITLE = "airflow task runner: "  # the process title Airflow gives a running task (StandardTaskRunner)
+# The process title Airflow gives a running task: Airflow 2's StandardTaskRunner names its DAG and task,
+# Airflow 3's task runner the task instance's id (which the REST API's task instances have too).
+TITLES = ("airflow task runner: ", "airflow worker -- ")
 
 
 class PeakRSS(threading.Thread):
-    """Samples the VmHWM of every Airflow task process: the largest per (dag_id, task_id)."""
+    """Samples the VmHWM of every Airflow task process: the largest per (dag_id, task_id) on Airflow 2, per
+    task instance id on Airflow 3 (`by_task` turns those into (dag_id, task_id))."""
 
     def __init__(self, every: float = 0.2):
         super().__init__(daemon=True)
         self.every = every
-        self.peaks: dict[tuple[str, str], int] = {}
+        self.peaks: dict[tuple[str, str] | str, int] = {}
         self.stopped = threading.Event()
+
+    def by_task(self, tis: list[dict]) -> dict[tuple[str, str], int]:
+        task_of = {ti.get("id"): (ti["dag_id"], ti["task_id"]) for ti in tis}
+        peaks: dict[tuple[str, str], int] = {}
+        for key, peak in self.peaks.items():
+            task = task_of.get(key) if isinstance(key, str) else key
+            if task:
+                peaks[task] = max(peaks.get(task, 0), peak)
+        return peaks
 
     def run(self) -> None:
         while not self.stopped.wait(self.every):
@@ -69,14 +82,15 @@ class PeakRSS(threading.Thread):
                     continue
                 try:
                     title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                    if not title.startswith(TITLE):
+                    prefix = next((prefix for prefix in TITLES if title.startswith(prefix)), None)
+                    if prefix is None:
                         continue
-                    dag_id, task_id = title[len(TITLE):].split()[:2]
+                    words = title[len(prefix):].split()
+                    key = tuple(words[:2]) if prefix == TITLES[0] else words[0]
                     status = (proc / "status").read_text()
                 except (FileNotFoundError, ProcessLookupError, ValueError):
                     continue
                 kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
-                key = (dag_id, task_id)
                 self.peaks[key] = max(self.peaks.get(key, 0), kib * 1024)
 
 
@@ -152,9 +166,10 @@ def main(argv: list[str] | None = None) -> int:
     inputs = sum(tables[contract.table] for contract in CONTRACTS.values())
     rows = {"ingest": inputs, "load": inputs, "transform": tables[CONTRACTS["charge"].table],
             "features": tables["model_satisfaction"], "train": card_rows["train"], "plot": card_rows["train"]}
-    stages = stage_table(measured["tis"], sampler.peaks, rows)
+    peaks = sampler.by_task(measured["tis"])
+    stages = stage_table(measured["tis"], peaks, rows)
     load_seconds = wall_seconds([t for t in measured["tis"] if t["task_id"] == "load_input_files"])
-    smallest = min(sampler.peaks.items(), key=lambda item: item[1])
+    smallest = min(peaks.items(), key=lambda item: item[1])
     result = {
         "scale": args.scale,
         "executor": args.executor,

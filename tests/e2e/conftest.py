@@ -546,6 +546,7 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
     import psycopg2
 
     from scripts.stack import unpause, wait_for
+    from scripts.stack.api import trigger_with_conf
     from scripts.stack.pipeline import dags_loaded
 
     stack.extra_env.update(env)
@@ -553,7 +554,7 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
     try:
         wait_for(lambda: dags_loaded(stack), 180, "the DAGs in the scheduler")
         unpause(stack, "finance_ml")
-        run = stack.api("POST", "dags/finance_ml/dagRuns", {"conf": {"ds": ds}})
+        run = trigger_with_conf(stack, "finance_ml", {"ds": ds})
         state = wait_for(lambda: _finished(stack, "finance_ml", run["dag_run_id"]), 600, "the manual finance_ml run",
                          every=2)
     finally:
