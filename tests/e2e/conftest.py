@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-from scripts.stack import EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
+from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
 
@@ -159,7 +159,8 @@ def run_stopping_days(stack) -> dict:
         log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"
                / "task_id=check_input_files" / "attempt=1.log")
         found[day] = {"state": state, "log": log.read_text() if log.exists() else "",
-                      "tasks": {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}}
+                      "tasks": {ti["task_id"]: ti["state"] for ti in tis["task_instances"]},
+                      "tries": {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"]}}
     return found
 
 
@@ -244,6 +245,9 @@ def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) 
         if not fault.get("waiting"):
             return
         fault["processes"] = clone_processes()  # a task is running: the load
+        if AIRFLOW_3:  # its process is titled by its task instance's id
+            fault["load_ti"] = _one_value(stack, "airflow", "SELECT id::text FROM task_instance WHERE dag_id = 'finance_elt'"
+                                          " AND task_id = 'load_input_files' AND map_index = 0 AND state = 'running'")
         fault["postmaster_before"] = stack.pids()["postgres"]
         fault["at"] = dt.datetime.now(dt.timezone.utc)
         stack.stop_postgres()

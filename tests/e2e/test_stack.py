@@ -6,6 +6,7 @@ import psycopg2
 import pytest
 
 from scripts.stack import (
+    AIRFLOW_3,
     AIRFLOW_PROCESSES,
     CELERY_WORKERS,
     METADATA_TEMPLATE,
@@ -40,11 +41,14 @@ def test_down_stops_every_process_it_started(run, services_pids):
 def test_down_leaves_no_process_of_the_project_behind(run):
     """Every process whose command line or working folder is inside the project (scheduler, gunicorn
     workers, task processes, Celery workers, PostgreSQL), not only the ones `up` recorded."""
-    during = run["restart" if run["summary"]["executor"] == "local" else "kill"]["processes"]  # while a task ran
-    assert any("scheduler" in p for p in during) and any("gunicorn" in p for p in during), during
+    fault = run["restart" if run["summary"]["executor"] == "local" else "kill"]  # while a task ran
+    during = fault["processes"]
+    web = "api-server" if AIRFLOW_3 else "gunicorn"  # the process serving the UI
+    assert any("scheduler" in p for p in during) and any(web in p for p in during), during
     assert any("postgres" in p.split(": ", 1)[1] for p in during), during
     if run["summary"]["executor"] == "local":
-        assert any("airflow task runner: finance_elt load_input_files" in p for p in during), during
+        task = f"airflow worker -- {fault['load_ti']}" if AIRFLOW_3 else "airflow task runner: finance_elt load_input_files"
+        assert any(task in p for p in during), during
     else:
         assert all(any(name in p and "celery worker" in p for p in during) for name in CELERY_WORKERS), during
     assert run["left_after_down"] == []
