@@ -38,6 +38,17 @@ def chromium_unavailable() -> str | None:
     return None
 
 
+def crash_handlers() -> list:
+    """Chromium's crash handler processes on this machine."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline"]):
+        if any("chrome_crashpad_handler" in part for part in proc.info["cmdline"] or []):
+            found.append(proc)
+    return found
+
+
 class AirflowUI:
     """One logged-in browser session on the local webserver; what it saw goes into `seen`."""
 
@@ -53,6 +64,7 @@ class AirflowUI:
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          f"--window-size={size[0]},{size[1]}"):
             options.add_argument(argument)
+        self.crash_handlers_before = {p.pid for p in crash_handlers()}
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         self.driver.implicitly_wait(10)
         self.stack = stack
@@ -66,7 +78,14 @@ class AirflowUI:
         self.close()
 
     def close(self) -> None:
+        """Quit the browser, and wait for the crash handlers it started: Chromium starts them detached (their
+        parent is init), and they outlive the quit by a moment; the stack's tests check that none is left."""
+        import psutil
+
         self.driver.quit()
+        _, alive = psutil.wait_procs([p for p in crash_handlers() if p.pid not in self.crash_handlers_before], timeout=10)
+        for proc in alive:
+            proc.kill()
 
     # --- pages ---------------------------------------------------------------------------------
     def open(self, path: str) -> None:

@@ -1,15 +1,16 @@
 """The local stack without Docker: a private PostgreSQL cluster, moto's S3 server, Airflow (and Redis
 with two Celery workers in Celery mode). `python -m scripts.stack --help` (the Makefile) says how to run it.
+The edition is the Airflow of the Python running it (`.venv`: Airflow 2, `.venv-airflow3`: Airflow 3).
 
 PostgreSQL holds Airflow's metadata (database `airflow`) and the pipeline's data (the local profile's
-`settings.db_name`). Everything lives under one folder (`.local/` by default, git-ignored); every
+`settings.db_name`). Everything lives under one folder (`.local/`, `.local/airflow3/` for Airflow 3; git-ignored); every
 listener is on 127.0.0.1. DAG code sees only Airflow connections, exactly as under `astro dev start`.
 
     common     settings (the local profile), errors, waiting, process checks
     postgres   the cluster            s3        moto's endpoint, saved and restored
     redis      Celery's broker        airflow   Airflow's environment and processes
     services   `Stack`: all of them, up and down
-    api        the REST API client (basic auth), triggering and watching task states
+    api        the REST API client (v1 and basic auth, v2 and a token), triggering and watching task states
     pipeline   `make run`             summary   what a run produced
     parse      `make parse`           __main__  the command line
 """
