@@ -37,7 +37,7 @@ from include.finance.contract import CONTRACTS
 from include.finance.report import text_table
 from include.finance.storage import partition_prefix
 from scripts.bench_copy import contract_copy_baseline, copy_baseline
-from scripts.stack import EXECUTORS, LOCAL, ROOT, Stack, log, run_pipeline, s3_client, settings
+from scripts.stack import EXECUTORS, LOCAL, Stack, log, run_pipeline, s3_client, settings
 from scripts.stack.api import run_task_instances
 
 STATE = LOCAL / "bench" / "pipeline"

@@ -13,27 +13,18 @@ each task does), with Airflow 3's own pieces where that one uses the Astro SDK (
 - `cleanup`, a teardown dropping the transforms' tables, instead of `aql.cleanup`.
 """
 
-from datetime import timedelta
-
-from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.providers.common.sql.operators.sql import SQLTableCheckOperator
 from airflow.sdk import Asset, dag, task, task_group
 
-from include.finance import gates, schema, tasks
-from include.finance.checks import RowsColumnCheckOperator
+from include.finance import checks, schema, tasks
 from include.finance.config import settings
-from include.finance.contract import CONTRACTS, KINDS
+from include.finance.contract import CONTRACTS
 from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.operators_airflow3 import (AVG_PER_CUSTOMER, SUCCESSFUL_CHARGES, ContractLoadOperator, cleanup,
                                                 day_loads, transform)
-from include.finance.storage import manifest_key
 
 model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
 IN_CHARGE, IN_SATISFACTION = CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table
 
-
-def _qualified(name: str) -> str:
-    return schema.quoted(settings.db_schema, name)
 
 
 @task
@@ -65,41 +56,19 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
     doc_md=__doc__,
 )
 def finance_elt():
-    @task_group(
-        default_args={
-            "aws_conn_id": settings.aws_conn_id,
-            "bucket_name": settings.data_bucket_name,
-            "deferrable": True,
-            "poke_interval": settings.poke_interval,
-            "timeout": settings.sensor_timeout,
-            "retries": settings.sensor_retries,
-            "retry_delay": timedelta(seconds=settings.sensor_retry_delay),
-            "retry_exponential_backoff": True,
-        }
-    )
+    @task_group(default_args=checks.ingest_sensor_args())
     def wait_for_ingest():
-        for kind in KINDS:
-            S3KeySensor(task_id=f"wait_for_ingest_{kind}", bucket_key=manifest_key(kind, "{{ ds }}"))
+        checks.ingest_sensors()
 
     loads = check_input_files()
     loaded = ContractLoadOperator.partial(task_id="load_input_files").expand_kwargs(loads)
     wait_for_ingest() >> loads >> create_tables() >> loaded
 
-    @task_group(default_args={"conn_id": settings.db_conn_id})
+    @task_group
     def check_loaded():
-        for kind in KINDS:
-            table = CONTRACTS[kind].table
-            RowsColumnCheckOperator(task_id=f"check_{table}_columns", table=_qualified(table), partition_clause=gates.DAY,
-                                    column_mapping=gates.loaded_columns(kind))
-            SQLTableCheckOperator(task_id=f"check_{table}_rows", table=_qualified(table), partition_clause=gates.DAY,
-                                  checks=gates.enough_rows(settings.min_input_rows))
-            SQLTableCheckOperator(task_id=f"check_{kind}_rejected_share", table=_qualified(schema.LOAD_AUDIT),
-                                  partition_clause=gates.day_of_kind(kind), checks=gates.few_rejects(settings))
+        checks.loaded_checks()
 
-    check_model_input = SQLTableCheckOperator(
-        task_id="check_model_input", conn_id=settings.db_conn_id, table=_qualified(schema.MODEL_INPUT_AUDIT),
-        partition_clause=gates.DAY, checks=gates.model_input(settings),
-    )
+    check_model_input = checks.model_input_check()
     successful_charges = transform(
         "select_successful_charges.sql", SUCCESSFUL_CHARGES, tables={"in_charge": IN_CHARGE},
         parameters={"day": "{{ ds }}", "currency": settings.model_currency, "max_amount": settings.max_charge_amount},
@@ -114,13 +83,9 @@ def finance_elt():
     )
     successful_charges >> avg_per_customer >> staging
 
-    @task_group(default_args={"conn_id": settings.db_conn_id})
+    @task_group
     def check_model_satisfaction():
-        table = _qualified(schema.MODEL_SATISFACTION_STAGING)
-        RowsColumnCheckOperator(task_id="check_model_satisfaction_columns", table=table,
-                                column_mapping=gates.model_satisfaction_columns(settings))
-        SQLTableCheckOperator(task_id="check_model_satisfaction_rows", table=table,
-                              checks=gates.enough_rows(settings.min_model_rows))
+        checks.model_satisfaction_checks()
 
     published = staging >> check_model_satisfaction() >> publish_model_satisfaction()
 

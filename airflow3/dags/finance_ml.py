@@ -18,23 +18,7 @@ from include.finance.ml import split_train_test
 
 model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
 
-if settings.train_in_pods:
-    from kubernetes.client import models as k8s
-
-    train_model_task = task.kubernetes(
-        image=settings.training_image,
-        image_pull_secrets=[k8s.V1LocalObjectReference(name) for name in settings.k8s_image_pull_secrets],
-        in_cluster=True,
-        namespace=settings.k8s_namespace,
-        name="train-model",
-        get_logs=True,
-        log_events_on_failure=True,
-        do_xcom_push=True,
-        task_id="train_model_task",
-    )(tasks.train)
-else:
-    train_model_task = task(task_id="train_model_task")(tasks.train)
-
+train_model_task = tasks.training_task(task)
 store_metrics = task(tasks.store_metrics)
 plot_model_results = task(tasks.plot_model_results)
 plot_comparison = task(tasks.plot_comparison)

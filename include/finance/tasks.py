@@ -105,6 +105,27 @@ def train(features: dict, name: str, model_class: str, hyper_parameters: dict, f
     return train_model(features, name, model_class, hyper_parameters, folds, seed)
 
 
+def training_task(task):
+    """`train` as the edition's `task` (its decorator) makes it, mapped by finance_ml over the models: with
+    ENVIRONMENT=prod each model trains in a Kubernetes pod of its own (`@task.kubernetes`, image
+    TRAINING_IMAGE, by default the deployment's own), otherwise in a plain task."""
+    if not settings.train_in_pods:
+        return task(task_id="train_model_task")(train)
+    from kubernetes.client import models as k8s
+
+    return task.kubernetes(
+        image=settings.training_image,
+        image_pull_secrets=[k8s.V1LocalObjectReference(name) for name in settings.k8s_image_pull_secrets],
+        in_cluster=True,
+        namespace=settings.k8s_namespace,
+        name="train-model",
+        get_logs=True,
+        log_events_on_failure=True,
+        do_xcom_push=True,
+        task_id="train_model_task",
+    )(train)
+
+
 def store_metrics(results: list[dict], run_id=None) -> int:
     from include.finance import metrics, schema
 

@@ -8,8 +8,8 @@ import pytest
 from include.finance import input_files
 from include.finance.checks import RowsColumnCheckOperator
 from include.finance.compat import AirflowException, AirflowFailException
-from tests.unit.input_fixtures import (CHARGE_HEADER, DS, SAT_HEADER, SETTINGS, assert_recorded_the_listed_files,  # noqa: F401
-                                       one_file_per_kind, put, put_manifest, recorded_loads, s3, satisfaction_day)
+from tests.unit.input_fixtures import (DS, SAT_HEADER, SETTINGS, assert_recorded_the_listed_files, one_file_per_kind,
+                                       put, put_manifest, satisfaction_day)
 
 
 def test_day_files_loads_what_the_manifest_lists_and_ignores_the_rest(s3):

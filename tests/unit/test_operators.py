@@ -16,8 +16,8 @@ from include.finance import operators  # noqa: E402
 from include.finance.compat import AirflowFailException  # noqa: E402
 from include.finance.contract import CHARGE, SATISFACTION  # noqa: E402
 from include.finance.operators import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402,F401
-                                       one_file_per_kind, put, recorded_loads, s3, satisfaction_day)
+from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
+                                       one_file_per_kind, put, satisfaction_day)
 
 
 def test_day_loads_is_one_load_per_kind_or_fails_without_retry(s3):

@@ -10,8 +10,8 @@ from include.finance import operators_airflow3 as adapters  # noqa: E402
 from include.finance.compat import AirflowFailException  # noqa: E402
 from include.finance.contract import SATISFACTION  # noqa: E402
 from include.finance.operators_airflow3 import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402,F401
-                                       one_file_per_kind, put, recorded_loads, s3, satisfaction_day)
+from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
+                                       one_file_per_kind, put, satisfaction_day)
 
 PREFIX = f"s3://bucket/satisfaction/dt={DS}/"
 
