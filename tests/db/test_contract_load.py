@@ -469,7 +469,7 @@ def test_the_deferrable_sensors_trigger_finds_a_key_on_the_real_endpoint(db, s3)
 def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     """finance_elt's own gate tasks, run against a loaded day in the pipeline's schema."""
     from airflow.exceptions import AirflowException
-    from airflow.models.dagbag import DagBag
+    from tests.editions import DAGS_FOLDER, dagbag
 
     from include.finance.config import settings
 
@@ -482,7 +482,7 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     for kind in ("charge", "satisfaction"):
         run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = dagbag(DAGS_FOLDER / "finance_elt.py").dags["finance_elt"]
     results, messages = {}, {}
     for task in elt.task_group_dict["check_loaded"].children.values():
         task.render_template_fields({"ds": ds})
@@ -509,7 +509,7 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
     """finance_elt's audit_model_input counts, in the loaded day, what model_satisfaction leaves out;
     check_model_input fails on the shares (config: MAX_IMPLAUSIBLE_SHARE, MAX_ORPHAN_SHARE)."""
     from airflow.exceptions import AirflowException
-    from airflow.models.dagbag import DagBag
+    from tests.editions import DAGS_FOLDER, dagbag
 
     from include.finance.config import settings
 
@@ -523,7 +523,7 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
     for kind in ("charge", "satisfaction"):
         run_load(kind, ds, schema=settings.db_schema)
 
-    elt = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"]
+    elt = dagbag(DAGS_FOLDER / "finance_elt.py").dags["finance_elt"]
     counts = elt.get_task("audit_model_input").python_callable(ds=ds, run_id="gate_test")
     assert counts == {"successful_charges": 3, "other_currency_charges": 1, "implausible_charges": 1,
                       "survey_answers": 2, "orphan_surveys": 1}

@@ -216,12 +216,14 @@ def _tries(run, dag_id: str, task_prefix: str) -> dict[str, list[dict]]:
     return found
 
 
-def _first_try_sections(stack, run: dict, dag_id: str, task: str) -> list[tuple[dt.datetime, dt.datetime, str]]:
-    """(first, last timestamp, text) of each time the first try of a task ran: its attempt=1.log has one
+def _try_sections(stack, run: dict, dag_id: str, task: str,
+                  try_number: int = 1) -> list[tuple[dt.datetime, dt.datetime, str]]:
+    """(first, last timestamp, text) of each time a try (the first) of a task ran: its attempt=N.log has one
     section per time (a deferred task's resumption; the Celery run and the rerun of the day write the same run
     id's log). Airflow 3 writes a JSON object per line: the text is then each line's event and error."""
     run_id = run["summary"]["runs"][dag_id]["dag_run_id"]
-    log = (stack.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}" / "attempt=1.log")
+    log = (stack.airflow_home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task}"
+           / f"attempt={try_number}.log")
     if AIRFLOW_3:
         sections: list[list[tuple[dt.datetime, str]]] = []
         for line in log.read_text().splitlines():
@@ -245,20 +247,27 @@ FAILED_TRY = "Task failed with exception" if AIRFLOW_3 else "Marking task as UP_
 
 
 def test_the_sensors_outlived_a_60_second_s3_outage(stack, local_run):
-    """The endpoint was down while both sensors waited in the triggerer: each one's first try failed on
-    it during the outage (its log says the endpoint could not be reached), and a retry succeeded."""
+    """The endpoint was down while both sensors waited in the triggerer: a try of each failed on it during
+    the outage (its log says the endpoint could not be reached), and a later retry succeeded.
+
+    On Airflow 2 that is the first try. Airflow 3.3.2's scheduler can lose the first try of a deferred task
+    whose trigger fires within seconds (the executor's late "success" for the deferral, seen while the task
+    is queued again, marks it UP_FOR_RETRY: "reported that the task instance ... finished with state
+    success, but the task instance's state attribute is queued" in the scheduler log); the try after it then
+    meets the outage."""
     outage = local_run["outage"]
     assert outage["to"] - outage["from"] >= dt.timedelta(seconds=55)
     sensors = _tries(local_run, "finance_elt", "wait_for_ingest.")
     assert len(sensors) == 2
     for task, tries in sensors.items():
-        first, last = tries[0], tries[-1]
-        assert first["try_number"] == 1 and first["state"] in ("failed", "up_for_retry"), (task, first)
-        assert outage["from"] < first["end_date"] < outage["to"], (task, first, outage)
-        assert last["state"] == "success" and last["try_number"] >= 2, (task, last)
-        hit = [text for start, end, text in _first_try_sections(stack, local_run, "finance_elt", task.split("[")[0])
-               if start < first["end_date"] <= end + dt.timedelta(seconds=1)]
-        assert len(hit) == 1, f"{task}: no log of its first try ends with it"
+        failed = [t for t in tries if t["state"] in ("failed", "up_for_retry") and outage["from"] < t["end_date"] < outage["to"]]
+        assert failed and (failed[0]["try_number"] == 1 or AIRFLOW_3), (task, tries, outage)
+        hit_try, last = failed[0], tries[-1]
+        assert last["state"] == "success" and last["try_number"] > hit_try["try_number"], (task, last)
+        hit = [text for start, end, text in _try_sections(stack, local_run, "finance_elt", task.split("[")[0],
+                                                                hit_try["try_number"])
+               if start < hit_try["end_date"] <= end + dt.timedelta(seconds=1)]
+        assert len(hit) == 1, f"{task}: no log of its try {hit_try['try_number']} ends with it"
         assert "Could not connect to the endpoint URL" in hit[0] and FAILED_TRY in hit[0], task
 
 
@@ -271,7 +280,7 @@ def test_the_load_outlived_a_database_restart_and_counted_right(stack, local_run
     assert "in_charge" in restart["waiting"]
     assert restart["postmaster_after"] != restart["postmaster_before"]
     # map index 0: the charge load
-    hit = [text for start, end, text in _first_try_sections(stack, local_run, "finance_elt", "load_input_files/map_index=0")
+    hit = [text for start, end, text in _try_sections(stack, local_run, "finance_elt", "load_input_files/map_index=0")
            if start < restart["at"] < end]
     assert len(hit) == 1, f"no run of the load's first try spans the restart at {restart['at']}"
     # the server's restart in the middle of the load: psycopg2 loses the connection (Airflow 3's log: the
