@@ -199,9 +199,11 @@ class Airflow:
                               METADATA_TEMPLATE)
         if made_for == (key,):
             self.admin(copy.format(sql.Identifier(METADATA_DB), template))
+            self.configure_metadata_database()
             return
         self.drop_database(METADATA_TEMPLATE)
         self._ensure_database(METADATA_DB)
+        self.configure_metadata_database()
         log("airflow db migrate")
         self.airflow("db", "migrate")
         self.admin(copy.format(template, sql.Identifier(METADATA_DB)))

@@ -121,3 +121,28 @@ def kill_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
     except ProcessLookupError:
         pass
+
+
+def process_tree(pid: int) -> list:
+    """The process and every descendant it has now (psutil.Process objects, each fixed at its start time)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_all(procs: list, timeout: float = 30.0) -> None:
+    """SIGKILL those of `procs` still running (a PID reused since is left alone) and wait until they are gone."""
+    import psutil
+
+    for proc in procs:
+        try:
+            proc.kill()  # psutil checks the start time first
+        except psutil.NoSuchProcess:
+            pass
+    gone, left = psutil.wait_procs(procs, timeout=timeout)
+    for proc in left:
+        log(f"process {proc.pid} still running {timeout:.0f} s after SIGKILL")

@@ -18,6 +18,16 @@ from .common import StackError, local_secret, log, running, settings, wait_for
 
 PG_USER = "postgres"  # its password is made per clone: Postgres.pg_password, in <state>/pg_password
 METADATA_DB = "airflow"
+# Airflow's metadata database ends a session that stays idle inside a transaction this long. A process that
+# died or hangs while it holds scheduler row locks (`dag_run ... FOR UPDATE`) otherwise stops every later
+# scheduler, which skips locked runs, for as long as that process lives: nothing fails and nothing runs.
+# No Airflow component waits this long between two statements of one transaction (the scheduler's loop,
+# heartbeats and task state changes are transactions of milliseconds to seconds, also on two busy cores: no
+# session was ended by it in `make run` with both cores saturated, docs/benchmarks.md); it is twice the
+# scheduler's health-check threshold (30 s), within which a working scheduler finishes a whole loop.
+# Only the metadata database: the pipeline's own transactions (a champion decided under a table lock while
+# two models are scored) may legitimately wait longer on Python between statements.
+METADATA_IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 
 
 def find_pg_bin() -> Path | None:
@@ -104,6 +114,7 @@ class Postgres:
         self._set_pg_password()  # also for a cluster made with another password (the older fixed default)
         for database in (METADATA_DB, settings.db_name):
             self._ensure_database(database)
+        self.configure_metadata_database()
         log(f"PostgreSQL on {settings.db_host}:{self.pg_port} (databases {METADATA_DB}, {settings.db_name})")
 
     def stop_postgres(self) -> None:
@@ -165,6 +176,12 @@ class Postgres:
                 return cur.fetchone() if cur.description else None
         finally:
             conn.close()
+
+    def configure_metadata_database(self) -> None:
+        """Settings of Airflow's metadata database, for the sessions opened after this (a per-database
+        setting: a copy of the template made by `fresh_metadata` needs it again)."""
+        self.admin(sql.SQL("ALTER DATABASE {} SET idle_in_transaction_session_timeout = {}").format(
+            sql.Identifier(METADATA_DB), sql.Literal(METADATA_IDLE_IN_TRANSACTION_TIMEOUT)))
 
     def _ensure_database(self, name: str) -> None:
         if self.admin("SELECT 1 FROM pg_database WHERE datname = %s", name) is None:

@@ -16,7 +16,8 @@ from include.finance.storage import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
 from .api import AirflowAPI
-from .common import LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_group, log, reap, settings
+from .common import (LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log, process_tree,
+                     reap, settings)
 from .postgres import Postgres, find_pg_bin
 from .redis import Redis
 from .s3 import S3
@@ -92,13 +93,17 @@ class Stack(Postgres, S3, Redis, Airflow):
 
     def _stop(self, *names: str, grace: float = 30.0) -> None:
         """SIGTERM the process groups started for `names` (gunicorn and task workers included) at once,
-        wait until they are gone, SIGKILL what is left after `grace` seconds."""
-        groups = {}
+        wait until they are gone, SIGKILL what is left after `grace` seconds. Every process each one had
+        started when the stop began (its whole tree, whatever process group or session a process moved
+        to) is gone when this returns: the supervisor ends its tree itself, and what outlives a supervisor
+        that had to be killed is killed here."""
+        groups, trees = {}, []
         for name in names:
             try:
                 groups[name] = int(self.pid_file(name).read_text())
             except (FileNotFoundError, ValueError):
                 continue
+            trees += process_tree(groups[name])
             kill_group(groups[name], signal.SIGTERM)
         deadline = time.monotonic() + grace
         while groups and time.monotonic() < deadline:
@@ -110,6 +115,7 @@ class Stack(Postgres, S3, Redis, Airflow):
         for name, pid in groups.items():
             log(f"{name} did not stop in {grace:.0f}s: killing it")
             kill_group(pid, signal.SIGKILL)
+        kill_all(trees)
         for name in names:
             self.pid_file(name).unlink(missing_ok=True)
 
