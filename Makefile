@@ -24,7 +24,7 @@ $(error AIRFLOW must be 2 or 3, not $(AIRFLOW))
 endif
 PY := $(VENV)/bin/python
 
-.PHONY: venv run up down reset airflow parse test lock pictures bench astro-project
+.PHONY: venv run up down reset airflow parse test lock pictures bench bench-busy astro-project
 
 # The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
@@ -65,6 +65,10 @@ pictures: venv
 # The pipeline at SCALE times the default data, stage by stage, against psql \copy (docs/benchmarks.md).
 bench: venv
 	$(PY) -m scripts.bench --scale $(or $(SCALE),1) $(if $(EXECUTOR),--executor $(EXECUTOR))
+
+# make run on a quiet machine, then with every core saturated by busy loops: no scheduler restart (docs/benchmarks.md).
+bench-busy: venv
+	$(PY) -m scripts.bench_busy $(if $(EXECUTOR),--executor $(EXECUTOR))
 
 test: venv
 	$(PY) -m pytest

@@ -3,11 +3,11 @@ the whole stack (moto S3, Airflow scheduler, triggerer, webserver; Redis and two
 workers in Celery mode) on free loopback ports.
 
 The pipeline runs once per executor (`pipeline` is parametrised over both): under the LocalExecutor
-with an S3 outage, a database restart, the browser and a rerun of the day; under the CeleryExecutor
-with one worker killed while it trains. What a test needs from Airflow's metadata is recorded while
-that run's stack is up (each run starts from fresh metadata). The scenarios after a run (the browser,
-the stopping days, the rerun; the workers' isolation) are recorded one by one: one that fails fails its
-own tests only (`Record`)."""
+with an S3 outage, a database restart, a scheduler that hangs, the browser and a rerun of the day; under
+the CeleryExecutor with a scheduler that hangs and one worker killed while it trains. What a test needs
+from Airflow's metadata is recorded while that run's stack is up (each run starts from fresh metadata).
+The scenarios after a run (the browser, the stopping days, the rerun; the workers' isolation) are
+recorded one by one: one that fails fails its own tests only (`Record`)."""
 
 import datetime as dt
 import gzip
@@ -27,6 +27,13 @@ ROOT = Path(__file__).resolve().parents[2]
 from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
+from tests.e2e.scheduler_hang import hang_the_scheduler  # noqa: E402
+
+# Where each run's scheduler hangs (tests/e2e/scheduler_hang.py): under Celery while finance_elt loads (the
+# tasks run on the workers), under the LocalExecutor while finance_ml trains (the tasks are the scheduler's
+# own children: the restart ends them, and they are retried)
+CELERY_HANG = ("finance_elt", "load_input_files")
+LOCAL_HANG = ("finance_ml", "train_model_task")
 
 # Files a user's export could hold next to the good ones (what each row becomes is in the comments).
 # {charge} / {customer}: a charge id and a customer of the generated files, {long}: a line past the limit.
@@ -401,11 +408,13 @@ def run_local(stack, input_dir) -> dict:
     with an S3 outage while the sensors wait and a database restart during the load. Where Chromium
     is installed, a user does the unpausing in the UI and looks at the finished runs there; then the
     day is cleared and run again."""
-    record = Record(artifacts=stack.state_dir / "ml-run-local", restart={}, outage={})
+    record = Record(artifacts=stack.state_dir / "ml-run-local", restart={}, outage={}, hang={})
     done = threading.Event()
-    fault = threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
-                             daemon=True)
-    fault.start()
+    faults = [threading.Thread(target=restart_postgres_during_the_load, args=(stack, done, record["restart"]),
+                               daemon=True),
+              threading.Thread(target=hang_the_scheduler, args=(stack, done, record["hang"], *LOCAL_HANG), daemon=True)]
+    for fault in faults:
+        fault.start()
     ui = None if chromium_unavailable() else open_ui(stack, stack.state_dir / "screenshots")
 
     def after(stack, runs):
@@ -422,7 +431,8 @@ def run_local(stack, input_dir) -> dict:
             switch_on=None if ui is None else lambda _, dag_id: ui.switch_on(dag_id))
     finally:
         done.set()
-        fault.join()
+        for fault in faults:
+            fault.join()
         if ui is not None:
             record["browser"] = ui.seen
             ui.close()
@@ -490,10 +500,12 @@ def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> N
 def run_celery(stack, input_dir) -> dict:
     """The same run under the CeleryExecutor with two isolated workers; one of them is killed while it
     trains, and its tasks must finish on the other."""
-    record = Record(artifacts=stack.state_dir / "ml-run-celery", kill={})
+    record = Record(artifacts=stack.state_dir / "ml-run-celery", kill={}, hang={})
     done = threading.Event()
-    killer = threading.Thread(target=kill_a_worker_while_it_trains, args=(stack, done, record["kill"]), daemon=True)
-    killer.start()
+    faults = [threading.Thread(target=kill_a_worker_while_it_trains, args=(stack, done, record["kill"]), daemon=True),
+              threading.Thread(target=hang_the_scheduler, args=(stack, done, record["hang"], *CELERY_HANG), daemon=True)]
+    for fault in faults:
+        fault.start()
 
     def before_ingest(stack):
         record.scenario("isolation", probe_worker_isolation, stack)
@@ -504,7 +516,8 @@ def run_celery(stack, input_dir) -> dict:
                                          before_ingest=before_ingest, after=lambda s, runs: record_while_up(s, runs, record))
     finally:
         done.set()
-        killer.join()
+        for fault in faults:
+            fault.join()
     return record
 
 

@@ -1,0 +1,100 @@
+"""The scheduler hangs while a run is in flight: its main process is SIGSTOPped once a task of the run is
+running, and left stopped. Its liveness probe fails, the supervisor finds it used no CPU time, restarts it
+(SIGTERM, and SIGKILL 20 s later: a stopped process does not act on SIGTERM), and the run must finish.
+
+What is recorded proves the fault and its recovery: the PIDs and start times of every process of the old
+scheduler's tree (Airflow 2's DagFileProcessorManager, in a process group of its own, among them), the
+supervisor's lines after the hang, which of those processes were still running once the new scheduler
+had started and 40 s later, and every metadata-database session seen idle in a transaction (sampled
+every 2 s until the run ends), with the database's idle_in_transaction_session_timeout."""
+
+import datetime as dt
+import os
+import signal
+import threading
+import time
+
+import psutil
+
+RESTART_TIMEOUT = 300  # the probe's grace (90 s), three failed probes, SIGTERM's 20 s, the 5 s restart delay
+
+
+def _one_row(stack, database: str, query: str):
+    import psycopg2
+
+    try:
+        with psycopg2.connect(stack.db_uri(database), connect_timeout=3) as conn, conn.cursor() as cur:
+            cur.execute(query)
+            row = cur.fetchone()
+        conn.close()
+    except psycopg2.Error:  # not there yet, or restarting
+        return None
+    return row
+
+
+def _scheduler(stack) -> psutil.Process | None:
+    """The scheduler's main process: the supervisor's child started last."""
+    try:
+        children = psutil.Process(int(stack.pid_file("scheduler").read_text())).children()
+        return max(children, key=lambda p: p.create_time()) if children else None
+    except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
+        return None
+
+
+def _still_running(procs: list[dict]) -> list[dict]:
+    """Those of `procs` (pid, started, command) whose PID is alive with the same start time."""
+    left = []
+    for proc in procs:
+        try:
+            now = psutil.Process(proc["pid"])
+            if abs(now.create_time() - proc["started"]) < 0.01 and now.status() != psutil.STATUS_ZOMBIE:
+                left.append(proc)
+        except psutil.NoSuchProcess:
+            continue
+    return left
+
+
+def _idle_in_transaction(stack, seen: dict) -> None:
+    row = _one_row(stack, "airflow", "SELECT pid, extract(epoch FROM now() - state_change), left(query, 200)"
+                   " FROM pg_stat_activity WHERE datname = 'airflow' AND state = 'idle in transaction'"
+                   " ORDER BY state_change LIMIT 1")
+    if row and row[1] > seen.get("longest_idle_in_transaction", (None, 0.0))[1]:
+        seen["longest_idle_in_transaction"] = (row[0], float(row[1]), row[2])
+
+
+def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, task_id: str) -> None:
+    """Once `task_id` of `dag_id` runs, SIGSTOP the scheduler; record the recovery (module docstring)."""
+    running = (f"SELECT count(*) FROM task_instance WHERE dag_id = '{dag_id}' AND task_id = '{task_id}'"
+               " AND state = 'running'")
+    while not done.is_set():
+        if (_one_row(stack, "airflow", running) or (0,))[0] and (scheduler := _scheduler(stack)) is not None:
+            break
+        time.sleep(0.2)
+    else:
+        return
+    log = stack.log_dir / "scheduler.log"
+    offset = log.stat().st_size
+    hang["tree"] = [{"pid": p.pid, "started": p.create_time(), "command": " ".join(p.cmdline())}
+                    for p in [scheduler, *scheduler.children(recursive=True)]]
+    hang["timeout"] = (_one_row(stack, "airflow", "SHOW idle_in_transaction_session_timeout") or (None,))[0]
+    os.kill(scheduler.pid, signal.SIGSTOP)
+    hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
+    deadline = time.monotonic() + RESTART_TIMEOUT
+    while not done.is_set() and time.monotonic() < deadline:
+        _idle_in_transaction(stack, hang)
+        new = _scheduler(stack)
+        if new is not None and new.pid != scheduler.pid and new.create_time() > scheduler.create_time():
+            hang["left_at_restart"] = _still_running(hang["tree"])
+            hang["restarted_at"] = dt.datetime.now(dt.timezone.utc)
+            break
+        time.sleep(1)
+    checked_later = time.monotonic() + 40
+    while not done.is_set():
+        _idle_in_transaction(stack, hang)
+        if "left_40s_later" not in hang and time.monotonic() > checked_later:
+            hang["left_40s_later"] = _still_running(hang["tree"])
+        time.sleep(2)
+    hang.setdefault("left_40s_later", _still_running(hang["tree"]))
+    with open(log, errors="replace") as out:
+        out.seek(offset)
+        hang["supervisor"] = [line.strip() for line in out if line.startswith("[supervise]")]
