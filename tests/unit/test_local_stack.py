@@ -78,6 +78,7 @@ def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_pa
     monkeypatch.setattr(stack, "_run_pg", run_pg)
     monkeypatch.setattr(stack, "_set_pg_password", lambda: seen.update(altered=stack.pg_password))
     monkeypatch.setattr(stack, "_ensure_database", lambda name: None)
+    monkeypatch.setattr(stack, "configure_metadata_database", lambda: None)
     stack.start_postgres()
     assert seen["password"] == seen["altered"] == (tmp_path / "state" / "pg_password").read_text().strip()
     assert seen["mode"] == 0o600 and not seen["pwfile"].exists()
