@@ -32,13 +32,15 @@ def _one_row(stack, database: str, query: str):
     return row
 
 
-def _scheduler(stack) -> psutil.Process | None:
-    """The scheduler's main process: the supervisor's child started last."""
+def _scheduler(stack, started_after: float = 0.0) -> psutil.Process | None:
+    """The scheduler's main process: the supervisor's child started last, if it started after `started_after`
+    (the supervisor's other children are orphans of the scheduler's tree, which it re-parents to itself)."""
     try:
         children = psutil.Process(int(stack.pid_file("scheduler").read_text())).children()
-        return max(children, key=lambda p: p.create_time()) if children else None
+        newest = max(children, key=lambda p: p.create_time()) if children else None
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
         return None
+    return newest if newest is not None and newest.create_time() > started_after else None
 
 
 def _still_running(procs: list[dict]) -> list[dict]:
@@ -78,12 +80,12 @@ def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, ta
                     for p in [scheduler, *scheduler.children(recursive=True)]]
     hang["timeout"] = (_one_row(stack, "airflow", "SHOW idle_in_transaction_session_timeout") or (None,))[0]
     os.kill(scheduler.pid, signal.SIGSTOP)
+    stopped = time.time()
     hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
     deadline = time.monotonic() + RESTART_TIMEOUT
     while not done.is_set() and time.monotonic() < deadline:
         _idle_in_transaction(stack, hang)
-        new = _scheduler(stack)
-        if new is not None and new.pid != scheduler.pid and new.create_time() > scheduler.create_time():
+        if _scheduler(stack, started_after=stopped) is not None:  # the new scheduler
             hang["left_at_restart"] = _still_running(hang["tree"])
             hang["restarted_at"] = dt.datetime.now(dt.timezone.utc)
             break
