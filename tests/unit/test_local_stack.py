@@ -1,6 +1,6 @@
 """Unit tests of the local stack (scripts/stack/) that start no service: the per-clone secrets, `save_s3`
-(a fake S3 client), the pipeline's REST calls and the state lines it prints (a fake API), the API client's
-basic auth (a tiny HTTP server) and `make parse`."""
+and the downloads of a run's files (a fake S3 client), the pipeline's REST calls and the state lines it
+prints (a fake API), the API client's basic auth (a tiny HTTP server) and `make parse`."""
 
 import base64
 import datetime as dt
@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from scripts import stack as stack_module
-from scripts.stack import AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3
+from scripts.stack import (AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3,
+                           summary)
 from scripts.stack.parse import parse
 
 
@@ -97,10 +98,13 @@ class FakeS3:
         assert operation == "list_objects_v2"
         return self
 
-    def paginate(self, Bucket: str):
-        keys = list(self.buckets[Bucket])
+    def paginate(self, Bucket: str, Prefix: str = ""):
+        keys = [key for key in self.buckets[Bucket] if key.startswith(Prefix)]
         yield {"Contents": [{"Key": key} for key in keys[:2]]}
         yield {"Contents": [{"Key": key} for key in keys[2:]]} if keys[2:] else {}
+
+    def list_objects_v2(self, Bucket: str, Prefix: str = ""):
+        return {"Contents": [{"Key": key} for key in self.buckets[Bucket] if key.startswith(Prefix)]}
 
     def download_file(self, bucket: str, key: str, filename: str):
         Path(filename).write_bytes(self.buckets[bucket][key])
@@ -127,7 +131,7 @@ def test_save_s3_saves_every_object_under_its_bucket(tmp_path, fake_s3):
 
 
 @pytest.mark.parametrize("key", ["../escaped", "../../escaped", "charge/../../escaped", "{tmp}/escaped", "..",
-                                 "charge/..", "./..", "."])
+                                 "charge/..", "./..", ".", "charge//escaped", "charge/./escaped"])
 def test_save_s3_refuses_a_key_that_would_be_written_outside_its_folder(tmp_path, fake_s3, key):
     key = key.replace("{tmp}", str(tmp_path))  # absolute
     stack = Stack(state_dir=tmp_path / "state")
@@ -148,6 +152,39 @@ def test_save_s3_refuses_a_bucket_name_that_would_be_written_outside_its_folder(
     with pytest.raises(StackError, match="refusing to save S3 key"):
         stack.save_s3()
     assert not any(p.name in ("escaped", "a.csv") for p in tmp_path.rglob("*"))
+
+
+def download_ml_artifacts(stack, ml_run, folder):
+    """The end-to-end tests' copy of a finance_ml run's files (tests/e2e/conftest.py)."""
+    from tests.e2e.conftest import download_ml_artifacts
+
+    download_ml_artifacts(stack, {"finance_ml": ml_run}, folder)
+
+
+def download_plots(stack, ml_run, folder):
+    """`make run`'s download of a finance_ml run's files (the plots) for the summary."""
+    summary.download(stack, stack_module.ml_artifacts_prefix(ml_run), folder)
+
+
+@pytest.mark.parametrize("download", [download_plots, download_ml_artifacts])
+@pytest.mark.parametrize("key", ["a/../../escaped", "a//escaped", "{tmp}/escaped", "../escaped"])  # {tmp}: absolute
+def test_downloads_of_a_runs_files_refuse_a_key_that_would_be_written_outside_their_folder(tmp_path, monkeypatch,
+                                                                                           download, key):
+    ml_run, key = {"logical_date": "2026-11-21T00:00:00+00:00"}, key.replace("{tmp}", str(tmp_path))
+    prefix = stack_module.ml_artifacts_prefix(ml_run)
+    files = {prefix + "model.joblib": b"model", prefix + "plots/a.png": b"png", prefix + key: b"escaped"}
+    client = FakeS3({stack_module.settings.data_bucket_name: files})
+    monkeypatch.setattr(summary, "s3_client", lambda _: client)
+    monkeypatch.setattr(stack_module, "s3_client", lambda _: client)
+    with pytest.raises(StackError, match=re.escape(f"refusing to save S3 key {key!r}")):
+        download(Stack(state_dir=tmp_path / "state"), ml_run, tmp_path / "run" / "files")
+    assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
+    # without it, every file lands under the folder
+    del files[prefix + key]
+    download(Stack(state_dir=tmp_path / "state"), ml_run, tmp_path / "run" / "files")
+    landed = {p.relative_to(tmp_path / "run" / "files").as_posix(): p.read_bytes()
+              for p in (tmp_path / "run" / "files").rglob("*") if p.is_file()}
+    assert landed == {"model.joblib": b"model", "plots/a.png": b"png"}
 
 
 class FakeAirflow:
