@@ -98,6 +98,18 @@ def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, m
 
 
 def _class(path: str):
+    """The estimator class at `path`, only if it is a configured model's (`settings.models`, config.py).
+
+    A model's class path comes through XCom (and a training pod's arguments): importing and calling
+    any dotted path found there would run whatever code it names, so anything else is refused before
+    it is imported.
+    """
+    from include.finance.config import settings
+
+    allowed = sorted({model["model_class"] for model in settings.models})
+    if path not in allowed:
+        raise ValueError(f"model class {path!r} is not one of the configured models' classes ({', '.join(allowed)}):"
+                         " refusing to import it. Models are added in include/finance/config.py (_models)")
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
