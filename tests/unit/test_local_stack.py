@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import http.server
 import json
+import os
 import re
 import stat
 import threading
@@ -83,6 +84,65 @@ def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_pa
     assert seen["password"] == seen["altered"] == (tmp_path / "state" / "pg_password").read_text().strip()
     assert seen["mode"] == 0o600 and not seen["pwfile"].exists()
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["pg_password", "postgres"]
+
+
+@pytest.fixture
+def pg_data_under_tmp(tmp_path, monkeypatch):
+    """Root, and a state folder the `postgres` user cannot reach: `pg_data` is then a folder of this test's
+    own /tmp (tmp_path/tmp). Returns that folder's path; the fake `postgres` user's uid is this process's."""
+    import pwd
+    from types import SimpleNamespace
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(postgres, "_postgres_user_can_reach", lambda folder: False)
+    monkeypatch.setattr(postgres.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: SimpleNamespace(pw_uid=os.getuid()))
+    [path] = {Stack(state_dir=tmp_path / "state").pg_data for _ in range(2)}  # one name per state folder
+    if path.is_dir():
+        path.rmdir()  # the test plants what it needs there
+    return path
+
+
+def test_the_clusters_folder_stays_in_the_state_folder_where_postgres_can_reach_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(postgres, "_postgres_user_can_reach", lambda folder: True)
+    assert Stack(state_dir=tmp_path).pg_data == tmp_path / "postgres"
+
+
+def test_the_clusters_folder_under_tmp_is_made_private(tmp_path, pg_data_under_tmp):
+    assert Stack(state_dir=tmp_path / "state").pg_data == pg_data_under_tmp
+    assert pg_data_under_tmp.parent == tmp_path / "tmp"
+    assert pg_data_under_tmp.name.startswith("finance-elt-ml-postgres-")
+    info = os.lstat(pg_data_under_tmp)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+    assert Stack(state_dir=tmp_path / "state").pg_data == pg_data_under_tmp  # the next run's, made by this one
+
+
+@pytest.mark.parametrize("planted", ["symlink", "file", "foreign", "writable"])
+def test_the_clusters_folder_under_tmp_is_refused_when_someone_else_put_something_there(tmp_path, pg_data_under_tmp,
+                                                                                     planted):
+    """Another user of the machine, knowing the name, made it first: a link to a folder of theirs (or of the
+    system's), a file, a folder of theirs, or one anyone can write to."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if planted == "symlink":
+        pg_data_under_tmp.symlink_to(elsewhere)
+    elif planted == "file":
+        pg_data_under_tmp.write_text("")
+    else:
+        pg_data_under_tmp.mkdir(mode=0o700)
+        if planted == "writable":
+            pg_data_under_tmp.chmod(0o777)
+        elif os.getuid() == 0:  # owned by neither root nor `postgres`
+            os.chown(pg_data_under_tmp, 4242, 4242)
+        else:
+            pytest.skip("making a folder of another user needs root")  # this process's uid is `postgres`'s here
+    message = {"symlink": "is not a folder but a symbolic link", "file": "is not a folder but a file",
+               "foreign": "owned by uid 4242", "writable": "with mode 777: another user made it or can write to it"}
+    with pytest.raises(StackError, match=re.escape(f"{pg_data_under_tmp} (where PostgreSQL's data goes) ")
+                       + ".*" + re.escape(message[planted]) + ".*refusing to use it"):
+        Stack(state_dir=tmp_path / "state").pg_data
+    assert list(elsewhere.iterdir()) == []
 
 
 class FakeS3:
