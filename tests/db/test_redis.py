@@ -22,10 +22,12 @@ def redis(tmp_path, monkeypatch):
     with its own title, but until then `ps` shows every other user what it was given)."""
     stack, started = Stack(state_dir=tmp_path / "state", redis_port=free_port()), []
     monkeypatch.setattr(stack, "_spawn", lambda name, argv: started.append(argv) or Stack._spawn(stack, name, argv))
-    stack.start_redis()
-    [stack.argv] = started
-    yield stack
-    stack._stop("redis")
+    try:
+        stack.start_redis()
+        [stack.argv] = started
+        yield stack
+    finally:
+        stack._stop("redis")  # also one that never answered
 
 
 def redis_cli(stack, *args: str, password: str | None = None) -> str:
