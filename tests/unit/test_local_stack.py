@@ -17,6 +17,7 @@ import pytest
 from scripts import stack as stack_module
 from scripts.stack import AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3
 from scripts.stack.parse import parse
+from tests.editions import edition_only
 
 
 def test_the_database_password_is_made_once_per_state_folder_and_kept_private(tmp_path):
@@ -50,7 +51,8 @@ def test_the_web_secret_key_is_kept_private_also_when_an_older_version_made_it(t
     assert stat.S_IMODE((tmp_path / file).stat().st_mode) == 0o600
 
 
-@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's processes only: Airflow 2 signs no task tokens, its login is a user")
+@pytest.mark.skipif(not AIRFLOW_3, reason=edition_only("Airflow 3's processes only: Airflow 2 signs no task tokens, "
+                                                       "its login is a user"))
 def test_airflow_3s_processes_share_their_secrets_and_the_login_and_listen_on_loopback(tmp_path):
     env = Stack(state_dir=tmp_path, web_port=28123).env()
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == (tmp_path / "jwt_secret").read_text().strip()  # scheduler signs, API checks
