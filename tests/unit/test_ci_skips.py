@@ -91,7 +91,8 @@ def run_generated(tmp_path: Path, ci: str | None) -> tuple[int, str, dict[str, s
     report = tmp_path / f"report-{ci}.xml"
     # a module that fails to collect stops a run before its tests; here the other files' tests run on
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "tests.ci_skips", "-p", "no:cacheprovider", "-rA",
-                           "--continue-on-collection-errors", f"--junitxml={report}", "tests"], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           "--continue-on-collection-errors", f"--junitxml={report}", "tests"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=120)
     outcomes = {}
     for case in ET.parse(report).iter("testcase"):

@@ -42,12 +42,16 @@ def file(size: int, last: bool) -> tuple[bytes, int]:
     return data, end
 
 
+def in_chunks(data: bytes, size: int) -> list[bytes]:
+    return [data[i:i + size] for i in range(0, len(data), size)]
+
+
 def chunkings(data: bytes, end: int) -> dict[str, list[bytes]]:
     """The same bytes cut every way that matters to a reader that carries a line over from chunk to chunk."""
     return {
         "one chunk": [data],
-        "64 KiB chunks": [data[i:i + (1 << 16)] for i in range(0, len(data), 1 << 16)],
-        "1 MiB chunks (the S3 stream's)": [data[i:i + input_files.CHUNK_BYTES] for i in range(0, len(data), input_files.CHUNK_BYTES)],
+        "64 KiB chunks": in_chunks(data, 1 << 16),
+        "1 MiB chunks (the S3 stream's)": in_chunks(data, input_files.CHUNK_BYTES),
         "cut just before the line break": [data[:end], data[end:]],
         "cut just after the line break": [data[:end + 1], data[end + 1:]],
         "cut inside the line": [data[:end - 1000], data[end - 1000:]],
@@ -116,8 +120,7 @@ class CopyCursor:
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
 def test_copy_file_loads_a_line_of_the_limit_and_gives_one_byte_more_to_the_row_reader(size, last):
     cur, audit = CopyCursor(), FileAudit(DS, "satisfaction", "f.csv")
-    data = file(size, last)[0]
-    chunks = [data[i:i + input_files.CHUNK_BYTES] for i in range(0, len(data), input_files.CHUNK_BYTES)]
+    chunks = in_chunks(file(size, last)[0], input_files.CHUNK_BYTES)
     copied = load_files.copy_file(cur, pgsql.Identifier("new"), SATISFACTION, "f.csv", lambda: chunks, audit, set())
     assert copied == (size <= MAX_LINE_BYTES)
     assert cur.statements[-1] == ("RELEASE SAVEPOINT copy_file" if copied else "ROLLBACK TO SAVEPOINT copy_file")
@@ -135,7 +138,8 @@ def test_the_header_check_passes_a_header_of_the_limit_and_names_one_byte_more(s
     put(client, f"satisfaction/dt={DS}/f.csv" + (".gz" if gz else ""), gzip.compress(body) if gz else body)
     errors = input_files.check_input_files(hook, {"satisfaction": f"s3://bucket/satisfaction/dt={DS}/"})
     name = f"s3://bucket/satisfaction/dt={DS}/f.csv" + (".gz" if gz else "")
-    assert errors == ([] if size <= MAX_LINE_BYTES else [f"{name}: line 1: the header is longer than {MAX_LINE_BYTES} bytes"])
+    too_long = f"{name}: line 1: the header is longer than {MAX_LINE_BYTES} bytes"
+    assert errors == ([] if size <= MAX_LINE_BYTES else [too_long])
 
 
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())

@@ -44,7 +44,8 @@ def asset_triggered_run(conf: dict | None = None) -> DagRun:
         "data_interval_start": None, "data_interval_end": None, "run_after": RUN_AFTER, "start_date": RUN_AFTER,
         "end_date": None, "run_type": "asset_triggered", "state": "running", "conf": conf or {},
         "partition_key": None,
-        "consumed_asset_events": [reference(URI, DAY_2, 2), reference(URI, DAY_1, 1), reference(OTHER, "2026-01-01", 3)],
+        "consumed_asset_events": [reference(URI, DAY_2, 2), reference(URI, DAY_1, 1),
+                                  reference(OTHER, "2026-01-01", 3)],
     })
 
 
@@ -95,7 +96,8 @@ def test_the_dag_files_data_day_task_reads_the_asset_events(no_table):
     from airflow3.dags import finance_ml
 
     dag_run = asset_triggered_run()
-    assert finance_ml.data_day.function(triggering_asset_events=triggering_asset_events(dag_run), dag_run=dag_run) == DAY_2
+    events = triggering_asset_events(dag_run)
+    assert finance_ml.data_day.function(triggering_asset_events=events, dag_run=dag_run) == DAY_2
     assert no_table == []
 
 
