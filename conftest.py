@@ -18,3 +18,6 @@ else:
     os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "airflow3" / "pytest-airflow"))
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "airflow3" / "dags"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+
+# Under CI=true a database or end-to-end test may not skip for a missing service (tests/ci_skips.py).
+pytest_plugins = ("tests.ci_skips",)

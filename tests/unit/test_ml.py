@@ -8,7 +8,7 @@ import pytest
 from model_tables import BOOSTING, LINEAR, satisfaction_table, train, true_mean
 
 from include.finance import artifacts, ml
-from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY
+from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 from include.finance.contract import CONTRACTS
 
 
@@ -79,8 +79,8 @@ def test_features_survive_the_astro_xcom_round_trip():
     assert train(round_trip)["cv_r2"] == pytest.approx(train(features)["cv_r2"], abs=1e-12)
 
 
-@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's XCom serializer (airflow.sdk.serde); the Astro SDK edition's "
-                    "XCom is tested above")
+@pytest.mark.skipif(not AIRFLOW_3, reason=edition_only("Airflow 3's XCom serializer (airflow.sdk.serde); the Astro SDK "
+                                                       "edition's XCom is tested above"))
 def test_features_and_rows_survive_airflow_3s_xcom_as_json():
     """Airflow 3's XCom keeps a DataFrame as Parquet (pyarrow) in JSON: select_model_rows' rows and
     split_train_test's features come back with their values and dtypes (NULL scores included)."""

@@ -3,8 +3,10 @@ replaced by a recorder; the end-to-end run of that edition (make test AIRFLOW=3)
 
 import pytest
 
-pytest.importorskip("airflow.sdk", reason="the Airflow 3 edition's operators need Airflow 3's Task SDK: "
-                    "test_operators.py tests the Astro SDK edition's")
+from tests.editions import edition_only  # noqa: E402
+
+pytest.importorskip("airflow.sdk", reason=edition_only("the Airflow 3 edition's operators need Airflow 3's Task SDK: "
+                                                     "test_operators.py tests the Astro SDK edition's"))
 
 from include.finance import operators_airflow3 as adapters  # noqa: E402
 from include.finance.compat import AirflowFailException  # noqa: E402
