@@ -344,8 +344,13 @@ def test_the_airflow3_astro_project_is_the_repository_with_the_editions_files(tm
     assert (project / "dags" / "finance_elt.py").read_text() == read("airflow3/dags/finance_elt.py")
     assert yaml.safe_load((project / ".astro" / "config.yaml").read_text())["project"]["name"] == "finance-elt-ml-airflow3"
     for same in ("packages.txt", "airflow_settings.yaml", "docker-compose.override.yml", ".env_example", ".dockerignore",
-                 "include/finance/tasks.py", "include/finance/sql/select_model_rows.sql", ".astro/test_dag_integrity_default.py"):
+                 "include/finance/tasks.py", "include/finance/sql/select_model_rows.sql", ".astro/dag_integrity_exceptions.txt"):
         assert (project / same).read_text() == read(same), same
+    # the DAG integrity test astro dev parse and astro deploy run: the edition's own (tests/dags/test_dag_integrity.py runs it)
+    integrity_test = ".astro/test_dag_integrity_default.py"
+    assert (project / integrity_test).read_text() == read(f"airflow3/{integrity_test}") != read(integrity_test)
+    # the edition's DAGs are dags/ there and nowhere else (conftest.py falls back to dags/ without airflow3/dags)
+    assert not (project / "airflow3" / "dags").exists() and not (project / "airflow3" / ".astro").exists()
     assert not (project / ".env").exists() and not (project / ".venv").exists() and not (project / ".local").exists()
 
 
@@ -371,6 +376,22 @@ def test_dag_integrity_test_is_the_cli_template():
     text = read(".astro/test_dag_integrity_default.py")
     assert text.startswith('"""Test the validity of all DAGs. **USED BY DEV PARSE COMMAND DO NOT EDIT**"""')
     assert ".astro/dag_integrity_exceptions.txt" in text
+    assert "DagBag(include_examples=False)" in text  # Airflow 2's DagBag would load its example DAGs without it
+
+
+def test_the_airflow3_dag_integrity_test_is_the_cli_template_without_include_examples():
+    """airflow3/.astro/test_dag_integrity_default.py is astro-cli v1.45.0's Airflow 3 template
+    (pkg/airflowrt/include/airflow3/dagintegritytestdefault.py): the Airflow 2 template (the root's) plus the
+    patch of airflow.sdk.Variable.get, with `DagBag()` for `DagBag(include_examples=False)`, which Airflow 3.3 refuses."""
+    text = read("airflow3/.astro/test_dag_integrity_default.py")
+    assert "include_examples=" not in text.replace("passes include_examples=False here", "")
+    sdk_patch = re.search(r"\n# Also patch airflow\.sdk\.Variable.*?older Airflow 3\.x version\)\n", text, re.S)
+    assert sdk_patch and "airflow_sdk.Variable.get = variable_get_monkeypatch" in sdk_patch.group()
+    without_patch = text.replace(sdk_patch.group(), "")
+    dagbag_line = re.search(r"\n(?:        #[^\n]*\n)*        dag_bag = DagBag\(\)\n", without_patch)
+    assert dagbag_line, "DagBag() with the comment saying why"
+    assert without_patch.replace(dagbag_line.group(), "\n        dag_bag = DagBag(include_examples=False)\n") == read(
+        ".astro/test_dag_integrity_default.py")
 
 
 def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
