@@ -41,6 +41,9 @@ EDITIONS = {
     "airflow3/Dockerfile": ("astrocrpublic.azurecr.io/runtime", "requirements-airflow3.lock"),
 }
 
+# The Astro CLI release CI installs (.github/workflows/tests.yml).
+ASTRO_CLI_VERSION = "1.45.0"
+
 YAML_FILES = ["docker-compose.override.yml", "airflow_settings.yaml", ".astro/config.yaml"]
 
 # What the Astro CLI's own compose file (airflow/include/airflow2/composeyml.go.tmpl) defines:
@@ -402,10 +405,15 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert jobs["make-test"]["container"]["image"].startswith("python:3.11-")
     assert "--privileged" in jobs["make-test"]["container"]["options"]  # namespaces for the Celery workers
     assert {"make test", "make test AIRFLOW=3"} <= set(read(".ci/run").splitlines())  # both editions
-    assert runs["astro-dev-pytest"] == ["astro dev pytest"]
-    assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev pytest"]
+    assert runs["astro-dev-pytest"] == ["astro dev parse", "astro dev pytest"]
+    assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev parse", "astro dev pytest"]
     assert [s.get("working-directory") for s in jobs["astro-dev-pytest-airflow3"]["steps"] if s.get("run")] == [
-        None, "build/airflow3"]
+        None, "build/airflow3", "build/airflow3"]
+    # The Astro CLI whose way of running .astro/test_dag_integrity_default.py tests/dags/test_dag_integrity.py copies
+    # (astro-cli v1.45.0, released 2026-08-13), in both jobs.
+    for job in ("astro-dev-pytest", "astro-dev-pytest-airflow3"):
+        setup = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("astronomer/setup-astro-cli@")]
+        assert [s["with"]["version"] for s in setup] == [ASTRO_CLI_VERSION], job
     triggers = workflow.get("on") or workflow[True]  # YAML 1.1 reads the key `on` as true
     assert {"push", "pull_request"} <= set(triggers)
 
