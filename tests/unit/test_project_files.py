@@ -216,6 +216,23 @@ def test_aws_connection_points_at_the_minio_s3_api(compose, settings):
     assert conn["extra"]["aws_secret_access_key"] == env["MINIO_ROOT_PASSWORD"]
 
 
+# MinIO's last security release (CVE-2025-62506), published as source only: no image of it exists (minio/minio#21647).
+MINIO_SECURITY_RELEASE = "RELEASE.2025-10-15T17-29-55Z"
+
+
+def test_the_minio_image_is_pinned_and_says_it_predates_minios_security_release(compose):
+    image = compose["minio"]["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "quay.io/minio/minio" and tag.startswith("RELEASE.") and tag != "latest"
+    release = ".".join(tag.split(".")[:2])  # RELEASE.<date>, without a .hotfix.<commit> suffix
+    if release < MINIO_SECURITY_RELEASE:  # the tags' dates sort as text
+        text = read("docker-compose.override.yml")
+        comment = text[:text.index(f"image: {image}")].rsplit("minio:\n", 1)[1]
+        assert MINIO_SECURITY_RELEASE in comment and "minio/minio#21647" in comment, "say where the image is pinned"
+        deployment = read("docs/deployment.md")
+        assert MINIO_SECURITY_RELEASE in deployment and "minio/minio/issues/21647" in deployment
+
+
 def test_postgres_connection_points_at_the_data_postgres(compose, settings):
     service = compose["postgres_data"]
     active, _ = env_example()
