@@ -42,7 +42,7 @@ EDITIONS = {
 }
 
 # The Astro CLI release CI installs (.github/workflows/tests.yml).
-ASTRO_CLI_VERSION = "1.45.0"
+ASTRO_CLI_VERSION = "1.46.0"
 
 YAML_FILES = ["docker-compose.override.yml", "airflow_settings.yaml", ".astro/config.yaml"]
 
@@ -426,8 +426,9 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev parse", "astro dev pytest"]
     assert [s.get("working-directory") for s in jobs["astro-dev-pytest-airflow3"]["steps"] if s.get("run")] == [
         None, "build/airflow3", "build/airflow3"]
-    # The Astro CLI whose way of running .astro/test_dag_integrity_default.py tests/dags/test_dag_integrity.py copies
-    # (astro-cli v1.45.0, released 2026-08-13), in both jobs.
+    # The current stable Astro CLI (1.46.0, 2026-09-29, per Astronomer's CLI release notes), in both jobs.
+    # tests/dags/test_dag_integrity.py runs .astro/test_dag_integrity_default.py as v1.45.0's source does; 1.46.0's
+    # notes change neither `astro dev parse` nor `astro dev pytest` (1.48 goes back to bind mounts for pytest).
     for job in ("astro-dev-pytest", "astro-dev-pytest-airflow3"):
         setup = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("astronomer/setup-astro-cli@")]
         assert [s["with"]["version"] for s in setup] == [ASTRO_CLI_VERSION], job
