@@ -3,9 +3,13 @@
 The Astro CLI builds `./Dockerfile` with the project folder as its context, and the runtime's ONBUILD steps
 install `./requirements.txt` (astro-cli has no option for another Dockerfile). So the edition gets a folder
 where it is the project: every file of this repository (those git tracks or would track), with
-airflow3/dags as dags/, airflow3/Dockerfile as Dockerfile, airflow3/requirements.txt as requirements.txt and
-its own project name (its containers and volumes are not the default edition's). Run `astro dev start`,
-`astro dev pytest` or `astro deploy` in that folder. It is written again from scratch every time.
+airflow3/dags as dags/ (and nowhere else: the tests' conftest.py then finds the edition's DAGs in dags/, the
+folder `astro dev parse` copies into the image), airflow3/Dockerfile as Dockerfile, airflow3/requirements.txt
+as requirements.txt, airflow3/.astro/test_dag_integrity_default.py as .astro/test_dag_integrity_default.py (the
+DAG integrity test `astro dev parse` and `astro deploy` run: the CLI's template calls DagBag(include_examples=...),
+which Airflow 3.3 refuses) and its own project name (its containers and volumes are not the default edition's).
+Run `astro dev start`, `astro dev parse`, `astro dev pytest` or `astro deploy` in that folder. It is written
+again from scratch every time.
 """
 
 from __future__ import annotations
@@ -18,7 +22,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "build" / "airflow3"
 EDITION = ROOT / "airflow3"
-REPLACED = {"Dockerfile": EDITION / "Dockerfile", "requirements.txt": EDITION / "requirements.txt"}
+REPLACED = {"Dockerfile": EDITION / "Dockerfile", "requirements.txt": EDITION / "requirements.txt",
+            ".astro/test_dag_integrity_default.py": EDITION / ".astro" / "test_dag_integrity_default.py"}
+# Copied to their places above (dags/, .astro/), not a second time under airflow3/.
+MOVED = ("airflow3/dags/", "airflow3/.astro/")
 PROJECT_NAME = "finance-elt-ml-airflow3"  # .astro/config.yaml's: the CLI names containers and volumes after it
 
 
@@ -34,7 +41,7 @@ def project_files() -> list[str]:
 def write(target: Path = TARGET) -> Path:
     shutil.rmtree(target, ignore_errors=True)
     for name in project_files():
-        if name.startswith(("dags/", "build/")) or name in REPLACED:
+        if name.startswith(("dags/", "build/", *MOVED)) or name in REPLACED:
             continue
         destination = target / name
         destination.parent.mkdir(parents=True, exist_ok=True)

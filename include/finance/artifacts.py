@@ -2,6 +2,8 @@
 
     model.joblib        the best model's fitted Pipeline (`ml.load_model` loads it)
     model_card.json     what it was trained on, how it scored against the others, the SHA-256 of model.joblib
+                        and of training_rows.csv.gz (the model registry records both, and checks them when it
+                        reads the files back)
     training_rows.csv.gz  the features it was trained on: what the drift monitoring compares later days with
     plots/<model>.png   each model's predicted against true target on the test set
     plots/comparison.png
@@ -122,30 +124,33 @@ def day_of(dataset_events: dict | None, conf: dict | None, latest_day) -> str:
 
 
 def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
-                       dataset_events: dict | None = None, s3=None, registered_sha256: str | None = None) -> dict:
+                       dataset_events: dict | None = None, s3=None, registered_sha256: str | None = None,
+                       registered_rows_sha256: str | None = None) -> dict:
     """Refit the model with the best cross-validated R2, upload it, its training rows and its model card;
     returns the card. `version` (the run's key in the bucket) is what the model registry calls it.
 
-    `registered_sha256`: the registry's digest of this version, if it is registered already (a rerun):
-    a registered model's files are never replaced by other bytes.
+    `registered_sha256`, `registered_rows_sha256`: the registry's digests of this version's model and training
+    rows, if it is registered already (a rerun): a registered model's files are never replaced by other bytes.
     """
     best = ml.select_best(results)
     model_bytes = ml.serialize_model(ml.fit_best(features, best, settings.ml_seed))
-    digest = hashlib.sha256(model_bytes).hexdigest()
-    if registered_sha256 not in (None, digest):
-        raise ValueError(f"model version {ts_nodash} is registered with SHA-256 {registered_sha256}, this run's model "
-                         f"has {digest}: the day's data changed since. A registered model is never replaced: "
-                         "trigger a new finance_ml run for the day instead of rerunning this one")
+    rows_bytes = gzip.compress(features["train"][ml.FEATURES].to_csv(index=False).encode(), mtime=0)
+    for what, registered, digest in (("model", registered_sha256, hashlib.sha256(model_bytes).hexdigest()),
+                                     ("training rows", registered_rows_sha256, hashlib.sha256(rows_bytes).hexdigest())):
+        if registered not in (None, digest):
+            raise ValueError(f"model version {ts_nodash} is registered with SHA-256 {registered}, this run's {what} "
+                             f"has {digest}: the day's data changed since. A registered model is never replaced: "
+                             "trigger a new finance_ml run for the day instead of rerunning this one")
     prefix = run_prefix(ts_nodash)
     uri = f"s3://{settings.data_bucket_name}/{prefix}"
     data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events), "ds": ds}
     artifacts = {"model": uri + "model.joblib", "model_card": uri + "model_card.json", "plots": uri + "plots/",
                  "training_rows": uri + "training_rows.csv.gz"}
     card = {"run_id": run_id, "version": ts_nodash,
-            **model_card(best, results, features["rows"], data, artifacts, model_bytes)}
+            **model_card(best, results, features["rows"], data, artifacts, model_bytes),
+            "training_rows_sha256": hashlib.sha256(rows_bytes).hexdigest()}  # registry.candidate_of records it
     upload(model_bytes, prefix + "model.joblib", s3)
-    upload(gzip.compress(features["train"][ml.FEATURES].to_csv(index=False).encode(), mtime=0),
-           prefix + "training_rows.csv.gz", s3)
+    upload(rows_bytes, prefix + "training_rows.csv.gz", s3)
     upload(json.dumps(card, indent=2).encode(), prefix + "model_card.json", s3)
     print(f"{len(results)} models on {len(features['train'])} training and {len(features['test'])} test rows:\n"
           f"{report.model_table(results)}\n"
@@ -160,7 +165,11 @@ def load_registered(entry: dict, s3=None):
 
 
 def training_rows(entry: dict, s3=None):
-    """The features a registered model was trained on (training_rows.csv.gz next to its model.joblib)."""
+    """The features a registered model was trained on (training_rows.csv.gz next to its model.joblib), read only
+    if its SHA-256 is the registered one: the drift monitoring's alerts are measured against them."""
     import pandas as pd
 
-    return pd.read_csv(io.BytesIO(read(entry["training_rows_uri"], s3)), compression="gzip")
+    data = read(entry["training_rows_uri"], s3)
+    ml.check_sha256(data, entry.get("training_rows_sha256"), entry["training_rows_uri"], "the model registry",
+                    "training_rows_sha256", "measure drift against")
+    return pd.read_csv(io.BytesIO(data), compression="gzip")

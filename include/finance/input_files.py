@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
-from include.finance.contract import CONTRACTS, ContractError
+from include.finance.contract import CONTRACTS, MAX_LINE_BYTES, ContractError
 from include.finance import load
 from include.finance.load import check_headers
 
-HEADER_BYTES = 1 << 20  # a header must fit in the first MiB of a file
+# What the header check reads of a file: a header is a line, of MAX_LINE_BYTES at most; one byte more shows a
+# header that is longer (no line break in the first MAX_LINE_BYTES + 1 bytes), as the load would find it.
+HEADER_BYTES = MAX_LINE_BYTES + 1
 CHUNK_BYTES = 1 << 20
 LOADABLE = (".csv", ".csv.gz")  # a .csv.gz is decompressed as it streams
 

@@ -98,6 +98,18 @@ def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, m
 
 
 def _class(path: str):
+    """The estimator class at `path`, only if it is a configured model's (`settings.models`, config.py).
+
+    A model's class path comes through XCom (and a training pod's arguments): importing and calling
+    any dotted path found there would run whatever code it names, so anything else is refused before
+    it is imported.
+    """
+    from include.finance.config import settings
+
+    allowed = sorted({model["model_class"] for model in settings.models})
+    if path not in allowed:
+        raise ValueError(f"model class {path!r} is not one of the configured models' classes ({', '.join(allowed)}):"
+                         " refusing to import it. Models are added in include/finance/config.py (_models)")
     module, _, name = path.rpartition(".")
     return getattr(importlib.import_module(module), name)
 
@@ -245,11 +257,18 @@ def load_model(model: bytes | str | Path, card: dict):
 
     is_path = isinstance(model, (str, Path))
     name = str(model) if is_path else card.get("artifacts", {}).get("model", "model.joblib")
-    expected = card.get("model_sha256")
-    if not expected:
-        raise ValueError(f"the model card has no model_sha256: refusing to load {name} unverified")
     data = Path(model).read_bytes() if is_path else bytes(model)
+    check_sha256(data, card.get("model_sha256"), name, "its model card", "model_sha256", "load")
+    return joblib.load(io.BytesIO(data))
+
+
+def check_sha256(data: bytes, expected: str | None, name: str, recorded_in: str, field: str, use: str) -> None:
+    """Refuse `data`, the bytes of file `name`, unless their SHA-256 is `expected` (`field` of `recorded_in`), and
+    also when none was recorded, before anything reads them (`use` says what would: "load", "measure drift
+    against"). A published file (model.joblib, training_rows.csv.gz) is read back from object storage, where
+    anyone who can write to the bucket could have replaced it."""
+    if not expected:
+        raise ValueError(f"{recorded_in} has no {field}: refusing to {use} {name} unverified")
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
-        raise ValueError(f"{name} has SHA-256 {actual} but its model card says {expected}: refusing to load it")
-    return joblib.load(io.BytesIO(data))
+        raise ValueError(f"{name} has SHA-256 {actual} but {recorded_in} says {expected}: refusing to {use} it")

@@ -27,14 +27,15 @@ log = logging.getLogger(__name__)
 COLUMNS = ("ds", "run_id", "model_version", "metric", "feature", "value", "threshold", "alert")
 
 
-def measure(champion: dict, model, training_rows: pd.DataFrame, today: pd.DataFrame, psi_threshold: float,
+def measure(champion: dict, model, training_rows: pd.DataFrame | None, today: pd.DataFrame, psi_threshold: float,
             r2_decay: float) -> list[dict]:
-    """The day's rows of model_monitoring (without ds and run_id) for the registered `champion` and its fitted `model`."""
+    """The day's rows of model_monitoring (without ds and run_id) for the registered `champion` and its fitted `model`;
+    without `training_rows` (a champion registered before their SHA-256 was recorded) its R2 only."""
     trained_r2 = champion["metrics"]["r2_test"]
     r2 = score_on(model, today[ml.FEATURES], today[ml.TARGET])
     rows = [{"metric": "r2", "feature": "", "value": r2, "threshold": trained_r2 - r2_decay,
              "alert": r2 < trained_r2 - r2_decay}]
-    for row in drift.feature_drift(training_rows, today, psi_threshold):
+    for row in (drift.feature_drift(training_rows, today, psi_threshold) if training_rows is not None else []):
         rows.append({"metric": "psi", "feature": row["feature"], "value": row["psi"], "threshold": psi_threshold,
                      "alert": row["drifted"]})
         if row["ks"] is not None:

@@ -34,7 +34,8 @@ def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodas
     with db_connection() as conn:
         registered = registry.entry(conn, settings.db_schema, ts_nodash)
     return artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, dataset_events,
-                                        registered_sha256=registered and registered["model_sha256"])
+                                        registered_sha256=registered and registered["model_sha256"],
+                                        registered_rows_sha256=registered and registered["training_rows_sha256"])
 
 
 def monitor(features: dict, version: str, ds: str, run_id: str, context: dict) -> list[dict]:
@@ -46,8 +47,14 @@ def monitor(features: dict, version: str, ds: str, run_id: str, context: dict) -
             rows = []
         else:
             today = pd.concat([features["train"], features["test"]], ignore_index=True)
-            rows = monitoring.measure(champion, artifacts.load_registered(champion), artifacts.training_rows(champion),
-                                      today, settings.drift_psi_threshold, settings.r2_decay)
+            training = None
+            if champion["training_rows_sha256"]:
+                training = artifacts.training_rows(champion)  # refused unless its SHA-256 is the registered one
+            else:  # its rows cannot be checked: no drift is measured against them, its R2 still is
+                log.warning("champion %s was registered before the SHA-256 of its training rows was recorded: its "
+                            "drift is not measured (its R2 on the day's rows is)", champion["version"])
+            rows = monitoring.measure(champion, artifacts.load_registered(champion), training, today,
+                                      settings.drift_psi_threshold, settings.r2_decay)
         monitoring.store(conn, settings.db_schema, ds, run_id, rows)
     lines = monitoring.alert_lines(ds, rows)
     for line in lines:

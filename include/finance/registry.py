@@ -75,7 +75,8 @@ def score_on(model, features_test: pd.DataFrame, target_test) -> float:
 
 
 COLUMNS = ("version", "run_id", "ds", "model", "model_class", "hyper_parameters", "metrics", "artifact_uri",
-           "model_sha256", "training_rows_uri", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
+           "model_sha256", "training_rows_uri", "training_rows_sha256", "status", "reason", "candidate_r2",
+           "champion_r2", "incumbent_version")
 
 
 def candidate_of(card: dict) -> dict:
@@ -83,7 +84,8 @@ def candidate_of(card: dict) -> dict:
     return {"version": card["version"], "run_id": card["run_id"], "ds": card["data"]["ds"], "model": card["model"],
             "model_class": card["model_class"], "hyper_parameters": card["hyper_parameters"],
             "metrics": card["metrics"], "artifact_uri": card["artifacts"]["model"],
-            "model_sha256": card["model_sha256"], "training_rows_uri": card["artifacts"]["training_rows"]}
+            "model_sha256": card["model_sha256"], "training_rows_uri": card["artifacts"]["training_rows"],
+            "training_rows_sha256": card["training_rows_sha256"]}
 
 
 def _select(cur, schema: str, **where) -> dict | None:

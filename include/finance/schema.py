@@ -3,7 +3,8 @@
 The raw tables (`in_charge`, `in_satisfaction`, named by the contracts: `CONTRACTS[kind].table`) take
 their columns from the data contract, so their DDL is generated here, as is each day's partition with
 the contract as CHECK constraints. The fixed tables are `include/finance/sql/tables/<name>.sql`.
-`create_tables` creates whatever is missing and changes nothing else: it can run before every load.
+`create_tables` creates whatever is missing (a table, or a column a later version added: its file's `ALTER TABLE
+... ADD COLUMN IF NOT EXISTS`) and changes nothing else: it can run before every load.
 Every identifier is quoted, the schema (`DB_SCHEMA`) included.
 """
 

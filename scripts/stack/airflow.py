@@ -90,7 +90,7 @@ class Airflow:
             "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor" if celery else "LocalExecutor",
             # each Celery worker's own host name (its UTS namespace), recorded with every task it runs
             "AIRFLOW__CORE__HOSTNAME_CALLABLE": "socket.gethostname",
-            "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "AIRFLOW__CELERY__BROKER_URL": self.broker_url,  # with the password: in no log or command line
             "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(CELERY_CONCURRENCY),
             # a message a lost worker took is delivered again after this (Airflow retries the task long before)
             "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT": "21600",

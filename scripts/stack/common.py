@@ -19,7 +19,8 @@ ROOT = PROJECT_ROOT
 # The edition is the venv's Airflow (make AIRFLOW=3 uses .venv-airflow3): its DAG folder, lock and local state.
 AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
 AIRFLOW_3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
-DAGS_FOLDER = ROOT / "airflow3" / "dags" if AIRFLOW_3 else ROOT / "dags"
+# (In the Airflow 3 edition's own Astro project, `make astro-project AIRFLOW=3`, its DAGs are dags/.)
+DAGS_FOLDER = ROOT / "airflow3" / "dags" if AIRFLOW_3 and (ROOT / "airflow3" / "dags").is_dir() else ROOT / "dags"
 LOCK = ROOT / ("requirements-airflow3.lock" if AIRFLOW_3 else "requirements.lock")
 LOCAL = ROOT / ".local" / "airflow3" if AIRFLOW_3 else ROOT / ".local"  # git-ignored
 

@@ -7,6 +7,7 @@ import glob
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import tempfile
 from functools import cached_property
@@ -55,10 +56,11 @@ class Postgres:
 
     @cached_property
     def pg_data(self) -> Path:
-        """`<state>/postgres`; as root, where the `postgres` user cannot reach that, a folder under /tmp."""
+        """`<state>/postgres`; as root, where the `postgres` user cannot reach that, a folder under /tmp
+        (`private_folder`: there any user could have put something at its name first)."""
         if os.geteuid() == 0 and not _postgres_user_can_reach(self.state_dir):
             digest = hashlib.sha1(str(self.state_dir.resolve()).encode()).hexdigest()[:12]
-            return Path(tempfile.gettempdir()) / f"finance-elt-ml-postgres-{digest}"
+            return private_folder(Path(tempfile.gettempdir()) / f"finance-elt-ml-postgres-{digest}")
         return self.state_dir / "postgres"
 
     @property
@@ -189,6 +191,31 @@ class Postgres:
 
     def drop_database(self, name: str) -> None:
         self.admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def private_folder(path: Path) -> Path:
+    """`path`, a folder in a folder every user can write to (/tmp), made here (mode 0700) or made by an earlier
+    run: a real folder (not a symbolic link) owned by root or `postgres`, that no one else can write to. Its
+    name is predictable (one per state folder, kept across runs), so another user could have made it first,
+    or a link there to anywhere else: initdb and `make reset` would then write or delete there."""
+    import pwd
+
+    try:
+        os.mkdir(path, 0o700)  # does not follow a link at `path`
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    owners = {os.geteuid(), pwd.getpwnam("postgres").pw_uid}
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise StackError(f"{path} (where PostgreSQL's data goes) is not a folder but "
+                         + ("a symbolic link" if stat.S_ISLNK(info.st_mode) else "a file")
+                         + ": refusing to use it; remove it if it is yours, or set up the stack in a folder the "
+                         "`postgres` user can reach")
+    if info.st_uid not in owners or info.st_mode & 0o022:
+        raise StackError(f"{path} (where PostgreSQL's data goes) is owned by uid {info.st_uid} with mode "
+                         f"{stat.S_IMODE(info.st_mode):o}: another user made it or can write to it; refusing to use "
+                         "it. Remove it if it is yours, or set up the stack in a folder the `postgres` user can reach")
+    return path
 
 
 def _postgres_user_can_reach(folder: Path) -> bool:

@@ -22,10 +22,13 @@ def s3_client(stack):
 
 
 def inside(folder: Path, key: str) -> Path:
-    """`folder / key`, for an S3 bucket name or object key; refuses one that would be written outside `folder`."""
+    """`folder / key`, for an S3 bucket name or object key saved to disk (`down`'s save, `make run`'s plots, the
+    end-to-end tests' artifacts). A key is any text: one that is absolute or has an empty, `.` or `..` part
+    (`a/../../x`, `/etc/x`, `a//b`) is refused, as it could be written outside `folder` or onto another key's file."""
     target, root = (folder / key).resolve(), folder.resolve()
-    if key.startswith("/") or ".." in key.split("/") or target == root or not target.is_relative_to(root):
-        raise StackError(f"refusing to save S3 key {key!r}: it would be written outside {folder}")
+    parts = set(key.split("/"))
+    if key.startswith("/") or {"", ".", ".."} & parts or target == root or not target.is_relative_to(root):
+        raise StackError(f"refusing to save S3 key {key!r}: it would be written outside {folder} or onto another key")
     return folder / key
 
 

@@ -26,7 +26,7 @@ from include.finance.storage import ml_run_prefix
 
 from .api import run_task_instances
 from .common import ROOT, settings
-from .s3 import s3_client
+from .s3 import inside, s3_client
 
 MODEL_INPUT = ("successful_charges", "other_currency_charges", "implausible_charges", "survey_answers", "orphan_surveys")
 AUDIT = ("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note")
@@ -130,9 +130,10 @@ def download(stack, prefix: str, folder: Path) -> list[Path]:
     paths = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for item in page.get("Contents", []):
-            paths.append(folder / item["Key"][len(prefix):])
-            paths[-1].parent.mkdir(parents=True, exist_ok=True)
-            client.download_file(bucket, item["Key"], str(paths[-1]))
+            if not item["Key"].endswith("/"):  # a folder's marker
+                paths.append(inside(folder, item["Key"][len(prefix):]))
+                paths[-1].parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, item["Key"], str(paths[-1]))
     return paths
 
 

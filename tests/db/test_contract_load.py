@@ -325,6 +325,38 @@ def test_hostile_files_are_bounded_the_same_on_both_paths(db, s3):
                             " contract does not know")
 
 
+def test_a_line_of_max_line_bytes_loads_by_either_path_and_one_byte_more_is_rejected(stack, db):
+    """The long-line limit at its boundary in the real database (tests/unit/test_line_limit.py cuts the bytes
+    every way): a row of MAX_LINE_BYTES (its line break not counted) loads by COPY, and by the row reader
+    when COPY refuses another row of its file; one byte more makes COPY give its file up, and the row
+    reader rejects that row alone."""
+    from include.finance.contract import MAX_LINE_BYTES
+    from include.finance.input_files import CHUNK_BYTES
+
+    def row(customer: str, size: int) -> bytes:
+        start = f"{customer},1,2,3,basic,".encode()  # then an unknown column, as long as it takes
+        return start + b"x" * (size - len(start)) + b"\n"
+
+    ds, header = "2026-03-08", SAT_HEADER.replace(b"\n", b",note\n")
+    files = {"s3://x/exact.csv": header + row("cus_1", MAX_LINE_BYTES) + b"cus_2,4,5,6,premium,n\n",
+             "s3://x/exact_and_a_bad_score.csv": header + row("cus_3", MAX_LINE_BYTES) + b"cus_x,11,5,6,premium,n\n",
+             "s3://x/over.csv": header + row("cus_4", MAX_LINE_BYTES + 1) + b"cus_5,4,5,6,premium,n\n"}
+    assert [len(body.split(b"\n")[1]) for body in files.values()] == [MAX_LINE_BYTES, MAX_LINE_BYTES, MAX_LINE_BYTES + 1]
+    conn = psycopg2.connect(stack.db_uri("finance"))
+    audits = load.load_day(conn, SATISFACTION, {
+        name: (lambda body=body: iter([body[i:i + CHUNK_BYTES] for i in range(0, len(body), CHUNK_BYTES)]))
+        for name, body in files.items()}, ds, "limit", SCHEMA)
+    conn.close()
+    assert {a.file.rsplit("/", 1)[1]: (a.loaded_by, a.rows_read, a.rows_loaded, a.rows_rejected) for a in audits} == {
+        "exact.csv": ("copy", 2, 2, 0), "exact_and_a_bad_score.csv": ("row reader", 2, 1, 1),
+        "over.csv": ("row reader", 2, 1, 1)}
+    assert query(db, f"SELECT customer_id FROM {t('in_satisfaction')} WHERE ds = %s ORDER BY 1", ds) == [
+        ("cus_1",), ("cus_2",), ("cus_3",), ("cus_5",)]
+    assert [(f, line, reason) for f, line, reason, _ in rejects(db, ds, "satisfaction")] == [
+        ("exact_and_a_bad_score.csv", 3, "customer_satisfaction_speed: not an integer from 0 to 10: '11'"),
+        ("over.csv", 2, f"line longer than {MAX_LINE_BYTES} bytes")]
+
+
 def generated_day(s3, ds: str, tmp_path) -> dict[str, int]:
     clear(s3, ds)
     files = generate_mock_data(tmp_path / ds, dt.date.fromisoformat(ds), customers=300, parts=2)

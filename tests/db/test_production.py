@@ -20,7 +20,8 @@ def candidate(version: str, ds: str) -> dict:
     return {"version": version, "run_id": f"run_{version}", "ds": ds, "model": "RidgeCV",
             "model_class": "sklearn.linear_model.RidgeCV", "hyper_parameters": {"alphas": [1.0]},
             "metrics": {"cv_r2": 0.8, "r2_test": 0.8}, "artifact_uri": f"s3://b/ml-runs/{version}/model.joblib",
-            "model_sha256": "0" * 64, "training_rows_uri": f"s3://b/ml-runs/{version}/training_rows.csv.gz"}
+            "model_sha256": "0" * 64, "training_rows_uri": f"s3://b/ml-runs/{version}/training_rows.csv.gz",
+            "training_rows_sha256": "1" * 64}
 
 
 def statuses(conn) -> dict:
@@ -71,6 +72,19 @@ def test_the_registry_holds_one_champion_at_most(conn):
         cur.execute(f"INSERT INTO {SCHEMA}.model_registry (version, run_id, ds, model, model_class, hyper_parameters,"
                     " metrics, artifact_uri, model_sha256, training_rows_uri, status, reason, candidate_r2) VALUES ('v2',"
                     " 'r', '2026-01-02', 'm', 'c', '{}', '{}', 'u', 's', 't', 'champion', 'by hand', 0.9)")
+
+
+def test_the_registry_keeps_the_training_rows_sha256_and_adds_its_column_to_an_earlier_versions_table(conn):
+    from include.finance import schema
+
+    registry.register(conn, SCHEMA, candidate("v1", "2026-01-01"), lambda e: 0.5, 0.005)
+    assert registry.entry(conn, SCHEMA, "v1")["training_rows_sha256"] == "1" * 64
+    with conn, conn.cursor() as cur:  # the table as an earlier version made it, with a model registered then
+        cur.execute(f"ALTER TABLE {SCHEMA}.model_registry DROP COLUMN training_rows_sha256")
+    schema.create_tables(conn, SCHEMA)
+    assert registry.entry(conn, SCHEMA, "v1")["training_rows_sha256"] is None  # its drift is not measured
+    registry.register(conn, SCHEMA, candidate("v2", "2026-01-02"), lambda e: 0.9, 0.005)
+    assert registry.entry(conn, SCHEMA, "v2")["training_rows_sha256"] == "1" * 64
 
 
 class SpeedModel:

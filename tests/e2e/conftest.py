@@ -340,11 +340,12 @@ def listeners(stack) -> list[tuple[str, str, int]]:
 
 def download_ml_artifacts(stack, runs, folder: Path) -> None:
     from scripts.stack import ml_artifacts_prefix, s3_client, settings
+    from scripts.stack.s3 import inside
 
     prefix = ml_artifacts_prefix(runs["finance_ml"])
     client = s3_client(stack)
     for item in client.list_objects_v2(Bucket=settings.data_bucket_name, Prefix=prefix).get("Contents", []):
-        target = folder / item["Key"][len(prefix):]
+        target = inside(folder, item["Key"][len(prefix):])
         target.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(settings.data_bucket_name, item["Key"], str(target))
 

@@ -297,7 +297,8 @@ def test_no_credentials_in_any_log(stack, pipeline):
     """No log the stack writes (task logs, every service's own log, PostgreSQL's) holds a secret it configured."""
     env = stack.env()
     aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
-    secrets = {"database password": stack.pg_password, "S3 access key": aws["login"], "S3 secret key": aws["password"],
+    secrets = {"database password": stack.pg_password, "Redis password": stack.redis_password,
+               "S3 access key": aws["login"], "S3 secret key": aws["password"],
                **({"API secret key": env["AIRFLOW__API__SECRET_KEY"], "JWT secret": env["AIRFLOW__API_AUTH__JWT_SECRET"]}
                   if AIRFLOW_3 else {"webserver secret key": env["AIRFLOW__WEBSERVER__SECRET_KEY"]})}
     assert all(len(value) >= 8 for value in secrets.values()), secrets.keys()

@@ -1,6 +1,9 @@
+import contextlib
+import gzip
 import hashlib
 import io
 import json
+import re
 from datetime import datetime, timezone
 from types import SimpleNamespace
 
@@ -65,6 +68,8 @@ def test_publish_uploads_the_best_model_and_its_card_under_the_runs_prefix(capsy
     assert card["data"] == {"table": f"{settings.db_schema}.model_satisfaction",
                             "built_by": "finance_elt run scheduled__2026-11-20", "ds": "2026-11-20"}
     assert card["artifacts"]["model"] == f"s3://{BUCKET}/{prefix}model.joblib"
+    rows_bytes = s3.objects[(BUCKET, prefix + "training_rows.csv.gz")]
+    assert card["training_rows_sha256"] == hashlib.sha256(rows_bytes).hexdigest()
     model = ml.load_model(s3.objects[(BUCKET, prefix + "model.joblib")], card)  # the uploaded bytes match the card
     test = features["test"]
     assert np.isclose(model.score(test[ml.FEATURES], test[ml.TARGET]), card["metrics"]["r2_test"])
@@ -117,7 +122,8 @@ def test_a_registered_model_loads_only_with_its_registered_sha256():
     s3 = FakeBucket()
     card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3)
     entry = {"artifact_uri": card["artifacts"]["model"], "model_sha256": card["model_sha256"],
-             "training_rows_uri": card["artifacts"]["training_rows"]}
+             "training_rows_uri": card["artifacts"]["training_rows"],
+             "training_rows_sha256": card["training_rows_sha256"]}
     model = artifacts.load_registered(entry, s3=s3)
     assert np.isclose(model.score(features["test"][ml.FEATURES], features["test"][ml.TARGET]), card["metrics"]["r2_test"])
     assert artifacts.training_rows(entry, s3=s3).equals(features["train"][ml.FEATURES])
@@ -132,11 +138,86 @@ def test_a_registered_version_is_never_replaced_by_other_bytes():
     s3 = FakeS3()
     card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3)
     again = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3,
-                                         registered_sha256=card["model_sha256"])  # a rerun on the same rows
+                                         registered_sha256=card["model_sha256"],  # a rerun on the same rows
+                                         registered_rows_sha256=card["training_rows_sha256"])
     assert again["model_sha256"] == card["model_sha256"]
+    assert again["training_rows_sha256"] == card["training_rows_sha256"]
     before = dict(s3.objects)
-    with pytest.raises(ValueError, match="model version 20261121T000000 is registered with SHA-256 0{64}, this run's "
-                                         "model has [0-9a-f]{64}: the day's data changed since"):
-        artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3,
-                                     registered_sha256="0" * 64)
+    for what, registered in (("model", {"registered_sha256": "0" * 64}),
+                             ("training rows", {"registered_rows_sha256": "0" * 64})):
+        with pytest.raises(ValueError, match="model version 20261121T000000 is registered with SHA-256 0{64}, this "
+                                             f"run's {what} has [0-9a-f]{{64}}: the day's data changed since"):
+            artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", s3=s3,
+                                         **registered)
     assert s3.objects == before  # nothing uploaded
+
+
+def published_linear_model():
+    """One model published to a fake bucket, its registry entry (`registry.candidate_of` its card) and the bucket."""
+    from include.finance import registry
+
+    features = ml.engineer_features(satisfaction_table(), seed=2)
+    s3 = FakeBucket()
+    card = artifacts.publish_best_model(features, [train(features, LINEAR, "LinearRegression")], "run_1",
+                                        "20261121T000000", "2026-11-20", s3=s3)
+    return features, registry.candidate_of(card), s3
+
+
+def tamper(s3, uri: str) -> None:
+    """Another gzip'd CSV of the same columns: a later day's population, as someone with write access to the bucket
+    could put in place of the training rows to hide a drift."""
+    frame = pd.read_csv(io.BytesIO(artifacts.read(uri, s3)), compression="gzip").assign(product_type="premium")
+    s3.objects[(BUCKET, uri.removeprefix(f"s3://{BUCKET}/"))] = gzip.compress(frame.to_csv(index=False).encode())
+
+
+def test_training_rows_are_read_only_with_their_registered_sha256():
+    features, entry, s3 = published_linear_model()
+    assert entry["training_rows_sha256"] == hashlib.sha256(artifacts.read(entry["training_rows_uri"], s3)).hexdigest()
+    assert artifacts.training_rows(entry, s3=s3).equals(features["train"][ml.FEATURES])
+    tamper(s3, entry["training_rows_uri"])
+    digest = hashlib.sha256(artifacts.read(entry["training_rows_uri"], s3)).hexdigest()
+    with pytest.raises(ValueError, match=rf"^{re.escape(entry['training_rows_uri'])} has SHA-256 {digest} but the "
+                                         rf"model registry says {entry['training_rows_sha256']}: refusing to measure "
+                                         "drift against it$"):
+        artifacts.training_rows(entry, s3=s3)
+    with pytest.raises(ValueError, match="^the model registry has no training_rows_sha256: refusing to measure drift "
+                                         f"against {re.escape(entry['training_rows_uri'])} unverified$"):
+        artifacts.training_rows({**entry, "training_rows_sha256": None}, s3=s3)
+
+
+@contextlib.contextmanager
+def no_database():
+    yield None
+
+
+@pytest.fixture
+def monitor(monkeypatch):
+    """`production.monitor` of the day `features` for the registered `champion` in the fake bucket `s3`;
+    returns the rows it would store."""
+    from include.finance import production, registry
+
+    def run(features, champion, s3):
+        monkeypatch.setattr(production, "db_connection", no_database)
+        monkeypatch.setattr(registry, "incumbent", lambda conn, schema, version: champion)
+        monkeypatch.setattr(artifacts, "s3_hook", lambda: s3)
+        monkeypatch.setattr(production.monitoring, "store", lambda conn, schema, ds, run_id, rows: len(rows))
+        return production.monitor(features, "20261122T000000", "2026-11-21", "run_2", {})
+
+    return run
+
+
+def test_the_champions_tampered_training_rows_are_refused_before_drift_is_measured(monitor, monkeypatch):
+    features, champion, s3 = published_linear_model()
+    rows = monitor(features, champion, s3)
+    assert {r["metric"] for r in rows} == {"r2", "psi", "ks"}
+    tamper(s3, champion["training_rows_uri"])
+    monkeypatch.setattr("include.finance.drift.feature_drift", lambda *args: pytest.fail("drift measured"))
+    with pytest.raises(ValueError, match="training_rows.csv.gz has SHA-256 [0-9a-f]{64} but the model registry says"):
+        monitor(features, champion, s3)
+
+
+def test_a_champion_registered_before_its_rows_digest_was_recorded_is_monitored_on_its_r2_only(monitor, caplog):
+    features, champion, s3 = published_linear_model()
+    rows = monitor(features, {**champion, "training_rows_sha256": None}, s3)
+    assert [r["metric"] for r in rows] == ["r2"]
+    assert "registered before the SHA-256 of its training rows was recorded: its drift is not measured" in caplog.text

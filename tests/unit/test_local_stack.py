@@ -1,11 +1,12 @@
 """Unit tests of the local stack (scripts/stack/) that start no service: the per-clone secrets, `save_s3`
-(a fake S3 client), the pipeline's REST calls and the state lines it prints (a fake API), the API client's
-basic auth (a tiny HTTP server) and `make parse`."""
+and the downloads of a run's files (a fake S3 client), the pipeline's REST calls and the state lines it
+prints (a fake API), the API client's basic auth (a tiny HTTP server) and `make parse`."""
 
 import base64
 import datetime as dt
 import http.server
 import json
+import os
 import re
 import stat
 import threading
@@ -15,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from scripts import stack as stack_module
-from scripts.stack import AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3
+from scripts.stack import (AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3,
+                           summary)
 from scripts.stack.parse import parse
+from tests.editions import edition_only
 
 
 def test_the_database_password_is_made_once_per_state_folder_and_kept_private(tmp_path):
@@ -50,7 +53,8 @@ def test_the_web_secret_key_is_kept_private_also_when_an_older_version_made_it(t
     assert stat.S_IMODE((tmp_path / file).stat().st_mode) == 0o600
 
 
-@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's processes only: Airflow 2 signs no task tokens, its login is a user")
+@pytest.mark.skipif(not AIRFLOW_3, reason=edition_only("Airflow 3's processes only: Airflow 2 signs no task tokens, "
+                                                       "its login is a user"))
 def test_airflow_3s_processes_share_their_secrets_and_the_login_and_listen_on_loopback(tmp_path):
     env = Stack(state_dir=tmp_path, web_port=28123).env()
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == (tmp_path / "jwt_secret").read_text().strip()  # scheduler signs, API checks
@@ -76,13 +80,73 @@ def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_pa
     monkeypatch.setattr(postgres, "find_pg_bin", lambda: tmp_path / "bin")
     monkeypatch.setattr(postgres.os, "geteuid", lambda: 1000)  # no chown to `postgres`
     monkeypatch.setattr(stack, "_run_pg", run_pg)
-    monkeypatch.setattr(stack, "_set_pg_password", lambda: seen.update(altered=stack.pg_password))
+    # no server here: what the server receives is tests/db/test_postgres_password.py's
+    monkeypatch.setattr(stack, "_set_pg_password", lambda: None)
     monkeypatch.setattr(stack, "_ensure_database", lambda name: None)
     monkeypatch.setattr(stack, "configure_metadata_database", lambda: None)
     stack.start_postgres()
-    assert seen["password"] == seen["altered"] == (tmp_path / "state" / "pg_password").read_text().strip()
+    assert seen["password"] == (tmp_path / "state" / "pg_password").read_text().strip()
     assert seen["mode"] == 0o600 and not seen["pwfile"].exists()
     assert sorted(p.name for p in (tmp_path / "state").iterdir()) == ["pg_password", "postgres"]
+
+
+@pytest.fixture
+def pg_data_under_tmp(tmp_path, monkeypatch):
+    """Root, and a state folder the `postgres` user cannot reach: `pg_data` is then a folder of this test's
+    own /tmp (tmp_path/tmp). Returns that folder's path; the fake `postgres` user's uid is this process's."""
+    import pwd
+    from types import SimpleNamespace
+
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(postgres.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(postgres, "_postgres_user_can_reach", lambda folder: False)
+    monkeypatch.setattr(postgres.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(pwd, "getpwnam", lambda name: SimpleNamespace(pw_uid=os.getuid()))
+    [path] = {Stack(state_dir=tmp_path / "state").pg_data for _ in range(2)}  # one name per state folder
+    if path.is_dir():
+        path.rmdir()  # the test plants what it needs there
+    return path
+
+
+def test_the_clusters_folder_stays_in_the_state_folder_where_postgres_can_reach_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(postgres, "_postgres_user_can_reach", lambda folder: True)
+    assert Stack(state_dir=tmp_path).pg_data == tmp_path / "postgres"
+
+
+def test_the_clusters_folder_under_tmp_is_made_private(tmp_path, pg_data_under_tmp):
+    assert Stack(state_dir=tmp_path / "state").pg_data == pg_data_under_tmp
+    assert pg_data_under_tmp.parent == tmp_path / "tmp"
+    assert pg_data_under_tmp.name.startswith("finance-elt-ml-postgres-")
+    info = os.lstat(pg_data_under_tmp)
+    assert stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) == 0o700
+    assert Stack(state_dir=tmp_path / "state").pg_data == pg_data_under_tmp  # the next run's, made by this one
+
+
+@pytest.mark.parametrize("planted", ["symlink", "file", "foreign", "writable"])
+def test_the_clusters_folder_under_tmp_is_refused_when_someone_else_put_something_there(tmp_path, pg_data_under_tmp,
+                                                                                     planted):
+    """Another user of the machine, knowing the name, made it first: a link to a folder of theirs (or of the
+    system's), a file, a folder of theirs, or one anyone can write to."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if planted == "symlink":
+        pg_data_under_tmp.symlink_to(elsewhere)
+    elif planted == "file":
+        pg_data_under_tmp.write_text("")
+    else:
+        pg_data_under_tmp.mkdir(mode=0o700)
+        if planted == "writable":
+            pg_data_under_tmp.chmod(0o777)
+        elif os.getuid() == 0:  # owned by neither root nor `postgres`
+            os.chown(pg_data_under_tmp, 4242, 4242)
+        else:
+            pytest.skip("making a folder of another user needs root")  # this process's uid is `postgres`'s here
+    message = {"symlink": "is not a folder but a symbolic link", "file": "is not a folder but a file",
+               "foreign": "owned by uid 4242", "writable": "with mode 777: another user made it or can write to it"}
+    with pytest.raises(StackError, match=re.escape(f"{pg_data_under_tmp} (where PostgreSQL's data goes) ")
+                       + ".*" + re.escape(message[planted]) + ".*refusing to use it"):
+        Stack(state_dir=tmp_path / "state").pg_data
+    assert list(elsewhere.iterdir()) == []
 
 
 class FakeS3:
@@ -98,10 +162,13 @@ class FakeS3:
         assert operation == "list_objects_v2"
         return self
 
-    def paginate(self, Bucket: str):
-        keys = list(self.buckets[Bucket])
+    def paginate(self, Bucket: str, Prefix: str = ""):
+        keys = [key for key in self.buckets[Bucket] if key.startswith(Prefix)]
         yield {"Contents": [{"Key": key} for key in keys[:2]]}
         yield {"Contents": [{"Key": key} for key in keys[2:]]} if keys[2:] else {}
+
+    def list_objects_v2(self, Bucket: str, Prefix: str = ""):
+        return {"Contents": [{"Key": key} for key in self.buckets[Bucket] if key.startswith(Prefix)]}
 
     def download_file(self, bucket: str, key: str, filename: str):
         Path(filename).write_bytes(self.buckets[bucket][key])
@@ -128,7 +195,7 @@ def test_save_s3_saves_every_object_under_its_bucket(tmp_path, fake_s3):
 
 
 @pytest.mark.parametrize("key", ["../escaped", "../../escaped", "charge/../../escaped", "{tmp}/escaped", "..",
-                                 "charge/..", "./..", "."])
+                                 "charge/..", "./..", ".", "charge//escaped", "charge/./escaped"])
 def test_save_s3_refuses_a_key_that_would_be_written_outside_its_folder(tmp_path, fake_s3, key):
     key = key.replace("{tmp}", str(tmp_path))  # absolute
     stack = Stack(state_dir=tmp_path / "state")
@@ -149,6 +216,39 @@ def test_save_s3_refuses_a_bucket_name_that_would_be_written_outside_its_folder(
     with pytest.raises(StackError, match="refusing to save S3 key"):
         stack.save_s3()
     assert not any(p.name in ("escaped", "a.csv") for p in tmp_path.rglob("*"))
+
+
+def download_ml_artifacts(stack, ml_run, folder):
+    """The end-to-end tests' copy of a finance_ml run's files (tests/e2e/conftest.py)."""
+    from tests.e2e.conftest import download_ml_artifacts
+
+    download_ml_artifacts(stack, {"finance_ml": ml_run}, folder)
+
+
+def download_plots(stack, ml_run, folder):
+    """`make run`'s download of a finance_ml run's files (the plots) for the summary."""
+    summary.download(stack, stack_module.ml_artifacts_prefix(ml_run), folder)
+
+
+@pytest.mark.parametrize("download", [download_plots, download_ml_artifacts])
+@pytest.mark.parametrize("key", ["a/../../escaped", "a//escaped", "{tmp}/escaped", "../escaped"])  # {tmp}: absolute
+def test_downloads_of_a_runs_files_refuse_a_key_that_would_be_written_outside_their_folder(tmp_path, monkeypatch,
+                                                                                           download, key):
+    ml_run, key = {"logical_date": "2026-11-21T00:00:00+00:00"}, key.replace("{tmp}", str(tmp_path))
+    prefix = stack_module.ml_artifacts_prefix(ml_run)
+    files = {prefix + "model.joblib": b"model", prefix + "plots/a.png": b"png", prefix + key: b"escaped"}
+    client = FakeS3({stack_module.settings.data_bucket_name: files})
+    monkeypatch.setattr(summary, "s3_client", lambda _: client)
+    monkeypatch.setattr(stack_module, "s3_client", lambda _: client)
+    with pytest.raises(StackError, match=re.escape(f"refusing to save S3 key {key!r}")):
+        download(Stack(state_dir=tmp_path / "state"), ml_run, tmp_path / "run" / "files")
+    assert not any(p.name == "escaped" for p in tmp_path.rglob("*"))
+    # without it, every file lands under the folder
+    del files[prefix + key]
+    download(Stack(state_dir=tmp_path / "state"), ml_run, tmp_path / "run" / "files")
+    landed = {p.relative_to(tmp_path / "run" / "files").as_posix(): p.read_bytes()
+              for p in (tmp_path / "run" / "files").rglob("*") if p.is_file()}
+    assert landed == {"model.joblib": b"model", "plots/a.png": b"png"}
 
 
 class FakeAirflow:

@@ -8,7 +8,7 @@ import pytest
 from model_tables import BOOSTING, LINEAR, satisfaction_table, train, true_mean
 
 from include.finance import artifacts, ml
-from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY
+from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 from include.finance.contract import CONTRACTS
 
 
@@ -79,8 +79,8 @@ def test_features_survive_the_astro_xcom_round_trip():
     assert train(round_trip)["cv_r2"] == pytest.approx(train(features)["cv_r2"], abs=1e-12)
 
 
-@pytest.mark.skipif(not AIRFLOW_3, reason="Airflow 3's XCom serializer (airflow.sdk.serde); the Astro SDK edition's "
-                    "XCom is tested above")
+@pytest.mark.skipif(not AIRFLOW_3, reason=edition_only("Airflow 3's XCom serializer (airflow.sdk.serde); the Astro SDK "
+                                                       "edition's XCom is tested above"))
 def test_features_and_rows_survive_airflow_3s_xcom_as_json():
     """Airflow 3's XCom keeps a DataFrame as Parquet (pyarrow) in JSON: select_model_rows' rows and
     split_train_test's features come back with their values and dtypes (NULL scores included)."""
@@ -177,10 +177,31 @@ def test_an_unseeded_model_is_caught_when_refitted():
         ml.fit_best(features, best)
 
 
-def test_train_model_names_an_unknown_class():
+@pytest.mark.parametrize("path", ["sklearn.linear_model.NoSuchRegressor", "os.system", "subprocess.Popen",
+                                  "sklearn.linear_model.ElasticNet"])  # a real estimator, but not a configured one
+def test_only_a_configured_models_class_is_imported(path, monkeypatch):
+    """A model spec comes through XCom: a dotted path in it that is not a configured model's class is refused
+    by name before anything is imported."""
     features = ml.engineer_features(satisfaction_table(), seed=2)
-    with pytest.raises(AttributeError, match="NoSuchRegressor"):
-        train(features, ("sklearn.linear_model.NoSuchRegressor", {}))
+    imported = []
+    monkeypatch.setattr(ml.importlib, "import_module", lambda name: imported.append(name))
+    with pytest.raises(ValueError, match=rf"^model class {re.escape(repr(path))} is not one of the configured "
+                                         r"models' classes \(.*sklearn\.linear_model\.LinearRegression.*\): refusing"):
+        train(features, (path, {}))
+    with pytest.raises(ValueError, match=re.escape(repr(path))):
+        ml.fit_best(features, {"model": "m", "model_class": path, "hyper_parameters": {}, "r2_test": 0.0})
+    assert imported == []
+
+
+def test_a_model_left_out_by_ml_models_is_refused_too(monkeypatch):
+    from include.finance import config
+
+    monkeypatch.setattr(config, "settings", config.Settings.from_env({"ML_MODELS": "Lasso"}))
+    features = ml.engineer_features(satisfaction_table(), seed=2)
+    with pytest.raises(ValueError, match="'sklearn.linear_model.LinearRegression' is not one of the configured "
+                                         r"models' classes \(sklearn.linear_model.Lasso\)"):
+        train(features, LINEAR)
+    assert ml.build_pipeline("sklearn.linear_model.Lasso", {"alpha": 2.0})
 
 
 def published_model(tmp_path):

@@ -25,6 +25,12 @@ def test_a_day_like_the_training_rows_raises_no_alert():
     assert r2["value"] > 0.9 and np.isclose(r2["threshold"], 0.85)
 
 
+def test_without_training_rows_only_the_r2_is_measured():
+    train, today = satisfaction_table(2000, seed=1), satisfaction_table(2000, seed=2)
+    rows = monitoring.measure(CHAMPION, fitted(train), None, today, psi_threshold=0.2, r2_decay=0.1)
+    assert [(r["metric"], r["alert"]) for r in rows] == [("r2", False)]
+
+
 def test_a_shifted_population_and_a_decayed_model_alert():
     train = satisfaction_table(2000, seed=1)
     # a population that buys the dear plan (a drift of product_type) and whose amounts no longer follow speed

@@ -4,8 +4,10 @@ tested in test_operators_airflow3.py."""
 
 import pytest
 
-pytest.importorskip("astro", reason="the Astro SDK edition's operators need the Astro SDK, which does not run on "
-                    "Airflow 3: test_operators_airflow3.py tests that edition's")
+from tests.editions import edition_only  # noqa: E402
+
+pytest.importorskip("astro", reason=edition_only("the Astro SDK edition's operators need the Astro SDK, which does "
+                                                 "not run on Airflow 3: test_operators_airflow3.py tests that edition's"))
 
 from astro.constants import FileType  # noqa: E402
 from astro.files import File  # noqa: E402

@@ -3,14 +3,16 @@ replaced by a recorder; the end-to-end run of that edition (make test AIRFLOW=3)
 
 import pytest
 
-pytest.importorskip("airflow.sdk", reason="the Airflow 3 edition's operators need Airflow 3's Task SDK: "
-                    "test_operators.py tests the Astro SDK edition's")
+from tests.editions import edition_only  # noqa: E402
+
+pytest.importorskip("airflow.sdk", reason=edition_only("the Airflow 3 edition's operators need Airflow 3's Task SDK: "
+                                                     "test_operators.py tests the Astro SDK edition's"))
 
 from include.finance import operators_airflow3 as adapters  # noqa: E402
 from include.finance.compat import AirflowFailException  # noqa: E402
 from include.finance.contract import SATISFACTION  # noqa: E402
 from include.finance.operators_airflow3 import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
+from tests.unit.input_fixtures import (DS, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
                                        one_file_per_kind, put, satisfaction_day)
 
 PREFIX = f"s3://bucket/satisfaction/dt={DS}/"
@@ -34,11 +36,11 @@ def test_day_loads_is_one_plain_load_per_kind_or_fails_without_retry(s3):
 
 
 def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
-    from tests.editions import dagbag
+    from tests.editions import DAGS_FOLDER, dagbag
 
     client, _ = s3
     one_file_per_kind(client)
-    mapped = dagbag(ROOT / "airflow3" / "dags" / "finance_elt.py").dags["finance_elt"].get_task("load_input_files")
+    mapped = dagbag(DAGS_FOLDER / "finance_elt.py").dags["finance_elt"].get_task("load_input_files")
     assert mapped.operator_class is ContractLoadOperator
     for kwargs in adapters.day_loads(DS, SETTINGS):
         task = mapped.unmap(kwargs)

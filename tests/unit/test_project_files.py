@@ -41,6 +41,9 @@ EDITIONS = {
     "airflow3/Dockerfile": ("astrocrpublic.azurecr.io/runtime", "requirements-airflow3.lock"),
 }
 
+# The Astro CLI release CI installs (.github/workflows/tests.yml).
+ASTRO_CLI_VERSION = "1.46.0"
+
 YAML_FILES = ["docker-compose.override.yml", "airflow_settings.yaml", ".astro/config.yaml"]
 
 # What the Astro CLI's own compose file (airflow/include/airflow2/composeyml.go.tmpl) defines:
@@ -213,6 +216,23 @@ def test_aws_connection_points_at_the_minio_s3_api(compose, settings):
     assert conn["extra"]["aws_secret_access_key"] == env["MINIO_ROOT_PASSWORD"]
 
 
+# MinIO's last security release (CVE-2025-62506), published as source only: no image of it exists (minio/minio#21647).
+MINIO_SECURITY_RELEASE = "RELEASE.2025-10-15T17-29-55Z"
+
+
+def test_the_minio_image_is_pinned_and_says_it_predates_minios_security_release(compose):
+    image = compose["minio"]["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "quay.io/minio/minio" and tag.startswith("RELEASE.") and tag != "latest"
+    release = ".".join(tag.split(".")[:2])  # RELEASE.<date>, without a .hotfix.<commit> suffix
+    if release < MINIO_SECURITY_RELEASE:  # the tags' dates sort as text
+        text = read("docker-compose.override.yml")
+        comment = text[:text.index(f"image: {image}")].rsplit("minio:\n", 1)[1]
+        assert MINIO_SECURITY_RELEASE in comment and "minio/minio#21647" in comment, "say where the image is pinned"
+        deployment = read("docs/deployment.md")
+        assert MINIO_SECURITY_RELEASE in deployment and "minio/minio/issues/21647" in deployment
+
+
 def test_postgres_connection_points_at_the_data_postgres(compose, settings):
     service = compose["postgres_data"]
     active, _ = env_example()
@@ -344,8 +364,13 @@ def test_the_airflow3_astro_project_is_the_repository_with_the_editions_files(tm
     assert (project / "dags" / "finance_elt.py").read_text() == read("airflow3/dags/finance_elt.py")
     assert yaml.safe_load((project / ".astro" / "config.yaml").read_text())["project"]["name"] == "finance-elt-ml-airflow3"
     for same in ("packages.txt", "airflow_settings.yaml", "docker-compose.override.yml", ".env_example", ".dockerignore",
-                 "include/finance/tasks.py", "include/finance/sql/select_model_rows.sql", ".astro/test_dag_integrity_default.py"):
+                 "include/finance/tasks.py", "include/finance/sql/select_model_rows.sql", ".astro/dag_integrity_exceptions.txt"):
         assert (project / same).read_text() == read(same), same
+    # the DAG integrity test astro dev parse and astro deploy run: the edition's own (tests/dags/test_dag_integrity.py runs it)
+    integrity_test = ".astro/test_dag_integrity_default.py"
+    assert (project / integrity_test).read_text() == read(f"airflow3/{integrity_test}") != read(integrity_test)
+    # the edition's DAGs are dags/ there and nowhere else (conftest.py falls back to dags/ without airflow3/dags)
+    assert not (project / "airflow3" / "dags").exists() and not (project / "airflow3" / ".astro").exists()
     assert not (project / ".env").exists() and not (project / ".venv").exists() and not (project / ".local").exists()
 
 
@@ -371,6 +396,22 @@ def test_dag_integrity_test_is_the_cli_template():
     text = read(".astro/test_dag_integrity_default.py")
     assert text.startswith('"""Test the validity of all DAGs. **USED BY DEV PARSE COMMAND DO NOT EDIT**"""')
     assert ".astro/dag_integrity_exceptions.txt" in text
+    assert "DagBag(include_examples=False)" in text  # Airflow 2's DagBag would load its example DAGs without it
+
+
+def test_the_airflow3_dag_integrity_test_is_the_cli_template_without_include_examples():
+    """airflow3/.astro/test_dag_integrity_default.py is astro-cli v1.45.0's Airflow 3 template
+    (pkg/airflowrt/include/airflow3/dagintegritytestdefault.py): the Airflow 2 template (the root's) plus the
+    patch of airflow.sdk.Variable.get, with `DagBag()` for `DagBag(include_examples=False)`, which Airflow 3.3 refuses."""
+    text = read("airflow3/.astro/test_dag_integrity_default.py")
+    assert "include_examples=" not in text.replace("passes include_examples=False here", "")
+    sdk_patch = re.search(r"\n# Also patch airflow\.sdk\.Variable.*?older Airflow 3\.x version\)\n", text, re.S)
+    assert sdk_patch and "airflow_sdk.Variable.get = variable_get_monkeypatch" in sdk_patch.group()
+    without_patch = text.replace(sdk_patch.group(), "")
+    dagbag_line = re.search(r"\n(?:        #[^\n]*\n)*        dag_bag = DagBag\(\)\n", without_patch)
+    assert dagbag_line, "DagBag() with the comment saying why"
+    assert without_patch.replace(dagbag_line.group(), "\n        dag_bag = DagBag(include_examples=False)\n") == read(
+        ".astro/test_dag_integrity_default.py")
 
 
 def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
@@ -381,10 +422,16 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert jobs["make-test"]["container"]["image"].startswith("python:3.11-")
     assert "--privileged" in jobs["make-test"]["container"]["options"]  # namespaces for the Celery workers
     assert {"make test", "make test AIRFLOW=3"} <= set(read(".ci/run").splitlines())  # both editions
-    assert runs["astro-dev-pytest"] == ["astro dev pytest"]
-    assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev pytest"]
+    assert runs["astro-dev-pytest"] == ["astro dev parse", "astro dev pytest"]
+    assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev parse", "astro dev pytest"]
     assert [s.get("working-directory") for s in jobs["astro-dev-pytest-airflow3"]["steps"] if s.get("run")] == [
-        None, "build/airflow3"]
+        None, "build/airflow3", "build/airflow3"]
+    # The current stable Astro CLI (1.46.0, 2026-09-29, per Astronomer's CLI release notes), in both jobs.
+    # tests/dags/test_dag_integrity.py runs .astro/test_dag_integrity_default.py as v1.45.0's source does; 1.46.0's
+    # notes change neither `astro dev parse` nor `astro dev pytest` (1.48 goes back to bind mounts for pytest).
+    for job in ("astro-dev-pytest", "astro-dev-pytest-airflow3"):
+        setup = [s for s in jobs[job]["steps"] if str(s.get("uses", "")).startswith("astronomer/setup-astro-cli@")]
+        assert [s["with"]["version"] for s in setup] == [ASTRO_CLI_VERSION], job
     triggers = workflow.get("on") or workflow[True]  # YAML 1.1 reads the key `on` as true
     assert {"push", "pull_request"} <= set(triggers)
 

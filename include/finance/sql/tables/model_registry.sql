@@ -11,6 +11,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     artifact_uri text NOT NULL,  -- model.joblib
     model_sha256 text NOT NULL,  -- of model.joblib: checked before it is loaded
     training_rows_uri text NOT NULL,  -- training_rows.csv.gz: what its drift is measured against
+    training_rows_sha256 text,  -- of training_rows.csv.gz: checked before drift is measured against it
     status text NOT NULL CHECK (status IN ('candidate', 'champion', 'retired')),
     reason text NOT NULL,  -- why it was promoted or not; a retired champion's also by which model and when
     candidate_r2 double precision NOT NULL,  -- its R2 on the day's held-out rows
@@ -19,4 +20,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     registered_at timestamptz NOT NULL DEFAULT now(),
     status_changed_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE UNIQUE INDEX IF NOT EXISTS model_registry_one_champion ON {table} ((true)) WHERE status = 'champion'
+CREATE UNIQUE INDEX IF NOT EXISTS model_registry_one_champion ON {table} ((true)) WHERE status = 'champion';
+-- a table an earlier version made: its rows have no digest of their training rows (NULL), whose drift is not
+-- measured (production.monitor)
+ALTER TABLE {table} ADD COLUMN IF NOT EXISTS training_rows_sha256 text
