@@ -1,6 +1,6 @@
 """What every DAG of the pipeline shares (tests/dags/test_dag_policy.py checks it): one run at a time from
 the same start date, no catch-up, and the task defaults: an owner, two retries 30 s apart, the failure alert;
-and the daily schedule of both editions."""
+the quality gates' retries (none); and the daily schedule of both editions."""
 
 from datetime import datetime, timedelta
 
@@ -15,6 +15,10 @@ try:
     DAILY = CronDataIntervalTimetable("@daily", timezone="UTC")
 except ImportError:  # Airflow 2
     DAILY = "@daily"
+
+# A quality gate (include/finance/checks.py) is not retried: a data check gives the same answer on the same
+# rows, and a retry only delays the failure. Sensors, loads and transforms keep default_args' retries.
+GATE_RETRIES = 0
 
 DAG_DEFAULTS = {"start_date": datetime(2026, 1, 1), "catchup": False, "max_active_runs": 1}
 
