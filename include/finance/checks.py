@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 
-from include.finance.compat import AirflowException
+from include.finance.compat import AirflowException, AirflowFailException
 
 
-class GateFailed(AirflowException):
+class GateFailed(AirflowFailException):
     """A quality gate that failed: the message says what it measured against what is allowed, in the data's
-    words (include/finance/gates.py builds it)."""
+    words (include/finance/gates.py builds it). The task fails at once, without its retries: a data check
+    gives the same answer on the same rows. A database that cannot be reached raises something else, and
+    the gate is retried like any task."""
 
 
 def _name(table: str) -> str:
@@ -101,7 +103,7 @@ class RowsColumnCheckOperator(_Explained, SQLColumnCheckOperator):
 
 
 # The quality gates as both editions' DAG files place them (what they assert and say: gates.py; their
-# thresholds: config.py). A gate is not retried (GATE_RETRIES): the same rows give the same answer.
+# thresholds: config.py). A failing gate is not retried (GateFailed): the same rows give the same answer.
 
 def _qualified(name: str, settings) -> str:
     from include.finance import schema
@@ -119,7 +121,6 @@ def loaded_checks(settings=None) -> list:
     """check_loaded's gates on the day's rows of each kind: columns, a row count, the share of rejected rows."""
     from include.finance import gates, schema
     from include.finance.contract import CONTRACTS, KINDS
-    from include.finance.dag_defaults import GATE_RETRIES
 
     settings = _settings(settings)
     checks = []
@@ -129,13 +130,12 @@ def loaded_checks(settings=None) -> list:
         checks += [
             RowsColumnCheckOperator(task_id=f"check_{name}_columns", conn_id=settings.db_conn_id, table=table,
                                     partition_clause=gates.DAY, column_mapping=gates.loaded_columns(kind),
-                                    more=gates.day_files(settings.db_schema, kind), retries=GATE_RETRIES),
+                                    more=gates.day_files(settings.db_schema, kind)),
             TableGateOperator(task_id=f"check_{name}_rows", conn_id=settings.db_conn_id, table=table,
-                              partition_clause=gates.DAY, gates=[gates.loaded_rows(settings, kind)],
-                              retries=GATE_RETRIES),
+                              partition_clause=gates.DAY, gates=[gates.loaded_rows(settings, kind)]),
             TableGateOperator(task_id=f"check_{kind}_rejected_share", conn_id=settings.db_conn_id,
                               table=_qualified(schema.LOAD_AUDIT, settings), partition_clause=gates.day_of_kind(kind),
-                              gates=[gates.few_rejects(settings, kind)], retries=GATE_RETRIES),
+                              gates=[gates.few_rejects(settings, kind)]),
         ]
     return checks
 
@@ -143,26 +143,24 @@ def loaded_checks(settings=None) -> list:
 def model_input_check(settings=None):
     """check_model_input: what the day's model table leaves out stays under its limits."""
     from include.finance import gates, schema
-    from include.finance.dag_defaults import GATE_RETRIES
 
     settings = _settings(settings)
     return TableGateOperator(task_id="check_model_input", conn_id=settings.db_conn_id,
                              table=_qualified(schema.MODEL_INPUT_AUDIT, settings), partition_clause=gates.DAY,
-                             gates=gates.model_input(settings), retries=GATE_RETRIES)
+                             gates=gates.model_input(settings))
 
 
 def model_satisfaction_checks(settings=None) -> list:
     """check_model_satisfaction's gates on the staging table, before it is published."""
     from include.finance import gates, schema
-    from include.finance.dag_defaults import GATE_RETRIES
 
     settings = _settings(settings)
     table = _qualified(schema.MODEL_SATISFACTION_STAGING, settings)
     return [
         RowsColumnCheckOperator(task_id="check_model_satisfaction_columns", conn_id=settings.db_conn_id, table=table,
-                                column_mapping=gates.model_satisfaction_columns(settings), retries=GATE_RETRIES),
+                                column_mapping=gates.model_satisfaction_columns(settings)),
         TableGateOperator(task_id="check_model_satisfaction_rows", conn_id=settings.db_conn_id, table=table,
-                          gates=[gates.model_rows(settings)], retries=GATE_RETRIES),
+                          gates=[gates.model_rows(settings)]),
     ]
 
 

@@ -16,10 +16,6 @@ try:
 except ImportError:  # Airflow 2
     DAILY = "@daily"
 
-# A quality gate (include/finance/checks.py) is not retried: a data check gives the same answer on the same
-# rows, and a retry only delays the failure. Sensors, loads and transforms keep default_args' retries.
-GATE_RETRIES = 0
-
 DAG_DEFAULTS = {"start_date": datetime(2026, 1, 1), "catchup": False, "max_active_runs": 1}
 
 

@@ -21,7 +21,7 @@ def test_a_gate_tripping_day_stops_at_its_gates_after_one_try_saying_what_it_mea
     assert {task for task, state in ran["tasks"].items() if state == "failed"} == set(expected["fails"]), ran["tasks"]
     assert all(ran["tasks"][task] == "success" for task in expected["passes"]), ran["tasks"]
     for task, message in expected["fails"].items():
-        assert ran["tries"][task] == 1, (task, ran["tries"])  # retries=0: no second try of the same rows
+        assert ran["tries"][task] == 1, (task, ran["tries"])  # GateFailed: no second try of the same rows
         log = ran["logs"][task]
         assert "UP_FOR_RETRY" not in log and "up_for_retry" not in log, task
         assert failure_message(log) == message, (task, log[-3000:])
