@@ -1,6 +1,6 @@
 """What every DAG of the pipeline shares (tests/dags/test_dag_policy.py checks it): one run at a time from
 the same start date, no catch-up, and the task defaults: an owner, two retries 30 s apart, the failure alert;
-and the daily schedule of both editions."""
+the quality gates' retries (none); and the daily schedule of both editions."""
 
 from datetime import datetime, timedelta
 

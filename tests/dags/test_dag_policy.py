@@ -35,9 +35,46 @@ def test_policy(dagbag, dag_id):
     assert dag.doc_md and len(dag.doc_md.strip()) > 100, "the module docstring is the DAG's page in the UI"
     assert dag.max_active_runs == 1 and dag.catchup is False
     for task in dag.tasks:
-        assert task.retries >= 2, f"{dag_id}.{task.task_id} has retries={task.retries}"
         assert task.owner != "airflow", f"{dag_id}.{task.task_id} has no owner"
         assert alerts.log_failure in (task.on_failure_callback or []), f"{dag_id}.{task.task_id} fails silently"
+
+
+# finance_elt's quality gates: data checks in the database (include/finance/checks.py)
+GATES = {
+    "finance_elt": {"check_loaded.check_in_charge_columns", "check_loaded.check_in_charge_rows",
+                    "check_loaded.check_charge_rejected_share", "check_loaded.check_in_satisfaction_columns",
+                    "check_loaded.check_in_satisfaction_rows", "check_loaded.check_satisfaction_rejected_share",
+                    "check_model_input", "check_model_satisfaction.check_model_satisfaction_columns",
+                    "check_model_satisfaction.check_model_satisfaction_rows"},
+    "finance_ml": set(), "in_finance_data": set(),
+}
+
+
+def check_tasks(dag) -> set[str]:
+    """The DAG's tasks that are a common-sql check operator (or a subclass): its data checks."""
+    from airflow.providers.common.sql.operators import sql as common_sql
+
+    kinds = tuple(getattr(common_sql, name) for name in ("SQLColumnCheckOperator", "SQLTableCheckOperator",
+                                                          "SQLCheckOperator", "SQLValueCheckOperator",
+                                                          "SQLIntervalCheckOperator", "SQLThresholdCheckOperator"))
+    return {task.task_id for task in dag.tasks if isinstance(task, kinds)}
+
+
+@pytest.mark.parametrize("dag_id", DAG_IDS)
+def test_a_quality_gate_fails_at_once_and_every_task_keeps_its_retries(dagbag, dag_id):
+    """A data check gives the same answer on the same rows: a failing gate raises GateFailed, an
+    AirflowFailException, which Airflow does not retry. Its retries stay for what a retry mends (the
+    database restarting), as every task's do (an outage or a restart passes)."""
+    from include.finance.checks import GateFailed, RowsColumnCheckOperator, TableGateOperator
+    from include.finance.compat import AirflowFailException
+
+    dag = dagbag.dags[dag_id]
+    assert check_tasks(dag) == GATES[dag_id], "every data check is a gate of the list above"
+    assert issubclass(GateFailed, AirflowFailException)
+    for task in dag.tasks:
+        assert task.retries >= 2, f"{dag_id}.{task.task_id} has retries={task.retries}"
+        if task.task_id in GATES[dag_id]:  # the operators whose failure is a GateFailed
+            assert isinstance(task, (RowsColumnCheckOperator, TableGateOperator)), task
 
 
 def test_finance_ml_is_scheduled_on_the_dataset_finance_elt_emits(dagbag):

@@ -519,7 +519,7 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
     for task in elt.task_group_dict["check_loaded"].children.values():
         task.render_template_fields({"ds": ds})
         try:
-            task.execute({})
+            task.execute({"ds": ds})
             results[task.task_id] = "passed"
         except AirflowException as error:
             results[task.task_id] = "failed"
@@ -532,9 +532,18 @@ def test_the_quality_gates_stop_a_day_with_too_many_rejects_or_no_rows(db, s3):
         "check_loaded.check_charge_rejected_share": "failed",  # 1 of 2 rows rejected > 5%
         "check_loaded.check_satisfaction_rejected_share": "passed",
     }
-    assert messages["check_loaded.check_in_satisfaction_columns"] == (
-        f"{schema.quoted(settings.db_schema, 'in_satisfaction')} WHERE ds = '{ds}': no rows, nothing to check:"
-        " an empty day fails its gates")
+    # what each says, in the words of the day's rows and files (tests/db/test_gate_messages.py: every gate)
+    assert messages == {
+        "check_loaded.check_in_satisfaction_columns":
+            f"in_satisfaction has no survey answers on {ds}: nothing to check, an empty day fails its gates;"
+            " satisfaction files that day: part_000.csv (header only)",
+        "check_loaded.check_in_satisfaction_rows":
+            f"in_satisfaction has 0 survey answers on {ds}, fewer than MIN_INPUT_ROWS 1;"
+            " satisfaction files that day: part_000.csv (header only)",
+        "check_loaded.check_charge_rejected_share":
+            f"1 of 2 charge rows read on {ds} (50 %) were rejected, more than MAX_REJECTED_SHARE 5 %;"
+            " rejected in: part_000.csv 1 of 2 rows (line 3: amount: not a non-negative integer: '-1')",
+    }
 
 
 def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surveys(db, s3):
@@ -561,6 +570,10 @@ def test_the_model_input_gate_stops_a_day_of_implausible_amounts_or_orphan_surve
                       "survey_answers": 2, "orphan_surveys": 1}
     check = elt.get_task("check_model_input")
     check.render_template_fields({"ds": ds})
-    with pytest.raises(AirflowException, match="few_implausible_charges") as failed:
-        check.execute({})
-    assert "few_orphan_surveys" in str(failed.value)
+    with pytest.raises(AirflowException) as failed:
+        check.execute({"ds": ds})
+    assert str(failed.value).splitlines() == [
+        f"1 of 2 successful usd charges (50 %) are above MAX_CHARGE_AMOUNT 10,000,000 on {ds},"
+        " more than MAX_IMPLAUSIBLE_SHARE 1 %; the largest: ch_2 900,000,000,000 (part_000.csv line 3)",
+        f"1 of 2 survey answers (50 %) have no charge on {ds}, more than MAX_ORPHAN_SHARE 5 %;"
+        " every charge file of that day has rows"]

@@ -423,6 +423,7 @@ def run_local(stack, input_dir) -> dict:
         if ui is not None:
             record.scenario("browser_after", ui.after, runs)
         record.scenario("stopping_days", run_stopping_days, stack)
+        record.scenario("gate_days", __import__("tests.e2e.gate_days", fromlist=["_"]).run_gate_days, stack)
         record.scenario("rerun", rerun_the_same_day, stack, runs)
 
     try:

@@ -83,6 +83,7 @@ def test_the_column_check_fails_a_day_without_rows(monkeypatch):
             return (0,)
 
     monkeypatch.setattr(RowsColumnCheckOperator, "get_db_hook", lambda self: Hook())
-    with pytest.raises(AirflowException, match="no rows, nothing to check"):
-        check.execute({})
+    with pytest.raises(AirflowException, match="^in_charge has no charges on 2026-11-20: nothing to check, an empty day"
+                                               " fails its gates$"):
+        check.execute({"ds": "2026-11-20"})
     assert queries == ["SELECT COUNT(*) FROM \"odd schema\".\"in_charge\" WHERE ds = '2026-11-20'"]
