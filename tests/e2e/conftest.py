@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
+from tests.e2e.gate_days import run_gate_days  # noqa: E402
 from tests.e2e.scheduler_hang import hang_the_scheduler  # noqa: E402
 
 # Where each run's scheduler hangs (tests/e2e/scheduler_hang.py): under Celery while finance_elt loads (the
@@ -423,7 +424,7 @@ def run_local(stack, input_dir) -> dict:
         if ui is not None:
             record.scenario("browser_after", ui.after, runs)
         record.scenario("stopping_days", run_stopping_days, stack)
-        record.scenario("gate_days", __import__("tests.e2e.gate_days", fromlist=["_"]).run_gate_days, stack)
+        record.scenario("gate_days", run_gate_days, stack)
         record.scenario("rerun", rerun_the_same_day, stack, runs)
 
     try:
