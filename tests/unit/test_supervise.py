@@ -148,3 +148,23 @@ def test_sigterm_ends_the_supervisor_and_every_process_of_the_command(tmp_path):
     output = finish(proc)
     assert proc.returncode == 0
     assert not alive(command) and not alive(grandchild), output
+
+
+def test_make_down_kills_what_a_supervisor_that_had_to_be_killed_left(tmp_path):
+    """`Stack._stop` (make down) records each service's tree before it signals it: a service that ignores
+    SIGTERM is SIGKILLed after the grace, and its detached grandchild with it (it would otherwise be
+    re-parented to init and live on)."""
+    from scripts.stack import Stack
+
+    stack = Stack(state_dir=tmp_path / "state")
+    starts = tmp_path / "starts"
+    script = tmp_path / "stubborn.py"
+    script.write_text("import signal\nsignal.signal(signal.SIGTERM, signal.SIG_IGN)\n" + COMMAND)
+    service = subprocess.Popen([sys.executable, str(script), str(starts), "sleep"], start_new_session=True)
+    stack.pid_file("scheduler").parent.mkdir(parents=True)
+    stack.pid_file("scheduler").write_text(str(service.pid))
+    (command, grandchild), = started(starts, 1)
+    stack._stop("scheduler", grace=1)
+    service.wait(5)
+    assert not alive(command) and not alive(grandchild)
+    assert not stack.pid_file("scheduler").exists()
