@@ -43,6 +43,17 @@ def _scheduler(stack, started_after: float = 0.0) -> psutil.Process | None:
     return newest if newest is not None and newest.create_time() > started_after else None
 
 
+def _tree(root: psutil.Process) -> list[dict]:
+    """The root and its descendants (pid, started, command) that are running now (not exited, not zombies)."""
+    found = []
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            found.append({"pid": proc.pid, "started": proc.create_time(), "command": " ".join(proc.cmdline())})
+        except psutil.NoSuchProcess:  # exited meanwhile, or a zombie (psutil.ZombieProcess): gone already
+            continue
+    return found
+
+
 def _still_running(procs: list[dict]) -> list[dict]:
     """Those of `procs` (pid, started, command) whose PID is alive with the same start time."""
     left = []
@@ -76,8 +87,7 @@ def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, ta
         return
     log = stack.log_dir / "scheduler.log"
     offset = log.stat().st_size
-    hang["tree"] = [{"pid": p.pid, "started": p.create_time(), "command": " ".join(p.cmdline())}
-                    for p in [scheduler, *scheduler.children(recursive=True)]]
+    hang["tree"] = _tree(scheduler)
     hang["timeout"] = (_one_row(stack, "airflow", "SHOW idle_in_transaction_session_timeout") or (None,))[0]
     os.kill(scheduler.pid, signal.SIGSTOP)
     stopped = time.time()
