@@ -9,7 +9,6 @@ had started and 40 s later, and every metadata-database session seen idle in a t
 every 2 s until the run ends), with the database's idle_in_transaction_session_timeout."""
 
 import datetime as dt
-import os
 import signal
 import threading
 import time
@@ -38,15 +37,19 @@ def _scheduler(stack, started_after: float = 0.0) -> psutil.Process | None:
     try:
         children = psutil.Process(int(stack.pid_file("scheduler").read_text())).children()
         newest = max(children, key=lambda p: p.create_time()) if children else None
+        return newest if newest is not None and newest.create_time() > started_after else None
     except (FileNotFoundError, ValueError, psutil.NoSuchProcess):
         return None
-    return newest if newest is not None and newest.create_time() > started_after else None
 
 
 def _tree(root: psutil.Process) -> list[dict]:
     """The root and its descendants (pid, started, command) that are running now (not exited, not zombies)."""
     found = []
-    for proc in [root, *root.children(recursive=True)]:
+    try:
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return found
+    for proc in procs:
         try:
             found.append({"pid": proc.pid, "started": proc.create_time(), "command": " ".join(proc.cmdline())})
         except psutil.NoSuchProcess:  # exited meanwhile, or a zombie (psutil.ZombieProcess): gone already
@@ -79,17 +82,20 @@ def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, ta
     """Once `task_id` of `dag_id` runs, SIGSTOP the scheduler; record the recovery (module docstring)."""
     running = (f"SELECT count(*) FROM task_instance WHERE dag_id = '{dag_id}' AND task_id = '{task_id}'"
                " AND state = 'running'")
+    log = stack.log_dir / "scheduler.log"
     while not done.is_set():
         if (_one_row(stack, "airflow", running) or (0,))[0] and (scheduler := _scheduler(stack)) is not None:
-            break
+            offset, tree = log.stat().st_size, _tree(scheduler)
+            try:
+                scheduler.send_signal(signal.SIGSTOP)  # psutil: the same process, checked by its start time
+                hang["tree"] = tree
+                break
+            except psutil.NoSuchProcess:  # it exited as it was found (its supervisor starts it again): next one
+                continue
         time.sleep(0.2)
     else:
         return
-    log = stack.log_dir / "scheduler.log"
-    offset = log.stat().st_size
-    hang["tree"] = _tree(scheduler)
     hang["timeout"] = (_one_row(stack, "airflow", "SHOW idle_in_transaction_session_timeout") or (None,))[0]
-    os.kill(scheduler.pid, signal.SIGSTOP)
     stopped = time.time()
     hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
     deadline = time.monotonic() + RESTART_TIMEOUT
