@@ -68,9 +68,14 @@ def data_day(triggering_dataset_events=None, dag_run=None) -> str:
 
 
 @task
-def publish_best_model(features: dict, results: list[dict], day: str, run_id=None,
+def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id=None,
                        triggering_dataset_events=None) -> dict:
-    return tasks.publish_best_model(features, results, day, run_id, triggering_dataset_events)
+    return tasks.publish_best_model(features, results, day, day_run, run_id, triggering_dataset_events)
+
+
+@task(multiple_outputs=False)
+def start_tracking(day: str, run_id=None, triggering_dataset_events=None) -> dict:
+    return tasks.start_tracking(day, run_id, triggering_dataset_events)
 
 
 @dag(
@@ -99,17 +104,18 @@ def finance_ml():
         min_rows=settings.min_model_rows,
         day=day,
     )
+    day_run = start_tracking(day)  # the run in MLflow; each model is a nested run of it
     results = train_model_task.partial(
-        features=features, folds=settings.ml_cv_folds, seed=settings.ml_seed
+        features=features, folds=settings.ml_cv_folds, seed=settings.ml_seed, day_run=day_run
     ).expand_kwargs(settings.models)
 
-    card = publish_best_model(features, results, day)
+    card = publish_best_model(features, results, day, day_run)
     # the champion is measured on the day before the day's decision may replace it
     monitored = monitor_model(features, card)
     decided = choose_champion(features, card)
     monitored >> decided
-    last = [store_metrics(results), plot_model_results.expand(model_results=results), plot_comparison(results),
-            predict_customers(decided), plot_monitoring(card)]
+    last = [store_metrics(results), plot_model_results.expand(model_results=results),
+            plot_comparison(results, day_run), predict_customers(decided), plot_monitoring(card)]
     monitored >> last[-1]
 
     # drops the temporary tables once every task is done, as in finance_elt (and with the same operator)

@@ -39,6 +39,7 @@ def stack():
                    "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30"},
     )
     stack.redis_port = free_port()
+    stack.mlflow_port = free_port()
     stack.start_postgres()
     yield stack
     stack.down()
@@ -66,3 +67,36 @@ def schema_db(finance_db, request):
     yield finance_db
     with finance_db, finance_db.cursor() as cur:
         cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(stack):
+    """The stack's MLflow server (its PostgreSQL, its S3 endpoint for the artifacts), started once: the stack."""
+    from scripts.stack.mlflow import mlflow_unavailable
+
+    reason = mlflow_unavailable()
+    if reason:
+        pytest.skip(f"the MLflow server cannot start here: {reason}")
+    if not stack._alive("s3"):
+        stack.start_s3()
+    if not stack._alive("mlflow"):
+        stack.start_mlflow()
+    return stack
+
+
+@pytest.fixture
+def mlflow_env(mlflow_server, monkeypatch, request):
+    """The tasks' view of `mlflow_server` (MLflow's environment variables, as a training pod has them), and a
+    registered model and experiment of the test's own (named after it): MLflow's client on them."""
+    import dataclasses
+
+    from include.finance import production, registry, tracking
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.mlflow_url)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.mlflow_password)
+    name = request.node.name.replace("[", "_").replace("]", "").replace("-", "_")[:60]
+    own = dataclasses.replace(tracking.settings, mlflow_experiment=name, mlflow_registered_model=name)
+    for module in (tracking, registry, production):
+        monkeypatch.setattr(module, "settings", own)
+    return tracking.client()

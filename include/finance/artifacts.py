@@ -1,14 +1,16 @@
 """What a finance_ml run keeps in object storage, under `<ML_ARTIFACTS_PREFIX>/<run's logical date>/`:
 
-    model.joblib        the best model's fitted Pipeline (`ml.load_model` loads it)
-    model_card.json     what it was trained on, how it scored against the others, the SHA-256 of model.joblib
-                        and of training_rows.csv.gz (the model registry records both, and checks them when it
-                        reads the files back)
+    model_card.json     what the best model was trained on, how it scored against the others, where it is in
+                        MLflow (its nested run, its model's URI and the SHA-256 of its model.pkl) and the
+                        SHA-256 of training_rows.csv.gz (the model registry records both, and checks them when
+                        it reads the files back)
     training_rows.csv.gz  the features it was trained on: what the drift monitoring compares later days with
     plots/<model>.png   each model's predicted against true target on the test set
-    plots/comparison.png
+    plots/comparison.png, plots/monitoring.png
 
-Every file is uploaded from memory: no task hands another a path on its worker's disk.
+The models themselves are in MLflow (`tracking.py`): each nested run's, and the registered versions. The card
+and the plots are also artifacts of the run's MLflow runs. Every file is uploaded from memory: no task hands
+another a path on its worker's disk.
 """
 
 from __future__ import annotations
@@ -47,11 +49,14 @@ def read(uri: str, s3=None) -> bytes:
         raise OSError(f"cannot read {uri}: {error}") from error
 
 
-def upload_plot(figure, name: str, ts_nodash: str, s3=None) -> str:
-    """A plot of `include.finance.plots` as `plots/<name>.png` of the run."""
-    from include.finance import plots
+def upload_plot(figure, name: str, ts_nodash: str, s3=None, mlflow_run_id: str | None = None) -> str:
+    """A plot of `include.finance.plots` as `plots/<name>.png` of the run, and of MLflow run `mlflow_run_id`."""
+    from include.finance import plots, tracking
 
-    return upload(plots.save(figure), f"{run_prefix(ts_nodash)}plots/{name}.png", s3)
+    png = plots.save(figure)
+    if mlflow_run_id:
+        tracking.log_png(mlflow_run_id, png, name)
+    return upload(png, f"{run_prefix(ts_nodash)}plots/{name}.png", s3)
 
 
 def library_versions() -> dict:
@@ -61,11 +66,9 @@ def library_versions() -> dict:
             **{name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}}
 
 
-def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict, model_bytes: bytes) -> dict:
-    """What a reader of the serialized model needs: data, rows, features, metrics of all models, versions.
-
-    `model_sha256` is the SHA-256 of `model_bytes`, the `model.joblib` the card describes: `ml.load_model` checks it.
-    """
+def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict) -> dict:
+    """What a reader of the model needs: data, rows, features, metrics of all models, versions, and where it is in
+    MLflow. `model_sha256` is the SHA-256 of its model.pkl in MLflow: `tracking.load_model` checks it."""
 
     def metrics(r: dict) -> dict:
         return {k: r[k] for k in ("cv_r2", "cv_r2_std", "cv_folds", "r2_train", "r2_test", "fit_seconds")}
@@ -85,8 +88,9 @@ def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifact
         "coefficients": best["coefficients"],
         "all_models": {r["model"]: metrics(r) for r in results},
         "artifacts": artifacts,
-        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
-        "usage": "include.finance.ml.load_model(model.joblib, this card).predict(frame with columns "
+        "mlflow": {"run_id": best["mlflow_run_id"], "model_uri": best["model_uri"]},
+        "model_sha256": best["model_sha256"],
+        "usage": "mlflow.sklearn.load_model(models:/<MLFLOW_REGISTERED_MODEL>@champion).predict(frame with columns "
                  + ", ".join(ml.FEATURES) + f") -> {ml.TARGET_UNIT}",
         "libraries": library_versions(),
     }
@@ -123,49 +127,41 @@ def day_of(dataset_events: dict | None, conf: dict | None, latest_day) -> str:
     return str(day)
 
 
-def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
-                       dataset_events: dict | None = None, s3=None, registered_sha256: str | None = None,
-                       registered_rows_sha256: str | None = None) -> dict:
-    """Refit the model with the best cross-validated R2, upload it, its training rows and its model card;
-    returns the card. `version` (the run's key in the bucket) is what the model registry calls it.
+def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str, day_run: dict,
+                       dataset_events: dict | None = None, s3=None, registered_rows_sha256: str | None = None) -> dict:
+    """The model with the best cross-validated R2 (logged to MLflow by its training task): its training rows and
+    its model card, uploaded; returns the card. `version` (the run's key in the bucket) is the run key the model
+    registry finds its version by.
 
-    `registered_sha256`, `registered_rows_sha256`: the registry's digests of this version's model and training
-    rows, if it is registered already (a rerun): a registered model's files are never replaced by other bytes.
+    `registered_rows_sha256`: the registry's digest of this run's training rows, if its model is registered already
+    (a rerun): a registered model's files are never replaced by other bytes.
     """
     best = ml.select_best(results)
-    model_bytes = ml.serialize_model(ml.fit_best(features, best, settings.ml_seed))
     rows_bytes = gzip.compress(features["train"][ml.FEATURES].to_csv(index=False).encode(), mtime=0)
-    for what, registered, digest in (("model", registered_sha256, hashlib.sha256(model_bytes).hexdigest()),
-                                     ("training rows", registered_rows_sha256, hashlib.sha256(rows_bytes).hexdigest())):
-        if registered not in (None, digest):
-            raise ValueError(f"model version {ts_nodash} is registered with SHA-256 {registered}, this run's {what} "
-                             f"has {digest}: the day's data changed since. A registered model is never replaced: "
-                             "trigger a new finance_ml run for the day instead of rerunning this one")
+    digest = hashlib.sha256(rows_bytes).hexdigest()
+    if registered_rows_sha256 not in (None, digest):
+        raise ValueError(f"the model of run {ts_nodash} is registered with training rows of SHA-256 "
+                         f"{registered_rows_sha256}, this run's have {digest}: the day's data changed since. A "
+                         "registered model is never replaced: trigger a new finance_ml run for the day instead")
     prefix = run_prefix(ts_nodash)
     uri = f"s3://{settings.data_bucket_name}/{prefix}"
     data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events), "ds": ds}
-    artifacts = {"model": uri + "model.joblib", "model_card": uri + "model_card.json", "plots": uri + "plots/",
+    artifacts = {"model_card": uri + "model_card.json", "plots": uri + "plots/",
                  "training_rows": uri + "training_rows.csv.gz"}
-    card = {"run_id": run_id, "version": ts_nodash,
-            **model_card(best, results, features["rows"], data, artifacts, model_bytes),
-            "training_rows_sha256": hashlib.sha256(rows_bytes).hexdigest()}  # registry.candidate_of records it
-    upload(model_bytes, prefix + "model.joblib", s3)
+    card = {"run_id": run_id, "version": ts_nodash, **model_card(best, results, features["rows"], data, artifacts),
+            "training_rows_sha256": digest}  # registry.candidate_of records it
+    card["mlflow"]["day_run_id"] = day_run["run_id"]
+    card["mlflow"]["experiment_id"] = day_run["experiment_id"]
     upload(rows_bytes, prefix + "training_rows.csv.gz", s3)
     upload(json.dumps(card, indent=2).encode(), prefix + "model_card.json", s3)
     print(f"{len(results)} models on {len(features['train'])} training and {len(features['test'])} test rows:\n"
           f"{report.model_table(results)}\n"
-          f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {uri}")
+          f"best model {best['model']}: cv_r2 {best['cv_r2']:.4f}, test R2 {best['r2_test']:.4f} -> {best['model_uri']}")
     return card
 
 
-def load_registered(entry: dict, s3=None):
-    """A model of the registry (`registry.py`), loaded from its artifact only if its SHA-256 is the registered one."""
-    return ml.load_model(read(entry["artifact_uri"], s3), {"model_sha256": entry["model_sha256"],
-                                                           "artifacts": {"model": entry["artifact_uri"]}})
-
-
 def training_rows(entry: dict, s3=None):
-    """The features a registered model was trained on (training_rows.csv.gz next to its model.joblib), read only
+    """The features a registered model was trained on (training_rows.csv.gz of its run in the bucket), read only
     if its SHA-256 is the registered one: the drift monitoring's alerts are measured against them."""
     import pandas as pd
 

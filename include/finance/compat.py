@@ -3,10 +3,11 @@ imported from there on Airflow 3, from their Airflow 2 home otherwise, so the co
 without deprecation warnings."""
 
 try:  # Airflow 3
-    from airflow.sdk import get_current_context
+    from airflow.sdk import BaseHook, get_current_context
     from airflow.sdk.exceptions import AirflowException, AirflowFailException
 except ImportError:  # Airflow 2
     from airflow.exceptions import AirflowException, AirflowFailException
+    from airflow.hooks.base import BaseHook
     from airflow.operators.python import get_current_context
 
-__all__ = ["AirflowException", "AirflowFailException", "get_current_context"]
+__all__ = ["AirflowException", "AirflowFailException", "BaseHook", "get_current_context"]

@@ -77,6 +77,7 @@ class Settings:
     # Connections (defined in .env / the local stack / the deployment, never in code) and where the data is.
     aws_conn_id: str = "aws_default"
     db_conn_id: str = "postgres_default"
+    mlflow_conn_id: str = "mlflow_default"  # the MLflow tracking server and model registry (include/finance/tracking.py)
     db_schema: str = "public"
     db_host: str = ""  # default: the profile's
     db_port: int = 0  # default: the profile's
@@ -127,6 +128,10 @@ class Settings:
     # Where finance_ml keeps each run's best model, model card and plots in the data bucket:
     # <ML_ARTIFACTS_PREFIX>/<run's logical date, e.g. 20261121T093000>/...
     ml_artifacts_prefix: str = "ml-runs"
+    # MLflow: the experiment each finance_ml run is a run of (one nested run per model), and the registered model
+    # whose versions are the runs' best models; the serving version carries the alias `champion`.
+    mlflow_experiment: str = "finance_ml"
+    mlflow_registered_model: str = "finance_satisfaction"
     # Models in production (include/finance/registry.py, drift.py): a run's best model replaces the serving one
     # (the champion) only if its R2 on the day's held-out rows beats the champion's on the same rows by this much.
     promotion_margin: float = 0.01
@@ -141,6 +146,9 @@ class Settings:
     k8s_namespace: str = "default"
     # Secrets that let the pods pull that image (Astro's names for a deployment's registry), comma-separated.
     k8s_image_pull_secrets: tuple[str, ...] = ("image-pull-secret", "per-dp-registry-pull-secret")
+    # The Kubernetes secret whose keys MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD the
+    # training pods get as environment variables: where they log their models (include/finance/tracking.py).
+    k8s_mlflow_secret: str = "mlflow-tracking"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:

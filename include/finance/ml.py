@@ -144,7 +144,7 @@ def cv_splitter(folds: int, seed: int):
 
 
 def train_model(features: dict, name: str, model_class: str, hyper_parameters: dict | None = None,
-                folds: int = 5, seed: int = 42) -> dict:
+                folds: int = 5, seed: int = 42, keep=None) -> dict:
     """Cross-validate one model on the training set, fit it on the whole training set, score the test set.
 
     `cv_r2` is the mean R2 over `folds` seeded folds of the training set (`cv_r2_std` their spread):
@@ -154,6 +154,9 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     where the model has them, and `test_predictions`: the test set's true and predicted targets and
     categorical features, column by column, for the plots (at most ML_MAX_ROWS * ML_TEST_SIZE rows; the
     training set's predictions are left out to keep the result small).
+
+    `keep(result, pipeline, example)`, if given, keeps the fitted Pipeline (finance_ml logs it to MLflow,
+    `tracking.log_model_run`, with 5 test rows as its input example); what it returns is added to the result.
     """
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import r2_score
@@ -192,7 +195,7 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     }
     log.info("%s: cv_r2=%.4f±%.4f r2_train=%.3f r2_test=%.3f fit %.2fs", name, result["cv_r2"],
              result["cv_r2_std"], result["r2_train"], result["r2_test"], fit_seconds)
-    return result
+    return {**result, **(keep(result, pipeline, X_test.head(5)) if keep else {})}
 
 
 def cv_r2_of(predict, features: dict, folds: int = 5, seed: int = 42) -> float:
@@ -221,52 +224,11 @@ def select_best(results: list[dict]) -> dict:
     return max(results, key=rank)
 
 
-def fit_best(features: dict, best: dict, seed: int = 42):
-    """Refit the selected model's Pipeline on the training set and check it reproduces its test R2.
-
-    Training is seeded, so the refit is the model that was scored; a different test R2 means the
-    training is not reproducible and the artifact would not be the model in the metrics.
-    """
-    from sklearn.metrics import r2_score
-
-    train, test = _sorted(features["train"]), _sorted(features["test"])
-    pipeline = build_pipeline(best["model_class"], best["hyper_parameters"]).fit(train[FEATURES], train[TARGET])
-    r2_test = float(r2_score(test[TARGET], pipeline.predict(test[FEATURES])))
-    if abs(r2_test - best["r2_test"]) > 1e-6:
-        raise RuntimeError(f"refitting {best['model']} gave test R2 {r2_test:.6f}, training reported "
-                           f"{best['r2_test']:.6f}: its training is not reproducible (is random_state set?)")
-    return pipeline
-
-
-def serialize_model(pipeline) -> bytes:
-    """The bytes of `model.joblib`: what is uploaded, and what the card's `model_sha256` is the digest of."""
-    import joblib
-
-    buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
-    return buffer.getvalue()
-
-
-def load_model(model: bytes | str | Path, card: dict):
-    """Unpickle `model.joblib` (its bytes or a path) only if its SHA-256 is the card's `model_sha256`.
-
-    Unpickling can run any code, so a file that is not the one the card describes is refused before
-    `joblib.load` sees it. The bytes that were hashed are the ones loaded.
-    """
-    import joblib
-
-    is_path = isinstance(model, (str, Path))
-    name = str(model) if is_path else card.get("artifacts", {}).get("model", "model.joblib")
-    data = Path(model).read_bytes() if is_path else bytes(model)
-    check_sha256(data, card.get("model_sha256"), name, "its model card", "model_sha256", "load")
-    return joblib.load(io.BytesIO(data))
-
-
 def check_sha256(data: bytes, expected: str | None, name: str, recorded_in: str, field: str, use: str) -> None:
     """Refuse `data`, the bytes of file `name`, unless their SHA-256 is `expected` (`field` of `recorded_in`), and
     also when none was recorded, before anything reads them (`use` says what would: "load", "measure drift
-    against"). A published file (model.joblib, training_rows.csv.gz) is read back from object storage, where
-    anyone who can write to the bucket could have replaced it."""
+    against"). A published file (a model's model.pkl, training_rows.csv.gz) is read back from an artifact store or
+    a bucket, where anyone who can write to it could have replaced it."""
     if not expected:
         raise ValueError(f"{recorded_in} has no {field}: refusing to {use} {name} unverified")
     actual = hashlib.sha256(data).hexdigest()

@@ -2,61 +2,71 @@
 
 1. `monitor`: the champion serving when the day's data came (the registry's, `registry.incumbent`) is
    measured on it (`monitoring.py`: its R2, each feature's drift against its training rows); alerts
-   go through `alerts.notify_model_alert`.
+   go through `alerts.notify_model_alert`; the figures are also metrics of the day's MLflow run.
 2. `choose_champion`: the run's best model (the candidate) and the champion are scored on the day's
    held-out rows; the candidate replaces the champion only if it is better by `PROMOTION_MARGIN`
-   (`registry.py`). The decision is recorded in `model_registry` and printed in the task's log.
-3. `predict_customers`: the model serving after that decision scores every customer of the day into
-   `customer_predictions` (`predictions.py`).
+   (`registry.py`). The decision is recorded on the version in MLflow's model registry, the aliases
+   `champion` and `challenger` moved, and it is printed in the task's log.
+3. `predict_customers`: the model serving after that decision (`models:/<name>@champion`) scores every
+   customer of the day into `customer_predictions` (`predictions.py`), with its version.
 4. `plot_monitoring`: the champion's R2 and the features' drift over the days, as
-   `plots/monitoring.png` of the run.
+   `plots/monitoring.png` of the run (in the bucket and on the day's MLflow run).
 
-Every model is loaded from its artifact in the bucket after its SHA-256 is checked against the
-registry's; no step keeps anything on a worker's disk.
+Every model is loaded from MLflow after the SHA-256 of its model.pkl is checked against its version's tag;
+no step keeps anything on a worker's disk past the step.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 import pandas as pd
 
-from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry
+from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, tracking
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 
 log = logging.getLogger(__name__)
 
 
-def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str,
+def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str, day_run: dict,
                       dataset_events: dict | None) -> dict:
-    """`artifacts.publish_best_model`, which a rerun may not use to replace the files of a registered model."""
-    with db_connection() as conn:
-        registered = registry.entry(conn, settings.db_schema, ts_nodash)
-    return artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, dataset_events,
-                                        registered_sha256=registered and registered["model_sha256"],
+    """`artifacts.publish_best_model`, which a rerun may not use to replace the training rows of a registered
+    model; the model card also goes onto the day's MLflow run."""
+    client = tracking.client()
+    with tracking.reaching(client):
+        registered = registry.of_run(client, ts_nodash)
+    card = artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, day_run, dataset_events,
                                         registered_rows_sha256=registered and registered["training_rows_sha256"])
+    tracking.log_json(day_run["run_id"], json.dumps(card, indent=2).encode(), "model_card.json")
+    return card
 
 
-def monitor(features: dict, version: str, ds: str, run_id: str, context: dict) -> list[dict]:
-    """The day's model_monitoring rows (none before the first champion), stored and alerted on."""
-    with db_connection() as conn:
-        champion = registry.incumbent(conn, settings.db_schema, version)
+def load(client, entry: dict, uri: str | None = None):
+    """A registered version's model (by `uri`, else its own models:/ URI), checked against its SHA-256 tag."""
+    return tracking.load_model(client, uri or entry["model_uri"], entry["model_sha256"],
+                               f"version {entry['version']} of registered model {settings.mlflow_registered_model}")
+
+
+def monitor(features: dict, card: dict, ds: str, run_id: str, context: dict) -> list[dict]:
+    """The day's model_monitoring rows (none before the first champion), stored, alerted on, and logged as metrics
+    of the day's MLflow run."""
+    client = tracking.client()
+    with tracking.reaching(client):
+        champion = registry.incumbent(client, card["version"])
         if champion is None:
-            log.info("no champion before %s: nothing to monitor yet", version)
+            log.info("no champion before run %s: nothing to monitor yet", card["version"])
             rows = []
         else:
             today = pd.concat([features["train"], features["test"]], ignore_index=True)
-            training = None
-            if champion["training_rows_sha256"]:
-                training = artifacts.training_rows(champion)  # refused unless its SHA-256 is the registered one
-            else:  # its rows cannot be checked: no drift is measured against them, its R2 still is
-                log.warning("champion %s was registered before the SHA-256 of its training rows was recorded: its "
-                            "drift is not measured (its R2 on the day's rows is)", champion["version"])
-            rows = monitoring.measure(champion, artifacts.load_registered(champion), training, today,
+            training = artifacts.training_rows(champion)  # refused unless its SHA-256 is the registered one
+            rows = monitoring.measure(champion, load(client, champion), training, today,
                                       settings.drift_psi_threshold, settings.r2_decay)
+    with db_connection() as conn:
         monitoring.store(conn, settings.db_schema, ds, run_id, rows)
     lines = monitoring.alert_lines(ds, rows)
+    tracking.log_monitoring(card["mlflow"]["day_run_id"], rows, len(lines))
     for line in lines:
         alerts.notify_model_alert(context, line)
     print(f"monitoring {ds}: {len(rows)} measures, {len(lines)} alerts" + "".join(f"\n  {line}" for line in lines))
@@ -64,30 +74,42 @@ def monitor(features: dict, version: str, ds: str, run_id: str, context: dict) -
 
 
 def choose_champion(features: dict, card: dict) -> dict:
-    """Register the run's best model (its model card) and decide whether it serves; returns its registry row."""
+    """Register the run's best model (its model card) and decide whether it serves; returns its registry entry."""
     test = features["test"]
+    client = tracking.client()
 
     def score(entry: dict) -> float:
-        return registry.score_on(artifacts.load_registered(entry), test[ml.FEATURES], test[ml.TARGET])
+        return registry.score_on(load(client, entry), test[ml.FEATURES], test[ml.TARGET])
 
-    with db_connection() as conn:
-        entry = registry.register(conn, settings.db_schema, registry.candidate_of(card), score,
-                                  settings.promotion_margin)
+    with tracking.reaching(client):
+        entry = registry.register(client, registry.candidate_of(card), score, settings.promotion_margin)
     verdict = "promoted" if registry.serving_after(entry) == entry["version"] else "not promoted"
-    print(f"candidate {entry['version']} ({entry['model']}, trained on {entry['ds']}) {verdict}: {entry['reason']}")
+    print(f"candidate: version {entry['version']} of {settings.mlflow_registered_model} ({entry['model']}, trained on "
+          f"{entry['ds']}) {verdict}: {entry['reason']}; aliases now {entry['aliases'] or 'none'}")
     return entry
 
 
 def predict_customers(decided: dict) -> dict:
-    """Every customer of the decided model's day, scored by the model serving after the decision."""
+    """Every customer of the decided model's day, scored by the model serving after the decision: the version
+    with the alias `champion` (`models:/<name>@champion`); for a rerun of a day decided before a later promotion,
+    the version that served that day."""
+    client = tracking.client()
+    with tracking.reaching(client):
+        serving = registry.version(client, registry.serving_after(decided))
+        uri = f"models:/{settings.mlflow_registered_model}@{registry.CHAMPION}"
+        if registry.CHAMPION not in serving["aliases"]:
+            uri = serving["model_uri"]
+            log.info("version %s served on %s and has been replaced since: its own model scores the day", serving["version"],
+                     decided["ds"])
+        model = load(client, serving, uri)
     with db_connection() as conn:
-        serving = registry.entry(conn, settings.db_schema, registry.serving_after(decided))
-        return {"model_version": serving["version"],
-                **predictions.write_predictions(conn, settings.db_schema, decided["ds"],
-                                                artifacts.load_registered(serving), serving["version"])}
+        return {"model_version": serving["version"], "model_uri": uri,
+                **predictions.write_predictions(conn, settings.db_schema, decided["ds"], model, serving["version"])}
 
 
-def plot_monitoring(ds: str, ts_nodash: str) -> str:
+def plot_monitoring(card: dict, ts_nodash: str) -> str:
     with db_connection() as conn:
-        rows = monitoring.history(conn, settings.db_schema, ds)
-    return artifacts.upload_plot(plots.monitoring_history(rows), "monitoring", ts_nodash)
+        rows = monitoring.history(conn, settings.db_schema, card["data"]["ds"])
+    png = plots.save(plots.monitoring_history(rows))
+    tracking.log_png(card["mlflow"]["day_run_id"], png, "monitoring")
+    return artifacts.upload(png, f"{artifacts.run_prefix(ts_nodash)}plots/monitoring.png")

@@ -98,11 +98,15 @@ def publish_model_satisfaction(ds, data_interval_start, data_interval_end) -> di
 
 # --- finance_ml --------------------------------------------------------------------------------------
 
-def train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int) -> dict:
+def train(features: dict, name: str, model_class: str, hyper_parameters: dict, folds: int, seed: int,
+          day_run: dict) -> dict:
+    """One model, trained and logged as a nested run of the day's MLflow run `day_run`."""
     # imported here: in a Kubernetes pod this function's source is all that runs
     from include.finance.ml import train_model
+    from include.finance.tracking import log_model_run
 
-    return train_model(features, name, model_class, hyper_parameters, folds, seed)
+    return train_model(features, name, model_class, hyper_parameters, folds, seed,
+                       keep=lambda result, pipeline, example: log_model_run(day_run, result, pipeline, example))
 
 
 def training_task(task):
@@ -122,6 +126,9 @@ def training_task(task):
         get_logs=True,
         log_events_on_failure=True,
         do_xcom_push=True,
+        # the pod logs to MLflow with MLflow's own variables (MLFLOW_TRACKING_URI, _USERNAME, _PASSWORD) from a
+        # Kubernetes secret: it has no Airflow connection (docs/deployment.md)
+        env_from=[k8s.V1EnvFromSource(secret_ref=k8s.V1SecretEnvSource(name=settings.k8s_mlflow_secret))],
         task_id="train_model_task",
     )(train)
 
@@ -134,15 +141,28 @@ def store_metrics(results: list[dict], run_id=None) -> int:
 
 
 def plot_model_results(model_results: dict) -> str:
+    """One model's plot, in the bucket and on its nested MLflow run."""
     from include.finance import artifacts, plots
 
-    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], run_key())
+    return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], run_key(),
+                                 mlflow_run_id=model_results["mlflow_run_id"])
 
 
-def plot_comparison(results: list[dict]) -> str:
+def plot_comparison(results: list[dict], day_run: dict) -> str:
+    """Every model's scores side by side, in the bucket and on the day's MLflow run."""
     from include.finance import artifacts, plots
 
-    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", run_key())
+    return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", run_key(),
+                                 mlflow_run_id=day_run["run_id"])
+
+
+def start_tracking(day: str, run_id: str, events) -> dict:
+    """The day's run in MLflow (`tracking.start_day_run`), which each model's training logs a nested run under."""
+    from include.finance import artifacts, tracking
+
+    key = run_key()
+    return tracking.start_day_run(key, day, run_id, artifacts.source_of(events_by_uri(events)),
+                                  f"s3://{settings.data_bucket_name}/{artifacts.run_prefix(key)}training_rows.csv.gz")
 
 
 def data_day(events, conf) -> str:
@@ -154,16 +174,16 @@ def data_day(events, conf) -> str:
                                 lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
 
 
-def publish_best_model(features: dict, results: list[dict], day: str, run_id: str, events) -> dict:
+def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id: str, events) -> dict:
     from include.finance import production
 
-    return production.publish_candidate(features, list(results), run_id, run_key(), day, events_by_uri(events))
+    return production.publish_candidate(features, list(results), run_id, run_key(), day, day_run, events_by_uri(events))
 
 
 def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
     from include.finance import production
 
-    return production.monitor(features, card["version"], card["data"]["ds"], run_id, get_current_context())
+    return production.monitor(features, card, card["data"]["ds"], run_id, get_current_context())
 
 
 def choose_champion(features: dict, card: dict) -> dict:
@@ -181,4 +201,4 @@ def predict_customers(decided: dict) -> dict:
 def plot_monitoring(card: dict) -> str:
     from include.finance import production
 
-    return production.plot_monitoring(card["data"]["ds"], run_key())
+    return production.plot_monitoring(card, run_key())

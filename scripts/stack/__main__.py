@@ -15,8 +15,8 @@
     python -m scripts.stack run --days N   the last N complete days, oldest first (a backfill: the model
                                     registry, predictions and monitoring day by day)
 
-Ports, all on 127.0.0.1: DB_PORT (settings.db_port), LOCAL_S3_PORT, AIRFLOW_WEB_PORT, SCHEDULER_HEALTH_PORT
-and LOCAL_REDIS_PORT. In Celery mode each worker runs as on a machine of its own: its own host name, /tmp
+Ports, all on 127.0.0.1: DB_PORT (settings.db_port), LOCAL_S3_PORT, AIRFLOW_WEB_PORT, SCHEDULER_HEALTH_PORT,
+LOCAL_REDIS_PORT and LOCAL_MLFLOW_PORT. In Celery mode each worker runs as on a machine of its own: its own host name, /tmp
 and working folder, a read-only include/ and its own process tree (Linux namespaces: this needs root).
 """
 

@@ -106,6 +106,7 @@ class Airflow:
             **(self._airflow3_env() if AIRFLOW_3 else self._airflow2_env()),
             f"AIRFLOW_CONN_{settings.aws_conn_id.upper()}": json.dumps(self.aws_connection()),
             f"AIRFLOW_CONN_{settings.db_conn_id.upper()}": self.db_uri(settings.db_name),
+            f"AIRFLOW_CONN_{settings.mlflow_conn_id.upper()}": json.dumps(self.mlflow_connection()),
             "DB_PORT": str(self.pg_port),  # the dataset URI names the database the connection points at
             "AWS_EC2_METADATA_DISABLED": "true",
             # up to 16 tasks run at once (mapped training and plots: one per model) on a few cores: one thread each

@@ -18,11 +18,12 @@ from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isol
 from .api import AirflowAPI
 from .common import (LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log, process_tree,
                      reap, settings)
+from .mlflow import MLflow, mlflow_unavailable
 from .postgres import Postgres, find_pg_bin
 from .redis import Redis
 from .s3 import S3
 
-SERVICES = ("s3", "redis", *AIRFLOW_PROCESSES, *CELERY_WORKERS)  # what `up` may start besides PostgreSQL
+SERVICES = ("s3", "redis", "mlflow", *AIRFLOW_PROCESSES, *CELERY_WORKERS)  # what `up` may start besides PostgreSQL
 
 
 def services_unavailable(executor: str = "local") -> str | None:
@@ -38,6 +39,8 @@ def services_unavailable(executor: str = "local") -> str | None:
         return "PostgreSQL server binaries (initdb, pg_ctl) not found: apt-get install postgresql, or set PG_BIN"
     if shutil.which("moto_server", path=str(Path(sys.executable).parent)) is None:
         return "moto_server not installed in this Python environment (requirements.lock has moto[server])"
+    if mlflow_unavailable():
+        return mlflow_unavailable()
     if os.geteuid() == 0:
         import pwd
 
@@ -51,7 +54,7 @@ def services_unavailable(executor: str = "local") -> str | None:
 
 
 @dataclass
-class Stack(Postgres, S3, Redis, Airflow):
+class Stack(Postgres, S3, Redis, MLflow, Airflow):
     state_dir: Path = LOCAL
     # Fixed ports stay below Linux's ephemeral range (32768-60999), where outgoing connections take their
     # local ports: a client socket in TIME_WAIT there can hold the port and fail the next start.
@@ -60,6 +63,7 @@ class Stack(Postgres, S3, Redis, Airflow):
     web_port: int = int(os.environ.get("AIRFLOW_WEB_PORT", "8080"))
     health_port: int = int(os.environ.get("SCHEDULER_HEALTH_PORT", "8974"))  # the scheduler's liveness probe
     redis_port: int = int(os.environ.get("LOCAL_REDIS_PORT", "26379"))  # Celery's broker (Celery mode only)
+    mlflow_port: int = int(os.environ.get("LOCAL_MLFLOW_PORT", "25500"))  # the MLflow tracking server and its UI
     executor: str = os.environ.get("EXECUTOR", "local")
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -75,12 +79,12 @@ class Stack(Postgres, S3, Redis, Airflow):
         return AirflowAPI(self.web_url, UI_USER, UI_PASSWORD)(method, path, body)
 
     # --- processes ----------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str]) -> None:
-        """Start `argv` in its own process group, output to logs/<name>.log."""
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        """Start `argv` in its own process group, output to logs/<name>.log; `env`: Airflow's by default."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=ROOT,
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or self.env(), cwd=ROOT,
                                     start_new_session=True)
         self.pid_file(name).write_text(str(proc.pid))
 
@@ -146,6 +150,7 @@ class Stack(Postgres, S3, Redis, Airflow):
             # complete) would let finance_elt load the files in_finance_data is about to replace.
             self.restore_s3(skip=(MANIFESTS_PREFIX,) if fresh_metadata else ())
             restored = True
+            self.start_mlflow()
             if self.executor == "celery":
                 self.start_redis()
             self.start_airflow(migrate=not fresh_metadata)
@@ -155,7 +160,7 @@ class Stack(Postgres, S3, Redis, Airflow):
 
     def down(self, save: bool = True) -> None:
         """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
-        self._stop(*AIRFLOW_PROCESSES, *CELERY_WORKERS)
+        self._stop(*AIRFLOW_PROCESSES, *CELERY_WORKERS, "mlflow")  # MLflow before its artifacts are saved
         try:
             if save:
                 self.save_s3()
