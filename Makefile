@@ -23,13 +23,22 @@ else
 $(error AIRFLOW must be 2 or 3, not $(AIRFLOW))
 endif
 PY := $(VENV)/bin/python
+# The MLflow tracking server's own venv (both editions share it): full MLflow does not resolve beside Airflow 2.11's
+# pins. Its lock: requirements-mlflow.lock (make lock-mlflow); the tasks use mlflow-skinny from the edition's lock.
+MLFLOW_VENV := .venv-mlflow
+MLFLOW_LOCK := requirements-mlflow.lock
 
-.PHONY: venv run up down reset airflow parse test lock pictures bench bench-busy astro-project
+.PHONY: venv run up down reset airflow parse test lock lock-mlflow pictures bench bench-busy astro-project
 
 # The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
 # about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, every time).
-venv: $(VENV)/.synced
+venv: $(VENV)/.synced $(MLFLOW_VENV)/.synced
+$(MLFLOW_VENV)/.synced: $(MLFLOW_LOCK) $(VENV)/.synced
+	@test -x $(MLFLOW_VENV)/bin/python || { echo "venv: creating $(MLFLOW_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MLFLOW_VENV); }
+	@echo "venv: installing $(MLFLOW_LOCK) (the MLflow server)"
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(MLFLOW_VENV)/bin/python $(MLFLOW_LOCK)
+	@touch $@
 $(VENV)/.synced: $(LOCK)
 	@test -x $(PY) || { echo "venv: creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
 	@test -x $(VENV)/bin/uv || { echo "venv: installing uv"; \
@@ -79,6 +88,10 @@ test: venv
 lock: venv
 	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header $(LOCK_IN) -o $(LOCK)
 	@sed -i '1i # The $(if $(filter 3,$(AIRFLOW)),Airflow 3 edition'"'"'s,Astro SDK edition'"'"'s) one lock: every transitive pin for its local venv and CI (make lock$(if $(filter 3,$(AIRFLOW)), AIRFLOW=3) regenerates it).' $(LOCK)
+
+lock-mlflow: venv
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements-mlflow.in -o $(MLFLOW_LOCK)
+	@sed -i '1i # The MLflow server'"'"'s one lock: every transitive pin of .venv-mlflow (make lock-mlflow regenerates it).' $(MLFLOW_LOCK)
 
 # The Airflow 3 edition as an Astro project of its own (build/airflow3/: astro dev start, astro deploy there).
 astro-project:

@@ -25,12 +25,10 @@ MODEL_INPUT_AUDIT = "model_input_audit"
 MODEL_SATISFACTION = "model_satisfaction"
 MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # the day's, built and checked, then published
 MODEL_METRICS = "model_metrics"
-MODEL_REGISTRY = "model_registry"
 MODEL_MONITORING = "model_monitoring"
 CUSTOMER_PREDICTIONS = "customer_predictions"
 # each in sql/tables/<name>.sql
-FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_REGISTRY, MODEL_MONITORING,
-                CUSTOMER_PREDICTIONS)
+FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_MONITORING, CUSTOMER_PREDICTIONS)
 # model_satisfaction: a paying customer's survey answers (the satisfaction contract's columns, NULL for a
 # customer who gave none), the models' target and the day; what join_charge_satisfaction.sql selects
 MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")

@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from urllib.parse import quote
 
 from .common import ROOT, StackError, http_ok, local_secret, log, settings, wait_for
 
@@ -53,6 +52,13 @@ class MLflow:
         """The Airflow connection the tasks log to the server with (`include/finance/tracking.py`)."""
         return {"conn_type": "http", "host": "127.0.0.1", "port": self.mlflow_port, "schema": "http",
                 "login": MLFLOW_USER, "password": self.mlflow_password}
+
+    def mlflow_client(self):
+        """MLflow's client on the server, logged in as the tasks are (the scripts' summary and tests read through it)."""
+        from mlflow import MlflowClient
+
+        os.environ.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER, MLFLOW_TRACKING_PASSWORD=self.mlflow_password)
+        return MlflowClient(self.mlflow_url, self.mlflow_url)
 
     def mlflow_auth_config(self) -> Path:
         """<state>/mlflow_auth.ini (mode 0600), rewritten on each start: the basic-auth app's settings, with the

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from .api import LOGICAL_DATE, NEWEST_FIRST, UPSTREAM_EVENTS, TaskWatch, quote, run_task_instances, task_states, trigger, unpause
 from .common import DAG_IDS, ROOT, StackError, log, settings, wait_for
+from .mlflow import MLFLOW_DB
 from .summary import print_summary
 from .summary import summary as run_summary
 
@@ -90,18 +91,19 @@ def dags_loaded(stack) -> bool:
 
 
 def forget_models(stack) -> None:
-    """Drop the model registry, the monitoring and the predictions (they are made again where missing):
-    the next run starts with no champion, as a new deployment does. Starts the stack's PostgreSQL if it is
-    not running (`run_pipeline` stops it)."""
+    """Drop MLflow's store (experiments, runs, the registered model and its versions), the monitoring and the
+    predictions (they are made again where missing): the next run starts with no champion, as a new deployment
+    does. Starts the stack's PostgreSQL if it is not running (`run_pipeline` stops it); the MLflow server must
+    not be running (it makes its store again when it starts)."""
     import psycopg2
     from psycopg2 import sql
 
-    from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_MONITORING, MODEL_REGISTRY
+    from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_MONITORING
 
     stack.start_postgres()
-
+    stack.drop_database(MLFLOW_DB)
     with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
-        for table in (MODEL_REGISTRY, MODEL_MONITORING, CUSTOMER_PREDICTIONS):
+        for table in (MODEL_MONITORING, CUSTOMER_PREDICTIONS):
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(settings.db_schema, table)))
     conn.close()
 

@@ -1,5 +1,5 @@
-"""What a pipeline run produced, read from the database, the bucket and the REST API (never from a
-worker's folder): include/results/summary.json and the lines `make run` prints."""
+"""What a pipeline run produced, read from the database, the bucket, Airflow's REST API and MLflow's (never
+from a worker's folder): include/results/summary.json and the lines `make run` prints."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from include.finance.schema import (
     MODEL_INPUT_AUDIT,
     MODEL_METRICS,
     MODEL_MONITORING,
-    MODEL_REGISTRY,
     MODEL_SATISFACTION,
 )
 from include.finance.storage import ml_run_prefix
@@ -31,7 +30,8 @@ from .s3 import inside, s3_client
 MODEL_INPUT = ("successful_charges", "other_currency_charges", "implausible_charges", "survey_answers", "orphan_surveys")
 AUDIT = ("kind", "file", "rows_read", "rows_loaded", "rows_rejected", "duplicates_dropped", "note")
 METRICS = ("model", "cv_r2", "cv_r2_std", "r2_train", "r2_test", "fit_seconds")
-REGISTRY = ("version", "ds", "model", "status", "reason", "candidate_r2", "champion_r2", "incumbent_version")
+REGISTRY = ("version", "run_key", "ds", "model", "status", "aliases", "decision", "reason", "candidate_r2", "champion_r2",
+            "incumbent_version")
 MONITORING = ("model_version", "metric", "feature", "value", "threshold", "alert")
 
 
@@ -58,15 +58,17 @@ def ml_artifacts_prefix(ml_run: dict) -> str:
     return ml_run_prefix(settings.ml_artifacts_prefix, ml_version(ml_run))
 
 
-def production(cur, each_day: list[dict]) -> dict:
-    """Per day run: the model registry's decision, the monitoring rows, the predictions written back."""
+def production(cur, client, each_day: list[dict]) -> dict:
+    """Per day run: the model registry's decision (from MLflow), the monitoring rows, the predictions written back."""
+    from include.finance import registry
+
     days = {}
     for runs in each_day:
         ds = runs["finance_elt"]["logical_date"][:10]
-        [decision] = select(cur, MODEL_REGISTRY, REGISTRY, version=ml_version(runs["finance_ml"]))
+        entry = registry.of_run(client, ml_version(runs["finance_ml"]))
         predictions = select(cur, CUSTOMER_PREDICTIONS, ("model_version", "predicted_amount_cents", "reason"), ds=ds)
         days[ds] = {
-            "decision": {**decision, "ds": str(decision["ds"])},
+            "decision": {k: entry[k] for k in REGISTRY},
             "monitoring": sorted(select(cur, MODEL_MONITORING, MONITORING, ds=ds),
                                  key=lambda r: (r["metric"], r["feature"])),
             "predictions": {"customers": len(predictions),
@@ -77,12 +79,30 @@ def production(cur, each_day: list[dict]) -> dict:
     return days
 
 
+def tracking(stack, client) -> dict:
+    """Where the runs and models are in MLflow, read back from its server: the experiment, the registered model and
+    the version with the alias `champion`."""
+    from include.finance import registry
+
+    experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+    champion = registry.champion(client)
+    return {"tracking_uri": stack.mlflow_url, "experiment": settings.mlflow_experiment,
+            "experiment_id": experiment.experiment_id,
+            "runs": len(client.search_runs([experiment.experiment_id], max_results=1000)),
+            "registered_model": settings.mlflow_registered_model,
+            "versions": len(client.search_model_versions(f"name = '{settings.mlflow_registered_model}'")),
+            "champion": champion and {"version": champion["version"], "alias": registry.CHAMPION,
+                                      "model": champion["model"], "trained_on": champion["ds"],
+                                      "uri": f"models:/{settings.mlflow_registered_model}@{registry.CHAMPION}"}}
+
+
 def summary(stack, runs: dict, plots_dir: Path, each_day: list[dict] | None = None) -> dict:
     """The run's summary (of its last day, with `production` for every day in `each_day`); its plots are
     downloaded from the bucket into `plots_dir`."""
     import psycopg2
 
     ds, ml_run = runs["finance_elt"]["logical_date"][:10], runs["finance_ml"]
+    client = stack.mlflow_client()
     with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
         # the day's rows
         tables = {table: select(cur, table, ds=ds)[0]["count"]
@@ -91,7 +111,7 @@ def summary(stack, runs: dict, plots_dir: Path, each_day: list[dict] | None = No
         [model_input] = select(cur, MODEL_INPUT_AUDIT, MODEL_INPUT, ds=ds)
         audit = sorted(select(cur, LOAD_AUDIT, AUDIT, ds=ds), key=lambda a: (a["kind"], a["file"]))
         models = select(cur, MODEL_METRICS, METRICS, largest_first="cv_r2", run_id=ml_run["dag_run_id"])
-        days = production(cur, each_day or [runs])
+        days = production(cur, client, each_day or [runs])
     conn.close()
     hosts = Counter(ti["hostname"] or "(none)" for run in runs.values() for ti in run_task_instances(stack, run))
 
@@ -107,6 +127,7 @@ def summary(stack, runs: dict, plots_dir: Path, each_day: list[dict] | None = No
         "objects": object_counts(stack),
         "models": models,
         "model_card": json.loads(get_object(stack, ml_artifacts_prefix(ml_run) + "model_card.json")),
+        "mlflow": tracking(stack, client),
         "days": days,
         "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
                         for p in download(stack, ml_artifacts_prefix(ml_run) + "plots/", plots_dir)),
@@ -155,7 +176,7 @@ def print_summary(summary: dict, path: Path) -> None:
     print(f"  executor: {summary['executor']}; task instances per host: "
           + ", ".join(f"{h}={n}" for h, n in summary["task_hosts"].items()))
     print("  " + model_table(summary["models"]).replace("\n", "\n  "))
-    print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['artifacts']['model']}")
+    print(f"  best model {card['model']} (cv_r2 {card['metrics']['cv_r2']:.4f}): {card['mlflow']['model_uri']}")
     print(f"  left out of model_satisfaction (see table model_input_audit): {left['other_currency_charges']} charges"
           f" in other currencies, {left['implausible_charges']} implausible amounts; {left['orphan_surveys']} survey"
           " answers without charges")
@@ -164,11 +185,16 @@ def print_summary(summary: dict, path: Path) -> None:
         decision, predictions = day["decision"], day["predictions"]
         alerts = [f"{r['feature']} {r['metric'].upper()} {r['value']:.3f}".lstrip() for r in day["monitoring"] if r["alert"]]
         verdict = "promoted" if decision["status"] != "candidate" else "not promoted"
-        print(f"  {ds}: model {decision['version']} ({decision['model']}) {verdict}: {decision['reason']}")
+        print(f"  {ds}: version {decision['version']} ({decision['model']}) {verdict}: {decision['reason']}")
         print("    monitoring: " + ("no champion before it" if not day["monitoring"] else
                                      f"alerts: {', '.join(alerts)}" if alerts else "no alert")
               + f"; customer_predictions: {predictions['predicted']} of {predictions['customers']} customers by "
               + ", ".join(predictions["model_versions"])
               + "".join(f", {n} without a prediction ({reason})" for reason, n in predictions["reasons"].items()))
+    mlflow, champion = summary["mlflow"], summary["mlflow"]["champion"]
+    print(f"  MLflow {mlflow['tracking_uri']}: experiment {mlflow['experiment']} ({mlflow['runs']} runs), registered"
+          f" model {mlflow['registered_model']} ({mlflow['versions']} versions), "
+          + (f"champion: version {champion['version']} ({champion['model']}, trained on {champion['trained_on']}),"
+             f" {champion['uri']}" if champion else "no champion"))
     print(f"  plots: {', '.join(summary['plots'])}")
     print(f"  summary: {path}", flush=True)

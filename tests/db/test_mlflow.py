@@ -106,6 +106,19 @@ def test_the_registry_promotes_by_our_rule_and_moves_the_aliases(mlflow_env, fea
     assert aliases(mlflow_env) == {CHAMPION: "3", CHALLENGER: "2"}
 
 
+def test_a_decided_model_keeps_the_incumbent_it_met(mlflow_env, features):
+    _, _, day1 = trained(features, "20260101T000000")
+    registry.register(mlflow_env, day1, fixed_scores(**{"20260101T000000": 0.5}), 0.01)
+    _, _, day2 = trained(features, "20260102T000000")
+    assert registry.incumbent(mlflow_env, "20260102T000000")["version"] == "1"  # not decided yet: the champion now
+    decided = registry.register(mlflow_env, day2, fixed_scores(**{"20260101T000000": 0.5, "20260102T000000": 0.9}),
+                                0.01)
+    assert decided["status"] == CHAMPION
+    assert registry.incumbent(mlflow_env, "20260102T000000")["version"] == "1"  # champion now, but it met version 1
+    assert registry.incumbent(mlflow_env, "20260101T000000") is None
+    assert [registry.serving_after(registry.version(mlflow_env, n)) for n in ("1", "2")] == ["1", "2"]
+
+
 def test_a_decision_recorded_before_its_alias_moved_moves_it_on_the_retry(mlflow_env, features):
     _, _, day1 = trained(features, "20260101T000000")
     registry.register(mlflow_env, day1, fixed_scores(**{"20260101T000000": 0.8}), 0.01)

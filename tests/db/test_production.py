@@ -1,10 +1,9 @@
-"""Models in production on the real PostgreSQL, in the tables `schema.create_tables` makes: the model
-registry's decisions, the predictions written back, the monitoring rows."""
+"""Models in production on the real PostgreSQL, in the tables `schema.create_tables` makes: the predictions
+written back, the monitoring rows. The model registry's decisions are in MLflow: tests/db/test_mlflow.py."""
 
-import psycopg2
 import pytest
 
-from include.finance import ml, monitoring, predictions, registry
+from include.finance import ml, monitoring, predictions
 
 pytestmark = pytest.mark.integration
 
@@ -14,77 +13,6 @@ SCHEMA = "production_test"
 @pytest.fixture
 def conn(schema_db):
     return schema_db
-
-
-def candidate(version: str, ds: str) -> dict:
-    return {"version": version, "run_id": f"run_{version}", "ds": ds, "model": "RidgeCV",
-            "model_class": "sklearn.linear_model.RidgeCV", "hyper_parameters": {"alphas": [1.0]},
-            "metrics": {"cv_r2": 0.8, "r2_test": 0.8}, "artifact_uri": f"s3://b/ml-runs/{version}/model.joblib",
-            "model_sha256": "0" * 64, "training_rows_uri": f"s3://b/ml-runs/{version}/training_rows.csv.gz",
-            "training_rows_sha256": "1" * 64}
-
-
-def statuses(conn) -> dict:
-    with conn, conn.cursor() as cur:
-        cur.execute(f"SELECT version, status FROM {SCHEMA}.model_registry ORDER BY version")
-        return dict(cur.fetchall())
-
-
-def test_the_registry_keeps_the_champion_against_a_worse_model_and_promotes_a_better_one(conn):
-    """Scores stand for each model's R2 on the day's held-out rows (`score(entry)`)."""
-    r2 = {"v1": 0.80, "v2": 0.79, "v3": 0.82}
-    first = registry.register(conn, SCHEMA, candidate("v1", "2026-01-01"), lambda e: r2[e["version"]], 0.005)
-    assert (first["status"], first["champion_r2"], first["incumbent_version"]) == ("champion", None, None)
-    assert first["reason"].startswith("first model")
-
-    worse = registry.register(conn, SCHEMA, candidate("v2", "2026-01-02"), lambda e: r2[e["version"]], 0.005)
-    assert (worse["status"], worse["candidate_r2"], worse["champion_r2"]) == ("candidate", 0.79, 0.80)
-    assert worse["reason"] == "candidate 0.7900 does not beat champion 0.8000 by 0.0050"
-    assert statuses(conn) == {"v1": "champion", "v2": "candidate"}
-
-    better = registry.register(conn, SCHEMA, candidate("v3", "2026-01-03"), lambda e: r2[e["version"]], 0.005)
-    assert (better["status"], better["incumbent_version"]) == ("champion", "v1")
-    assert statuses(conn) == {"v1": "retired", "v2": "candidate", "v3": "champion"}
-    # the reason it was promoted, then why it retired
-    assert registry.entry(conn, SCHEMA, "v1")["reason"] == ("first model: candidate 0.8000, no champion yet;"
-                                                            " retired: replaced by v3 on 2026-01-03")
-    assert [registry.serving_after(e) for e in (first, worse, better)] == ["v1", "v1", "v3"]
-
-
-def test_a_decided_model_keeps_its_decision_and_its_incumbent(conn):
-    scores = {"v1": 0.5, "v2": 0.9}
-    registry.register(conn, SCHEMA, candidate("v1", "2026-01-01"), lambda e: scores[e["version"]], 0.005)
-    assert registry.incumbent(conn, SCHEMA, "v2")["version"] == "v1"  # before v2 is decided: the champion now
-    decided = registry.register(conn, SCHEMA, candidate("v2", "2026-01-02"), lambda e: scores[e["version"]], 0.005)
-
-    def no_scoring(entry):
-        raise AssertionError("a decided model is not scored again")
-
-    assert registry.register(conn, SCHEMA, candidate("v2", "2026-01-02"), no_scoring, 0.005) == decided
-    assert registry.incumbent(conn, SCHEMA, "v2")["version"] == "v1"  # v2 is champion now, but it met v1
-    assert registry.incumbent(conn, SCHEMA, "v1") is None
-    assert statuses(conn) == {"v1": "retired", "v2": "champion"}
-
-
-def test_the_registry_holds_one_champion_at_most(conn):
-    registry.register(conn, SCHEMA, candidate("v1", "2026-01-01"), lambda e: 0.5, 0.005)
-    with pytest.raises(psycopg2.errors.UniqueViolation), conn, conn.cursor() as cur:
-        cur.execute(f"INSERT INTO {SCHEMA}.model_registry (version, run_id, ds, model, model_class, hyper_parameters,"
-                    " metrics, artifact_uri, model_sha256, training_rows_uri, status, reason, candidate_r2) VALUES ('v2',"
-                    " 'r', '2026-01-02', 'm', 'c', '{}', '{}', 'u', 's', 't', 'champion', 'by hand', 0.9)")
-
-
-def test_the_registry_keeps_the_training_rows_sha256_and_adds_its_column_to_an_earlier_versions_table(conn):
-    from include.finance import schema
-
-    registry.register(conn, SCHEMA, candidate("v1", "2026-01-01"), lambda e: 0.5, 0.005)
-    assert registry.entry(conn, SCHEMA, "v1")["training_rows_sha256"] == "1" * 64
-    with conn, conn.cursor() as cur:  # the table as an earlier version made it, with a model registered then
-        cur.execute(f"ALTER TABLE {SCHEMA}.model_registry DROP COLUMN training_rows_sha256")
-    schema.create_tables(conn, SCHEMA)
-    assert registry.entry(conn, SCHEMA, "v1")["training_rows_sha256"] is None  # its drift is not measured
-    registry.register(conn, SCHEMA, candidate("v2", "2026-01-02"), lambda e: 0.9, 0.005)
-    assert registry.entry(conn, SCHEMA, "v2")["training_rows_sha256"] == "1" * 64
 
 
 class SpeedModel:

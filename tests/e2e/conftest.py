@@ -351,8 +351,12 @@ def download_ml_artifacts(stack, runs, folder: Path) -> None:
         client.download_file(settings.data_bucket_name, item["Key"], str(target))
 
 
+def _run(stack, dag_id: str, run_id: str) -> dict:
+    return stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")
+
+
 def _finished(stack, dag_id: str, run_id: str) -> str | None:
-    state = stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")["state"]
+    state = _run(stack, dag_id, run_id)["state"]
     return state if state in ("success", "failed") else None
 
 
@@ -561,13 +565,15 @@ WORSE_MODEL = "RandomForest"
 
 
 def retrain_with(stack, ds: str, env: dict) -> dict:
-    """A manual finance_ml run for day `ds` (conf {"ds": ...}) with `env` set: its registry row, and the
-    day's predictions by model version, read after it succeeded."""
+    """A manual finance_ml run for day `ds` (conf {"ds": ...}) with `env` set: its registry entry (MLflow's), the
+    registered model's aliases, and the day's predictions by model version, read after it succeeded."""
     import psycopg2
 
+    from include.finance import registry
     from scripts.stack import unpause, wait_for
     from scripts.stack.api import trigger_with_conf
     from scripts.stack.pipeline import dags_loaded
+    from scripts.stack.summary import ml_version
 
     stack.extra_env.update(env)
     stack.up(fresh_metadata=True)
@@ -577,21 +583,19 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
         run = trigger_with_conf(stack, "finance_ml", {"ds": ds})
         state = wait_for(lambda: _finished(stack, "finance_ml", run["dag_run_id"]), 600, "the manual finance_ml run",
                          every=2)
+        client = stack.mlflow_client()
+        entry = registry.of_run(client, ml_version(_run(stack, "finance_ml", run["dag_run_id"])))
+        aliases = dict(client.get_registered_model(registry.settings.mlflow_registered_model).aliases)
+        with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
+            cur.execute("SELECT model_version, count(*) FROM public.customer_predictions WHERE ds = %s"
+                        " GROUP BY model_version", (ds,))
+            predictions = dict(cur.fetchall())
+        conn.close()
     finally:
         stack.down()
         for name in env:
             stack.extra_env.pop(name)
-    stack.start_postgres()
-    with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
-        cur.execute("SELECT version, model, status, candidate_r2, champion_r2, incumbent_version FROM"
-                    " public.model_registry WHERE run_id = %s", (run["dag_run_id"],))
-        entry = dict(zip(("version", "model", "status", "candidate_r2", "champion_r2", "incumbent_version"),
-                         cur.fetchone()))
-        cur.execute("SELECT model_version, count(*) FROM public.customer_predictions WHERE ds = %s"
-                    " GROUP BY model_version", (ds,))
-        predictions = dict(cur.fetchall())
-    conn.close()
-    return {"state": state, "entry": entry, "predictions": predictions}
+    return {"state": state, "entry": entry, "aliases": aliases, "predictions": predictions}
 
 
 RUNS: dict = {}  # executor (or "backfill") -> what its pipeline run recorded

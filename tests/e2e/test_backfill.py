@@ -1,6 +1,7 @@
 """Models in production over a four-day backfill whose last two days are shifted (`make run DAYS=4` with
 MOCK_DATA_SHIFT_FROM on day 3): the registry's decisions, the drift and decay alerts, the predictions
-written back. Every figure is read from the tables, the REST API's runs and the task logs."""
+written back. Every figure is read from the tables, Airflow's REST API, MLflow's (the model registry's
+versions, tags and aliases) and the task logs."""
 
 from pathlib import Path
 
@@ -19,8 +20,18 @@ def test_every_day_ran_its_own_finance_ml_run_in_order(backfill):
     ml_runs = backfill["summary"]["ml_runs"]
     assert list(ml_runs) == backfill["days"] and len(set(ml_runs.values())) == len(backfill["days"]) == 4
     assert [d["ds"] for d in decisions(backfill)] == backfill["days"]  # each model trained on its own day
-    versions = [d["version"] for d in decisions(backfill)]
-    assert versions == sorted(versions)
+    assert [d["version"] for d in decisions(backfill)] == ["1", "2", "3", "4"]  # one registered version per run
+
+
+def test_mlflow_holds_the_days_runs_and_the_aliases_say_what_serves(backfill):
+    mlflow, days = backfill["summary"]["mlflow"], decisions(backfill)
+    serving = [d["version"] for d in days if d["decision"] == "promoted"][-1]
+    assert mlflow["versions"] == 4 and mlflow["champion"]["version"] == serving
+    assert mlflow["runs"] == 4 * 8  # each day's run and its nested run per model (seven)
+    assert [d["aliases"] for d in days] == [[], [], ["champion"], ["challenger"]]  # day 3 alone was promoted
+    # the manual rerun of the last day with a worse model: a fifth version, the challenger now; the champion stays
+    worse = backfill["worse"]
+    assert worse["entry"]["version"] == "5" and worse["aliases"] == {"champion": serving, "challenger": "5"}
 
 
 def test_the_first_days_model_becomes_champion(backfill):
