@@ -69,9 +69,10 @@ def schema_db(finance_db, request):
         cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def mlflow_server(stack):
-    """The stack's MLflow server (its PostgreSQL, its S3 endpoint for the artifacts), started once: the stack."""
+    """The stack's MLflow server (its PostgreSQL, its S3 endpoint for the artifacts), started where it is not running
+    (an end-to-end run stops it, and stops it again before it starts the stack): the stack."""
     from scripts.stack.mlflow import mlflow_unavailable
 
     reason = mlflow_unavailable()
@@ -79,6 +80,7 @@ def mlflow_server(stack):
         pytest.skip(f"the MLflow server cannot start here: {reason}")
     if not stack._alive("s3"):
         stack.start_s3()
+        stack.restore_s3()  # what a finished pipeline run saved: its models' artifacts
     if not stack._alive("mlflow"):
         stack.start_mlflow()
     return stack

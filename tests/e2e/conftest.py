@@ -606,6 +606,8 @@ def pipeline_run(stack, input_dir, executor: str) -> dict:
     if reason:
         pytest.skip(f"the {executor} executor's stack cannot start here: {reason}")
     if executor not in RUNS:
+        if stack._alive("mlflow"):  # started for a test that read a finished run's MLflow (`mlflow_server`)
+            stack.down()
         stack.executor = "local" if executor == "backfill" else executor
         try:
             if executor == "backfill":

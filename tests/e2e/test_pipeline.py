@@ -156,24 +156,46 @@ def test_the_best_model_reaches_what_the_data_allows(pipeline, finance_db):
 
 
 def test_the_best_model_is_kept_with_its_card(pipeline, ml_artifacts, finance_db):
-    import hashlib
-
-    from sklearn.metrics import r2_score
-
     card = json.loads((ml_artifacts / "model_card.json").read_text())
     assert card == pipeline["model_card"]
-    assert card["model_sha256"] == hashlib.sha256((ml_artifacts / "model.joblib").read_bytes()).hexdigest()
     assert card["run_id"] == pipeline["runs"]["finance_ml"]["dag_run_id"]
     assert card["data"]["ds"] == pipeline["runs"]["finance_elt"]["logical_date"][:10]
     assert card["data"]["built_by"] == f"finance_elt run {pipeline['runs']['finance_elt']['dag_run_id']}"
     assert set(card["all_models"]) == {m["name"] for m in settings.models}
     assert card["libraries"]["scikit-learn"] and card["libraries"]["python"].startswith("3.")
     table = day_of_model_satisfaction(pipeline, finance_db)
-    answered = table.dropna()
     assert card["rows"]["model_satisfaction"] == len(table)
-    assert card["rows"]["without_survey"] == len(table) - len(answered) > 0  # the generator's 3 % non-answers
-    model = ml.load_model(ml_artifacts / "model.joblib", card)  # the whole Pipeline: raw columns in, cents out
-    assert r2_score(answered[ml.TARGET], model.predict(answered[ml.FEATURES])) > card["metrics"]["cv_r2"] - 0.05
+    assert card["rows"]["without_survey"] == len(table) - len(table.dropna()) > 0  # the generator's 3 % non-answers
+
+
+def test_each_model_is_a_nested_mlflow_run_and_the_best_is_the_champion_version(pipeline, finance_db, mlflow_server):
+    """Read back from the MLflow server: the day's run with a nested run per model, the registered version of the
+    best model with the alias champion, loaded through models:/<name>@champion after its SHA-256 is checked."""
+    from sklearn.metrics import r2_score
+
+    from include.finance import registry, tracking
+
+    card, client = pipeline["model_card"], mlflow_server.mlflow_client()
+    day_run = client.get_run(card["mlflow"]["day_run_id"])
+    assert day_run.data.tags[tracking.DAY] == card["data"]["ds"]
+    assert day_run.data.tags[tracking.DAG_RUN_ID] == card["run_id"]
+    nested = client.search_runs([day_run.info.experiment_id],
+                                f"tags.mlflow.parentRunId = '{day_run.info.run_id}'")
+    assert {run.data.tags[tracking.MODEL] for run in nested} == {m["name"] for m in settings.models}
+    for run in nested:
+        model = next(m for m in pipeline["models"] if m["model"] == run.data.tags[tracking.MODEL])
+        assert run.data.metrics["cv_r2"] == pytest.approx(float(model["cv_r2"]))
+        assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {f"plots/{model['model']}.png"}
+    assert {a.path for a in client.list_artifacts(day_run.info.run_id, "plots")} == {"plots/comparison.png",
+                                                                                   "plots/monitoring.png"}
+    entry = registry.of_run(client, card["version"])
+    assert (entry["status"], entry["model"], entry["model_sha256"]) == ("champion", card["model"], card["model_sha256"])
+    assert entry["mlflow_run_id"] == card["mlflow"]["run_id"]
+    assert pipeline["days"][card["data"]["ds"]]["predictions"]["model_versions"] == [entry["version"]]
+    champion = tracking.load_model(client, f"models:/{settings.mlflow_registered_model}@champion",
+                                   entry["model_sha256"], "the champion")  # the whole Pipeline: raw columns in, cents out
+    answered = day_of_model_satisfaction(pipeline, finance_db).dropna()
+    assert r2_score(answered[ml.TARGET], champion.predict(answered[ml.FEATURES])) > card["metrics"]["cv_r2"] - 0.05
 
 
 def test_plots_are_uploaded_and_the_summary_downloads_them(pipeline, ml_artifacts):
