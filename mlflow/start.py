@@ -26,7 +26,7 @@ with conn.cursor() as cur:
         if cur.fetchone() is None:
             cur.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 conn.close()
-s3 = boto3.client("s3", endpoint_url=os.environ["MLFLOW_S3_ENDPOINT_URL"])
+s3 = boto3.client("s3", endpoint_url=os.environ.get("MLFLOW_S3_ENDPOINT_URL"))  # unset: AWS's S3
 if BUCKET not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
     s3.create_bucket(Bucket=BUCKET)
 config = os.path.expanduser("~/basic_auth.ini")

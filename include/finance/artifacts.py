@@ -63,7 +63,7 @@ def library_versions() -> dict:
     from importlib.metadata import version
 
     return {"python": platform.python_version(),
-            **{name: version(name) for name in ("scikit-learn", "pandas", "numpy", "joblib")}}
+            **{name: version(name) for name in ("scikit-learn", "pandas", "numpy", "cloudpickle", "mlflow-skinny")}}
 
 
 def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifacts: dict) -> dict:

@@ -33,8 +33,8 @@ RUN_KEY, DAG_RUN_ID, DAY = "finance.run_key", "airflow.dag_run_id", "finance.ds"
 MODEL, MODEL_SHA256 = "finance.model", "finance.model_sha256"
 MODEL_PATH = "model"  # the artifact folder of a nested run's model
 MODEL_FILE = "model.pkl"  # in it: what the SHA-256 is of
-# A server that does not answer fails a call after about 15 s (3 retries), and the task with it: Airflow retries
-# the task, which is what waits for the server (MLflow's own default waits for minutes in one call).
+# A server that does not answer fails a call after about 11 s (3 retries, measured against a closed port), and the
+# task with it: Airflow retries the task, which is what waits for the server (MLflow's default waits for minutes).
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
               "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 
@@ -117,7 +117,7 @@ def start_day_run(run_key: str, ds: str, dag_run_id: str, source: dict, training
                     "finance.dataset_event": source.get("built_by", ""), "mlflow.runName": f"{ds} {run_key}"}
             run_id = mlflow_client.create_run(experiment, run_name=f"{ds} {run_key}", tags=tags).info.run_id
     log.info("MLflow run %s of experiment %s (%s)", run_id, settings.mlflow_experiment, mlflow_client.tracking_uri)
-    return {"run_id": run_id, "experiment_id": experiment, "tracking_uri": mlflow_client.tracking_uri}
+    return {"run_id": run_id, "run_key": run_key, "experiment_id": experiment, "tracking_uri": mlflow_client.tracking_uri}
 
 
 def _find_day_run(mlflow_client, experiment: str, run_key: str) -> str | None:
@@ -159,6 +159,14 @@ def log_model_run(day_run: dict, result: dict, pipeline, example) -> dict:
             run_id = mlflow_client.create_run(day_run["experiment_id"], run_name=result["model"],
                                               tags={**tags, "finance.model_class": result["model_class"]}).info.run_id
         logged = mlflow_client.get_run(run_id).data.tags.get(MODEL_SHA256)
+        if logged not in (None, sha256):
+            registered = mlflow_client.search_model_versions(f"run_id = '{run_id}'")
+            if registered:  # its files are the version's: they are never replaced
+                raise ValueError(
+                    f"{result['model']}'s model of finance_ml run {day_run['run_key']} is registered (version "
+                    f"{registered[0].version} of {registered[0].name}) with SHA-256 {logged}, this try's has {sha256}:"
+                    " the day's data changed since. A registered model is never replaced: trigger a new finance_ml"
+                    " run for the day instead of rerunning this one")
         if logged != sha256:
             now = int(time.time() * 1000)
             mlflow_client.log_batch(
@@ -212,9 +220,10 @@ def load_model(mlflow_client, model_uri: str, sha256: str | None, name: str):
 
     from include.finance import ml
 
+    mlflow.set_tracking_uri(mlflow_client.tracking_uri)
+    mlflow.set_registry_uri(mlflow_client.tracking_uri)  # where a models:/ URI is resolved: this client's server
     with reaching(mlflow_client), tempfile.TemporaryDirectory() as folder:
-        path = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=folder,
-                                                        tracking_uri=mlflow_client.tracking_uri))
+        path = Path(mlflow.artifacts.download_artifacts(model_uri, dst_path=folder))
         ml.check_sha256((path / MODEL_FILE).read_bytes(), sha256, f"{model_uri} ({MODEL_FILE})", name,
                         MODEL_SHA256, "load")
         return mlflow.sklearn.load_model(str(path))

@@ -188,12 +188,12 @@ def print_summary(summary: dict, path: Path) -> None:
         print(f"  {ds}: version {decision['version']} ({decision['model']}) {verdict}: {decision['reason']}")
         print("    monitoring: " + ("no champion before it" if not day["monitoring"] else
                                      f"alerts: {', '.join(alerts)}" if alerts else "no alert")
-              + f"; customer_predictions: {predictions['predicted']} of {predictions['customers']} customers by "
+              + f"; customer_predictions: {predictions['predicted']} of {predictions['customers']} customers by version "
               + ", ".join(predictions["model_versions"])
               + "".join(f", {n} without a prediction ({reason})" for reason, n in predictions["reasons"].items()))
     mlflow, champion = summary["mlflow"], summary["mlflow"]["champion"]
     print(f"  MLflow {mlflow['tracking_uri']}: experiment {mlflow['experiment']} ({mlflow['runs']} runs), registered"
-          f" model {mlflow['registered_model']} ({mlflow['versions']} versions), "
+          f" model {mlflow['registered_model']} (versions: {mlflow['versions']}), "
           + (f"champion: version {champion['version']} ({champion['model']}, trained on {champion['trained_on']}),"
              f" {champion['uri']}" if champion else "no champion"))
     print(f"  plots: {', '.join(summary['plots'])}")

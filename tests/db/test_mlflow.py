@@ -11,6 +11,8 @@ from include.finance import ml, registry, tracking
 from include.finance.registry import CHALLENGER, CHAMPION
 from tests.unit.model_tables import BOOSTING, LINEAR, satisfaction_table
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def features():
@@ -133,6 +135,17 @@ def test_a_decision_recorded_before_its_alias_moved_moves_it_on_the_retry(mlflow
     retried = registry.register(mlflow_env, day2, fixed_scores(), 0.01)  # scores nothing: the decision stands
     assert retried["status"] == CHAMPION and aliases(mlflow_env) == {CHAMPION: "2"}
     assert len(mlflow_env.search_model_versions(f"name = '{name}'")) == 2
+
+
+def test_a_rerun_that_trains_another_model_never_replaces_a_registered_ones_files(mlflow_env, features):
+    _, first, day1 = trained(features, "20260101T000000")
+    entry = registry.register(mlflow_env, day1, fixed_scores(**{"20260101T000000": 0.8}), 0.01)
+    changed = ml.engineer_features(satisfaction_table(n=300, seed=2), seed=0)  # the day's data changed since
+    with pytest.raises(ValueError, match=r"LinearRegression's model of finance_ml run 20260101T000000 is registered "
+                                         r"\(version 1 of .*\) with SHA-256 .*: the day's data changed since"):
+        trained(changed, "20260101T000000")
+    pkl = mlflow_env.download_artifacts(first["mlflow_run_id"], "model/model.pkl")
+    assert hashlib.sha256(open(pkl, "rb").read()).hexdigest() == entry["model_sha256"]
 
 
 def test_two_versions_of_one_run_are_refused_naming_the_model_and_the_versions(mlflow_env, features):

@@ -536,18 +536,68 @@ SHIFTED_FROM = 3  # the first shifted day of the backfill (1-based)
 BACKFILL_MARGIN = "0.02"
 
 
+MLFLOW_OUTAGE_SECONDS = 25  # longer than a try of a task that logs (MLflow's client gives up after about 11 s)
+
+
+def mlflow_outage_while_registering(stack, done: threading.Event, outage: dict) -> None:
+    """Once the first finance_ml run's `choose_champion` runs (it registers the day's model version in MLflow), stop
+    the MLflow server for MLFLOW_OUTAGE_SECONDS, then start it again. Records when, and the server's PIDs."""
+    while not done.is_set():
+        running = _one_value(stack, "airflow", "SELECT run_id FROM task_instance WHERE dag_id = 'finance_ml' AND"
+                                               " task_id = 'choose_champion' AND state = 'running'")
+        if running:
+            outage.update(run_id=running, pid_before=stack.pids()["mlflow"], **{"from": dt.datetime.now(dt.timezone.utc)})
+            stack._stop("mlflow")
+            time.sleep(MLFLOW_OUTAGE_SECONDS)
+            outage["to"] = dt.datetime.now(dt.timezone.utc)
+            stack.start_mlflow()
+            outage["pid_after"] = stack.pids()["mlflow"]
+            return
+        time.sleep(0.2)
+
+
+def choose_champion_tries(stack, run_id: str) -> list[dict]:
+    """Every try of `choose_champion` in finance_ml run `run_id` (Airflow's metadata), with its log."""
+    import psycopg2
+
+    columns = ("try_number", "state", "start_date", "end_date")
+    tries = []
+    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
+        for table in ("task_instance_history", "task_instance"):
+            cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE dag_id = 'finance_ml' AND"
+                        " task_id = 'choose_champion' AND run_id = %s", (run_id,))
+            tries += [dict(zip(columns, row)) for row in cur.fetchall()]
+    conn.close()
+    for t in tries:
+        log = (stack.airflow_home / "logs" / "dag_id=finance_ml" / f"run_id={run_id}" / "task_id=choose_champion"
+               / f"attempt={t['try_number']}.log")
+        t["log"] = log.read_text() if log.exists() else ""
+    return sorted(tries, key=lambda t: t["try_number"])
+
+
 def run_backfill(stack) -> dict:
     """`make run DAYS=4` with MOCK_DATA_SHIFT_FROM on the third day, from an empty registry (as a new
-    deployment starts): the model registry, the predictions and the monitoring day by day."""
+    deployment starts): the model registry, the predictions and the monitoring day by day. The MLflow server
+    is down for a while as the first day's model is registered."""
     now = dt.datetime.now(dt.timezone.utc)  # the days are chosen once
     days = [day.date().isoformat() for day in run_days(now, BACKFILL_DAYS)]
     forget_models(stack)
     env = {"MOCK_DATA_SHIFT_FROM": days[SHIFTED_FROM - 1], "PROMOTION_MARGIN": BACKFILL_MARGIN}
     stack.extra_env.update(env)
+    outage, tries, done = {}, {}, threading.Event()
+    fault = threading.Thread(target=mlflow_outage_while_registering, args=(stack, done, outage), daemon=True)
+    fault.start()
+
+    def after(stack, runs):
+        if outage.get("run_id"):
+            tries["choose_champion"] = choose_champion_tries(stack, outage["run_id"])
+
     try:
-        summary = run_pipeline(stack, timeout=1500, days=BACKFILL_DAYS, clock=lambda: now,
+        summary = run_pipeline(stack, timeout=1500, days=BACKFILL_DAYS, clock=lambda: now, after=after,
                                summary_path=stack.state_dir / "backfill" / "summary.json")
     finally:
+        done.set()
+        fault.join()
         for name in env:
             stack.extra_env.pop(name)
     logs = {}
@@ -557,7 +607,8 @@ def run_backfill(stack) -> dict:
         logs[ds] = log.read_text()
     worse = retrain_with(stack, days[-1], {**env, "ML_MODELS": WORSE_MODEL})
     return {"days": days, "summary": summary, "monitor_logs": logs, "shifted_from": SHIFTED_FROM,
-            "margin": float(BACKFILL_MARGIN), "worse": worse}
+            "margin": float(BACKFILL_MARGIN), "worse": worse, "mlflow_outage": outage, "mlflow_port": stack.mlflow_port,
+            **tries}
 
 
 # A model far below the others on this data (cross-validated R2 about 0.66 against 0.73 on a shifted day)

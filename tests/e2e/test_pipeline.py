@@ -320,6 +320,8 @@ def test_no_credentials_in_any_log(stack, pipeline):
     env = stack.env()
     aws = json.loads(env["AIRFLOW_CONN_AWS_DEFAULT"])
     secrets = {"database password": stack.pg_password, "Redis password": stack.redis_password,
+               "MLflow password": stack.mlflow_password,
+               "MLflow secret key": (stack.state_dir / "mlflow_secret_key").read_text().strip(),
                "S3 access key": aws["login"], "S3 secret key": aws["password"],
                **({"API secret key": env["AIRFLOW__API__SECRET_KEY"], "JWT secret": env["AIRFLOW__API_AUTH__JWT_SECRET"]}
                   if AIRFLOW_3 else {"webserver secret key": env["AIRFLOW__WEBSERVER__SECRET_KEY"]})}
@@ -327,7 +329,7 @@ def test_no_credentials_in_any_log(stack, pipeline):
     logs = [p for folder in (stack.log_dir, stack.airflow_home / "logs") for p in folder.rglob("*") if p.is_file()]
     logs.append(stack.pg_data / "server.log")
     assert len(list((stack.airflow_home / "logs").glob("dag_id=*/**/*.log"))) > 20  # task logs
-    assert {stack.log_dir / f"{name}.log" for name in ("s3", *AIRFLOW_PROCESSES)} <= set(logs)
+    assert {stack.log_dir / f"{name}.log" for name in ("s3", "mlflow", *AIRFLOW_PROCESSES)} <= set(logs)
     assert all(path.is_file() for path in logs)  # PostgreSQL's server.log too
     leaks = [(str(path), name) for path in logs for name, value in secrets.items()
              if value in path.read_text(errors="replace")]
