@@ -10,31 +10,44 @@ newest day in the table).
    table has more), and the table's size for the model card.
    `split_train_test` (`@aql.dataframe`): reads them as a DataFrame, leaves out (and counts) customers
    without survey answers, stops with a clear message if too few rows remain, splits train and test.
-2. `train_model_task`, mapped over `settings.models` (`include/finance/config.py`): each model is one
+2. `start_tracking`: the run's MLflow run (`include/finance/tracking.py`) in the experiment
+   `MLFLOW_EXPERIMENT`, named `<day> <run key>`, on the server of the connection `mlflow_default` (or
+   of MLflow's own variables, where they are set).
+   `train_model_task`, mapped over `settings.models` (`include/finance/config.py`): each model is one
    scikit-learn Pipeline (scaled scores, one-hot product type, the model), cross-validated on the
-   training set (`cv_r2` = mean R2 over `ML_CV_FOLDS` seeded folds), fitted, scored on the test set.
+   training set (`cv_r2` = mean R2 over `ML_CV_FOLDS` seeded folds), fitted, scored on the test set,
+   and logged as a nested MLflow run of the day's run: hyper-parameters, metrics, and the fitted
+   Pipeline as an MLflow model (signature, input example, the SHA-256 of its model.pkl as a tag).
    With `ENVIRONMENT=prod` each fit runs in its own Kubernetes pod (`@task.kubernetes`, image
-   `TRAINING_IMAGE`, by default your Astro deployment's own image); otherwise in a plain task.
+   `TRAINING_IMAGE`, by default your Astro deployment's own image), which reaches MLflow with MLflow's
+   variables from the Kubernetes secret `K8S_MLFLOW_SECRET`; otherwise in a plain task.
 3. `store_metrics`: metrics, feature importances and coefficients per model into `model_metrics`.
 4. `plot_model_results` (mapped: each model's predicted vs true target on the test set, by product
    type) and `plot_comparison` (every model's cross-validated and test R2 and fit time), uploaded to
-   `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/`.
-5. `publish_best_model`: the model with the best `cv_r2`, serialized with its preprocessing
-   (`model.joblib`), and its `model_card.json` (with the SHA-256 of `model.joblib`, which
-   `include.finance.ml.load_model` checks before unpickling), uploaded under the same run key.
-   With it `training_rows.csv.gz`, the features it learned from, for the drift monitoring of later days.
-6. Models in production (`include/finance/production.py`): `monitor_model` measures the champion
-   (the model serving until now) on the day's rows: its R2 and each feature's drift, into
-   `model_monitoring`, with an alert over `R2_DECAY` / `DRIFT_PSI_THRESHOLD`; `choose_champion`
-   registers the new model in `model_registry` and promotes it only if it beats the champion on the
-   day's held-out rows by `PROMOTION_MARGIN`; `predict_customers` writes the serving model's
-   prediction for every customer of the day into `customer_predictions`; `plot_monitoring` draws the
-   champion's R2 and the features' drift over the days.
+   `s3://<DATA_BUCKET_NAME>/<ML_ARTIFACTS_PREFIX>/<run>/plots/` and logged on the model's nested run
+   and on the day's run.
+5. `publish_best_model`: the model with the best `cv_r2` (in MLflow already, from its training task):
+   its `model_card.json` (with its nested run, its model's URI and the SHA-256 of its model.pkl, which
+   `include.finance.tracking.load_model` checks before unpickling) and `training_rows.csv.gz`, the
+   features it learned from, for the drift monitoring of later days, uploaded under the same run key;
+   the card also on the day's MLflow run.
+6. Models in production (`include/finance/production.py`), on MLflow's model registry: `monitor_model`
+   measures the champion (the version with the alias `champion`, serving until now) on the day's rows:
+   its R2 and each feature's drift, into `model_monitoring` and as metrics of the day's MLflow run, with
+   an alert over `R2_DECAY` / `DRIFT_PSI_THRESHOLD`; `choose_champion` registers the new model as a
+   version of `MLFLOW_REGISTERED_MODEL` and promotes it (the alias `champion`) only if it beats the
+   champion on the day's held-out rows by `PROMOTION_MARGIN`, else it gets the alias `challenger`; the
+   decision and its reason are tags of the version; `predict_customers` loads
+   `models:/<MLFLOW_REGISTERED_MODEL>@champion` and writes its prediction for every customer of the
+   day into `customer_predictions`, with its version; `plot_monitoring` draws the champion's R2 and the
+   features' drift over the days. Every model is loaded only after the SHA-256 of its model.pkl
+   matches its version's tag.
 7. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
 
 The work is done in `include/finance/`: `ml.py` (features, training, selection), `plots.py`,
-`artifacts.py` (the model card and what a run uploads), `production.py` with `registry.py`,
-`monitoring.py`, `drift.py` and `predictions.py`.
+`artifacts.py` (the model card and what a run uploads), `tracking.py` (MLflow's runs and models),
+`production.py` with `registry.py` (the model registry on MLflow), `monitoring.py`, `drift.py` and
+`predictions.py`.
 """
 
 

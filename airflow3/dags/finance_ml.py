@@ -1,12 +1,12 @@
 """
 ### Train, compare and keep models on `model_satisfaction` (Airflow 3 edition)
 
-The same tasks, models, artifacts and production steps as the default edition's `dags/finance_ml.py` (its
-description says what each task does), with Airflow 3's own pieces where that one uses the Astro SDK
-(docs/airflow3.md): scheduled on the asset `finance_elt` emits; `select_model_rows` runs the same
-`include/finance/sql/select_model_rows.sql` and returns its rows as a DataFrame (instead of
-`aql.transform_file` + `aql.dataframe`), which Airflow 3's XCom carries to `split_train_test`; no table to
-clean up.
+The same tasks, models, artifacts, MLflow runs and model registry and production steps as the default
+edition's `dags/finance_ml.py` (its description says what each task does), with Airflow 3's own pieces where
+that one uses the Astro SDK (docs/airflow3.md): scheduled on the asset `finance_elt` emits;
+`select_model_rows` runs the same `include/finance/sql/select_model_rows.sql` and returns its rows as a
+DataFrame (instead of `aql.transform_file` + `aql.dataframe`), which Airflow 3's XCom carries to
+`split_train_test`; no table to clean up.
 """
 
 from airflow.sdk import Asset, dag, task

@@ -2,8 +2,9 @@
 
     <kind>/dt=<YYYY-MM-DD>/<file>.csv      the day's part files of one kind (charge, satisfaction)
     manifests/dt=<YYYY-MM-DD>/<kind>.json  written after every part is uploaded: the partition is complete
-    <ML_ARTIFACTS_PREFIX>/<run>/           finance_ml's results of one run: model.joblib, model_card.json,
-                                           plots/<model>.png, plots/comparison.png
+    <ML_ARTIFACTS_PREFIX>/<run>/           finance_ml's results of one run: model_card.json,
+                                           training_rows.csv.gz, plots/<model>.png, plots/comparison.png,
+                                           plots/monitoring.png (the models are in MLflow: tracking.py)
 
 Keys carry the logical date, so a rerun overwrites its own day and a backfill adds days.
 """
@@ -33,7 +34,7 @@ def manifest_key(kind: str, ds: str) -> str:
 
 
 def ml_run_prefix(prefix: str, ts_nodash: str) -> str:
-    """Where one finance_ml run keeps its model, model card and plots (ts_nodash: the run's logical date)."""
+    """Where one finance_ml run keeps its model card, training rows and plots (ts_nodash: the run's logical date)."""
     return f"{prefix}/{ts_nodash}/"
 
 
