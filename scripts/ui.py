@@ -4,7 +4,8 @@ chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded 
     python -m scripts.ui pictures   (make pictures) run the pipeline as `make run` does, switching the
                                     DAGs on in the browser, and write the README's pictures to docs/images/:
                                     the DAG graphs and the Datasets view as the UI shows them after the
-                                    run, the model comparison and the best model's plot; then four days
+                                    run, the MLflow UI's runs and registered model, the model comparison
+                                    and the best model's plot; then four days
                                     shifted from the third, for the model monitoring's plot
 
 The end-to-end tests drive their pipeline run through the same `AirflowUI` (tests/e2e/test_ui.py).
@@ -21,7 +22,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from scripts.stack import AIRFLOW_3, DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, wait_for
+from scripts.stack import (AIRFLOW_3, DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, settings,
+                           wait_for)
 from scripts.stack.pipeline import forget_models, run_days
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -209,6 +211,38 @@ class AirflowUI:
             self.screenshot(f"graph_{dag_id}", graph=True)
             self.open(f"/dags/{dag_id}/grid?dag_run_id={run_id}&tab=details")
             self.seen.setdefault("run_states", {})[dag_id] = self.run_state_shown()
+        self.mlflow(runs)
+
+    def mlflow(self, runs: dict) -> None:
+        """The MLflow UI after the run: the experiment's runs with the day's run opened on its nested runs (one per
+        model), and the registered model's versions with their aliases, with screenshots. The browser logs in with
+        HTTP basic auth once (a page whose URL holds the login cannot fetch), then opens the pages without it."""
+        from selenium.webdriver.common.by import By
+
+        from include.finance.registry import CHAMPION
+        from scripts.stack.mlflow import MLFLOW_USER
+
+        url = self.stack.mlflow_url
+        self.driver.get(url.replace("://", f"://{MLFLOW_USER}:{urllib.parse.quote(self.stack.mlflow_password)}@")
+                        + "/api/2.0/mlflow/experiments/search?max_results=1")
+        client = self.stack.mlflow_client()
+        experiment = client.get_experiment_by_name(settings.mlflow_experiment)
+        [day_run] = client.search_runs([experiment.experiment_id],
+                                       f"tags.`airflow.dag_run_id` = '{runs['finance_ml']['dag_run_id']}'")
+        self.driver.get(f"{url}/#/experiments/{experiment.experiment_id}/runs")
+        name = day_run.info.run_name
+        wait_for(lambda: name in self.text(), 60, f"the run {name} in the MLflow UI")
+        for close in self.driver.find_elements(By.CSS_SELECTOR, "button[aria-label=Close]"):  # the assistant's panel
+            close.click()
+        self.driver.find_elements(By.CSS_SELECTOR, f"[row-id='{day_run.info.run_id}'] button")[0].click()  # expand
+        models = [m["name"] for m in settings.models]
+        wait_for(lambda: all(m in self.text() for m in models), 30, "the nested runs in the MLflow UI")
+        self.seen["mlflow_runs"] = self.text()
+        self.screenshot("mlflow_runs")
+        self.driver.get(f"{url}/#/models/{settings.mlflow_registered_model}")
+        wait_for(lambda: CHAMPION in self.text(), 60, "the registered model's champion alias in the MLflow UI")
+        self.seen["mlflow_model"] = self.text()
+        self.screenshot("mlflow_model")
 
     def run_state_shown(self) -> str | None:
         """The state the grid's details panel shows for the selected run."""
@@ -287,6 +321,7 @@ class Airflow3UI(AirflowUI):
             self.driver.find_element(By.CSS_SELECTOR, "button[aria-label^='Show Graph']").click()
             self.seen.setdefault("graphs", {})[dag_id] = self.graph()
             self.screenshot(f"graph_{dag_id}", graph=True)
+        self.mlflow(runs)
 
     def run_state_shown(self, run_id: str = "") -> str | None:
         """The state the run's page shows next to its id (its header; the breadcrumb has the id too)."""
@@ -341,6 +376,8 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
     for source, name in ((shots / "graph_finance_elt.png", "finance_elt_graph.png"),
                          (shots / "graph_finance_ml.png", "finance_ml_graph.png"),
                          (shots / "datasets.png", "datasets.png"),
+                         (shots / "mlflow_runs.png", "mlflow_runs.png"),
+                         (shots / "mlflow_model.png", "mlflow_model.png"),
                          (plots["comparison.png"], "comparison.png"),
                          (plots[f"{summary['model_card']['model']}.png"], "best_model.png"),
                          (ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png")):

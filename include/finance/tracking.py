@@ -90,8 +90,9 @@ def experiment_id(mlflow_client) -> str:
         found = mlflow_client.get_experiment_by_name(settings.mlflow_experiment)
         if found is not None:
             return found.experiment_id
-        try:
-            return mlflow_client.create_experiment(settings.mlflow_experiment)
+        try:  # a model-training experiment: the MLflow UI opens it on its runs, not on the GenAI overview
+            return mlflow_client.create_experiment(settings.mlflow_experiment,
+                                                   tags={"mlflow.experimentKind": "custom_model_development"})
         except MlflowException:
             return mlflow_client.get_experiment_by_name(settings.mlflow_experiment).experiment_id
 

@@ -53,11 +53,22 @@ def test_each_run_graph_shows_the_tasks_in_order(browser, dataset):
     assert "upload_part" in browser["graphs"]["in_finance_data"]["nodes"]
 
 
+def test_the_mlflow_ui_shows_the_days_run_with_a_nested_run_per_model_and_the_champion_version(browser):
+    from include.finance.config import settings
+
+    assert all(m["name"] in browser["mlflow_runs"] for m in settings.models)  # the day's run, opened
+    assert "8 matching runs" in browser["mlflow_runs"]  # the day's run and its seven nested runs
+    model = browser["mlflow_model"]
+    assert settings.mlflow_registered_model in model and "Version 1" in model and "@ champion" in model
+    assert "finance.decision\n: promoted" in model
+
+
 def test_screenshots_are_real_pictures(browser):
     from PIL import Image
 
     names = {Path(p).stem for p in browser["screenshots"]}
-    assert {"dag_list", "dag_list_done", "datasets", *(f"graph_{d}" for d in DAG_IDS)} <= names
+    assert {"dag_list", "dag_list_done", "datasets", "mlflow_runs", "mlflow_model",
+            *(f"graph_{d}" for d in DAG_IDS)} <= names
     for path in browser["screenshots"]:
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width >= 400 and image.height >= 100, path
