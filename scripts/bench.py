@@ -154,6 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         log("psql \\copy of the same files under the contract (checks, line numbers, primary key)")
         measured["contract_copy_seconds"] = contract_copy_baseline(stack, files, ds)
         measured["input_bytes"] = sum(p.stat().st_size for p in files)
+        measured["mlflow_rss"] = service_peak_rss(stack, "mlflow")
 
     sampler = PeakRSS()
     sampler.start()
@@ -183,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "load_contract_copy_ratio": round(measured["contract_copy_seconds"] / load_seconds, 2),
         "smallest_task": {"task": smallest[0][1], "peak_rss_mb": round(smallest[1] / 2**20)},
         "models": summary["models"],
+        "finance_ml_seconds": summary["durations"]["finance_ml"],
+        "mlflow_peak_rss_mb": measured["mlflow_rss"],
     }
     (STATE.parent / f"bench_{args.scale:g}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nscale {args.scale:g}, {args.executor} executor: {inputs:,} input rows, {result['input_mb']} MB of CSV")
@@ -196,8 +199,25 @@ def main(argv: list[str] | None = None) -> int:
           f" contract COPY/COPY {measured['copy_seconds'] / measured['contract_copy_seconds']:.2f}")
     print(f"smallest task: {result['smallest_task']['task']} {result['smallest_task']['peak_rss_mb']} MB"
           f" (what any task process starts with)")
+    print(f"finance_ml's run: {result['finance_ml_seconds']} s; the MLflow server's peak RSS: "
+          f"{result['mlflow_peak_rss_mb']['largest']} MB its largest process, {result['mlflow_peak_rss_mb']['all']} MB"
+          f" all {result['mlflow_peak_rss_mb']['processes']} of its processes")
     print(f"results: {STATE.parent / f'bench_{args.scale:g}.json'}")
     return 0
+
+
+def service_peak_rss(stack: Stack, name: str) -> dict:
+    """The peak RSS (VmHWM) of a service's processes so far: of the largest one and their sum, in MB."""
+    from scripts.stack.common import process_tree
+
+    peaks = []
+    for proc in process_tree(int(stack.pid_file(name).read_text())):
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            continue
+        peaks += [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return {"largest": round(max(peaks) / 2**20), "all": round(sum(peaks) / 2**20), "processes": len(peaks)}
 
 
 if __name__ == "__main__":
