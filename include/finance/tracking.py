@@ -35,8 +35,11 @@ MODEL_PATH = "model"  # the artifact folder of a nested run's model
 MODEL_FILE = "model.pkl"  # in it: what the SHA-256 is of
 # A server that does not answer fails a call after about 11 s (3 retries, measured against a closed port), and the
 # task with it: Airflow retries the task, which is what waits for the server (MLflow's default waits for minutes).
+# Every artifact byte goes through the server (`--serve-artifacts`): the tasks reach the server only, never the
+# artifact store itself (a server that offers multipart transfers would otherwise hand them presigned store URLs).
 CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-              "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+              "MLFLOW_HTTP_REQUEST_TIMEOUT": "30", "MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD": "false",
+              "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD": "false"}
 
 
 class TrackingError(RuntimeError):
