@@ -46,10 +46,15 @@ class TrackingError(RuntimeError):
     """The MLflow server could not be reached or refused a call; the message names the tracking URI."""
 
 
-def tracking_uri() -> str:
-    """The server's URI, setting the client's login from the connection (or leaving MLflow's environment)."""
+def client_settings() -> None:
+    """CLIENT_ENV, where the environment does not set them otherwise (MLflow's client reads them at each call)."""
     for name, value in CLIENT_ENV.items():
         os.environ.setdefault(name, value)
+
+
+def tracking_uri() -> str:
+    """The server's URI, setting the client's login from the connection (or leaving MLflow's environment)."""
+    client_settings()
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
     from include.finance.compat import BaseHook
@@ -224,6 +229,7 @@ def load_model(mlflow_client, model_uri: str, sha256: str | None, name: str):
 
     from include.finance import ml
 
+    client_settings()
     mlflow.set_tracking_uri(mlflow_client.tracking_uri)
     mlflow.set_registry_uri(mlflow_client.tracking_uri)  # where a models:/ URI is resolved: this client's server
     with reaching(mlflow_client), tempfile.TemporaryDirectory() as folder:
