@@ -57,6 +57,9 @@ class MLflow:
         """MLflow's client on the server, logged in as the tasks are (the scripts' summary and tests read through it)."""
         from mlflow import MlflowClient
 
+        from include.finance.tracking import client_settings
+
+        client_settings()
         os.environ.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER, MLFLOW_TRACKING_PASSWORD=self.mlflow_password)
         return MlflowClient(self.mlflow_url, self.mlflow_url)
 
