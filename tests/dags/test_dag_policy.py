@@ -140,7 +140,8 @@ print("KIND", type(mapped).__name__, mapped.operator_class.__name__)
 # What the task does at run time up to the pod it would start (KubernetesPodOperator.execute creates it).
 KubernetesPodOperator.execute = lambda self, context: self.build_pod_request_obj(dry_run=True)
 kwargs = {k: v for k, v in mapped.partial_kwargs.items() if k not in ("is_setup", "is_teardown", "on_failure_fail_dagrun")}
-op_kwargs = {**kwargs.pop("op_kwargs"), "features": {}, **json.loads(sys.argv[2])}  # one model of the map
+op_kwargs = {**kwargs.pop("op_kwargs"), "features": {}, "day_run": {"run_id": "r", "experiment_id": "1"},
+             **json.loads(sys.argv[2])}  # one model of the map
 operator = mapped.operator_class(task_id="train_model_task", python_callable=mapped.python_callable,
                                  op_kwargs=op_kwargs, **kwargs)
 print("POD", json.dumps(ApiClient().sanitize_for_serialization(operator.execute({}))))
@@ -149,7 +150,8 @@ print("POD", json.dumps(ApiClient().sanitize_for_serialization(operator.execute(
 
 def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     """The pod a training task would start with ENVIRONMENT=prod on Astro: the deployment's own image
-    (ASTRONOMER_AIRFLOW_IMAGE), its namespace, the script the decorator ships; every module that
+    (ASTRONOMER_AIRFLOW_IMAGE), its namespace, MLflow's variables from the secret K8S_MLFLOW_SECRET (the pod has
+    no Airflow connection to reach MLflow with), the script the decorator ships; every module that
     script imports (and include/ under it) is in the image: the project, the standard library or a
     package of the edition's lock."""
     import ast
@@ -171,10 +173,12 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     assert pod["metadata"]["namespace"] == "astronomer-deployment-1"
     assert container["image"] == "images.astronomer.cloud/org/deployment:deploy-1"
     assert [s["name"] for s in pod["spec"]["imagePullSecrets"]] == ["image-pull-secret", "per-dp-registry-pull-secret"]
+    assert container["envFrom"] == [{"secretRef": {"name": "mlflow-tracking"}}]
     assert container["command"][:2] == ["bash", "-cx"]
     assert "python /tmp/script.py /tmp/script.in /airflow/xcom/return.json" in container["command"][2]
     script = base64.b64decode(next(e["value"] for e in container["env"] if e["name"] == "__PYTHON_SCRIPT")).decode()
     assert "from include.finance.ml import train_model" in script
+    assert "from include.finance.tracking import log_model_run" in script
 
     def imports(source: str) -> set[str]:
         names = set()
@@ -199,7 +203,7 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     locked = {line.split("==")[0].lower() for line in editions.LOCK.read_text().splitlines() if "==" in line}
     providers = importlib.metadata.packages_distributions()
     missing = {m: providers.get(m) for m in external if not any(d.lower() in locked for d in providers.get(m, []))}
-    assert {"sklearn", "pandas"} <= external and missing == {}
+    assert {"sklearn", "pandas", "mlflow"} <= external and missing == {}
 
 
 PROBE = r"""

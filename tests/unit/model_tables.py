@@ -39,5 +39,17 @@ def true_mean(frame: pd.DataFrame, relation: str) -> np.ndarray:
     return 1000 + effect + 5000 * (product_type == "premium") + 10000 * (product_type == "enterprise")
 
 
-def train(features, model=LINEAR, name="m"):
-    return ml.train_model(features, name, *model, folds=5, seed=0)
+def train(features, model=LINEAR, name="m", keep=None):
+    return ml.train_model(features, name, *model, folds=5, seed=0, keep=keep)
+
+
+class Kept:
+    """A `keep` of ml.train_model (what tracking.log_model_run is in finance_ml): holds what it is handed, and
+    returns `adds`, what train_model adds to the result."""
+
+    def __init__(self, **adds):
+        self.adds = adds
+
+    def __call__(self, result, pipeline, example):
+        self.result, self.pipeline, self.example = result, pipeline, example
+        return self.adds

@@ -1,13 +1,11 @@
-import hashlib
 import json
 import re
 
-import joblib
 import numpy as np
 import pytest
-from model_tables import BOOSTING, LINEAR, satisfaction_table, train, true_mean
+from model_tables import BOOSTING, LINEAR, Kept, satisfaction_table, train, true_mean
 
-from include.finance import artifacts, ml
+from include.finance import ml
 from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 from include.finance.contract import CONTRACTS
 
@@ -127,13 +125,14 @@ def test_train_model_cross_validates_fits_and_explains(model_class, hyper_parame
 def test_the_result_carries_each_test_rows_truth_prediction_and_product_type_only():
     """What the predicted-vs-true plot needs, row by row; nothing that grows with the training set."""
     features = ml.engineer_features(satisfaction_table(product_types=("basic", "premium", "enterprise")), seed=2)
-    result = train(features)
+    kept = Kept()
+    result = train(features, keep=kept)
     predictions = result["test_predictions"]
     test = features["test"].sort_values(ml.KEY)
     assert set(predictions) == {ml.TARGET, "predicted", "product_type"}
     assert predictions[ml.TARGET] == test[ml.TARGET].tolist()
     assert predictions["product_type"] == test["product_type"].tolist()
-    assert np.allclose(predictions["predicted"], ml.fit_best(features, result, seed=0).predict(test[ml.FEATURES]))
+    assert np.allclose(predictions["predicted"], kept.pipeline.predict(test[ml.FEATURES]))
     assert not [key for key, value in result.items() if isinstance(value, list)]  # no per-row training values
 
 
@@ -157,24 +156,29 @@ def test_selection_breaks_ties_by_fit_time():
         ml.select_best([])
 
 
-def test_the_best_pipeline_is_refitted_identically_and_serves_raw_features(tmp_path):
+def test_keep_is_handed_the_fitted_pipeline_and_five_test_rows_and_what_it_returns_joins_the_result():
+    """finance_ml's keep logs the Pipeline to MLflow with the rows as its input example, and returns where it is."""
     features = ml.engineer_features(satisfaction_table(), seed=2)
-    best = train(features, ("sklearn.ensemble.RandomForestRegressor", {"n_estimators": 10, "random_state": 0}))
-    pipeline = ml.fit_best(features, best)
-    joblib.dump(pipeline, tmp_path / "model.joblib")
-    loaded = joblib.load(tmp_path / "model.joblib")
+    kept = Kept(mlflow_run_id="nested-run", model_uri="runs:/nested-run/model", model_sha256="0" * 64)
+    result = train(features, keep=kept)
+    assert result == {**kept.result, "mlflow_run_id": "nested-run", "model_uri": "runs:/nested-run/model",
+                      "model_sha256": "0" * 64}
+    assert set(kept.result) == set(train(features))
+    test = features["test"].sort_values(ml.KEY).reset_index(drop=True)
+    assert kept.example.reset_index(drop=True).equals(test[ml.FEATURES].head(5))  # no key, no target
+    assert np.allclose(kept.pipeline.predict(test[ml.FEATURES]), result["test_predictions"]["predicted"])
+    assert kept.pipeline.score(test[ml.FEATURES], test[ml.TARGET]) == pytest.approx(result["r2_test"], abs=1e-12)
+
+
+def test_the_kept_pipeline_serves_raw_features():
+    features = ml.engineer_features(satisfaction_table(), seed=2)
+    kept = Kept()
+    train(features, ("sklearn.ensemble.RandomForestRegressor", {"n_estimators": 10, "random_state": 0}), keep=kept)
     raw = features["test"].sort_values(ml.KEY)[ml.FEATURES]
-    assert np.allclose(loaded.predict(raw), pipeline.predict(raw))
-    assert [name for name, _ in loaded.steps] == ["preprocess", "model"]
+    assert [name for name, _ in kept.pipeline.steps] == ["preprocess", "model"]
+    assert kept.pipeline.predict(raw).shape == (len(raw),)
     with pytest.warns(UserWarning, match="unknown categories"):  # a new product type: encoded as all zeros
-        assert np.isfinite(loaded.predict(raw.assign(product_type="never seen"))).all()
-
-
-def test_an_unseeded_model_is_caught_when_refitted():
-    features = ml.engineer_features(satisfaction_table(), seed=2)
-    best = train(features, ("sklearn.ensemble.RandomForestRegressor", {"n_estimators": 5}))
-    with pytest.raises(RuntimeError, match="not reproducible"):
-        ml.fit_best(features, best)
+        assert np.isfinite(kept.pipeline.predict(raw.assign(product_type="never seen"))).all()
 
 
 @pytest.mark.parametrize("path", ["sklearn.linear_model.NoSuchRegressor", "os.system", "subprocess.Popen",
@@ -189,7 +193,7 @@ def test_only_a_configured_models_class_is_imported(path, monkeypatch):
                                          r"models' classes \(.*sklearn\.linear_model\.LinearRegression.*\): refusing"):
         train(features, (path, {}))
     with pytest.raises(ValueError, match=re.escape(repr(path))):
-        ml.fit_best(features, {"model": "m", "model_class": path, "hyper_parameters": {}, "r2_test": 0.0})
+        ml.build_pipeline(path, {})
     assert imported == []
 
 
@@ -202,51 +206,3 @@ def test_a_model_left_out_by_ml_models_is_refused_too(monkeypatch):
                                          r"models' classes \(sklearn.linear_model.Lasso\)"):
         train(features, LINEAR)
     assert ml.build_pipeline("sklearn.linear_model.Lasso", {"alpha": 2.0})
-
-
-def published_model(tmp_path):
-    """A fitted Pipeline, its model.joblib written from the serialized bytes, and its card."""
-    features = ml.engineer_features(satisfaction_table(), seed=2)
-    best = train(features)
-    pipeline = ml.fit_best(features, best, seed=0)
-    model_bytes = ml.serialize_model(pipeline)
-    path = tmp_path / "model.joblib"
-    path.write_bytes(model_bytes)
-    card = artifacts.model_card(best, [best], features["rows"], {}, {"model": "s3://b/run/model.joblib"},
-                                model_bytes)
-    return pipeline, path, json.loads(json.dumps(card)), features["test"][ml.FEATURES]
-
-
-@pytest.fixture
-def no_unpickling(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise AssertionError("joblib.load was reached")
-
-    monkeypatch.setattr(joblib, "load", refuse)
-
-
-def test_a_model_matching_its_card_is_loaded(tmp_path):
-    pipeline, path, card, raw = published_model(tmp_path)
-    assert card["model_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
-    for model in (path, str(path), path.read_bytes()):
-        assert np.allclose(ml.load_model(model, card).predict(raw), pipeline.predict(raw))
-
-
-@pytest.mark.parametrize("as_bytes", [False, True])
-def test_a_tampered_model_is_refused_before_unpickling(tmp_path, no_unpickling, as_bytes):
-    _, path, card, _ = published_model(tmp_path)
-    tampered = bytearray(path.read_bytes())
-    tampered[len(tampered) // 2] ^= 0x01
-    path.write_bytes(tampered)
-    digest = hashlib.sha256(tampered).hexdigest()
-    name = "s3://b/run/model.joblib" if as_bytes else str(path)
-    with pytest.raises(ValueError, match=rf"^{re.escape(name)} has SHA-256 {digest} but its model card says "
-                                         rf"{card['model_sha256']}: refusing"):
-        ml.load_model(bytes(tampered) if as_bytes else path, card)
-
-
-def test_a_card_without_the_hash_is_refused(tmp_path, no_unpickling):
-    _, path, card, _ = published_model(tmp_path)
-    del card["model_sha256"]
-    with pytest.raises(ValueError, match="model card has no model_sha256"):
-        ml.load_model(path, card)

@@ -3,7 +3,7 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-from model_tables import satisfaction_table, train
+from model_tables import Kept, satisfaction_table, train
 
 from include.finance import ml, registry
 from include.finance.registry import Decision, decide
@@ -91,11 +91,13 @@ def test_score_on_is_r2_of_the_models_predictions(predictions, r2):
 
 
 def test_score_on_scores_a_fitted_pipeline_as_training_did():
-    """The candidate's test R2 from training is what score_on gives it on the same rows: one scale for both models."""
+    """The candidate's test R2 from training is what score_on gives its kept Pipeline (the model logged to MLflow) on
+    the same rows: one scale for both models."""
     features = ml.engineer_features(satisfaction_table(), seed=2)
-    result = train(features)
+    kept = Kept()
+    result = train(features, keep=kept)
     test = features["test"]
-    score = registry.score_on(ml.fit_best(features, result, seed=0), test[ml.FEATURES], test[ml.TARGET])
+    score = registry.score_on(kept.pipeline, test[ml.FEATURES], test[ml.TARGET])
     assert isinstance(score, float) and score == pytest.approx(result["r2_test"], abs=1e-12)
 
 
