@@ -55,14 +55,14 @@ def monitor(features: dict, card: dict, ds: str, run_id: str, context: dict) -> 
     client = tracking.client()
     with tracking.reaching(client):
         champion = registry.incumbent(client, card["version"])
-        if champion is None:
-            log.info("no champion before run %s: nothing to monitor yet", card["version"])
-            rows = []
-        else:
-            today = pd.concat([features["train"], features["test"]], ignore_index=True)
-            training = artifacts.training_rows(champion)  # refused unless its SHA-256 is the registered one
-            rows = monitoring.measure(champion, load(client, champion), training, today,
-                                      settings.drift_psi_threshold, settings.r2_decay)
+    if champion is None:
+        log.info("no champion before run %s: nothing to monitor yet", card["version"])
+        rows = []
+    else:
+        today = pd.concat([features["train"], features["test"]], ignore_index=True)
+        training = artifacts.training_rows(champion)  # refused unless its SHA-256 is the registered one
+        rows = monitoring.measure(champion, load(client, champion), training, today, settings.drift_psi_threshold,
+                                  settings.r2_decay)
     with db_connection() as conn:
         monitoring.store(conn, settings.db_schema, ds, run_id, rows)
     lines = monitoring.alert_lines(ds, rows)

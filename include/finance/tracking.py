@@ -85,7 +85,7 @@ def reaching(client):
 
     try:
         yield
-    except (MlflowException, RequestException, OSError) as error:
+    except (MlflowException, RequestException) as error:
         message = str(error).splitlines()[0][:500] if str(error) else type(error).__name__
         raise TrackingError(f"MLflow tracking server {client.tracking_uri}: {message}") from error
 
