@@ -540,11 +540,14 @@ MLFLOW_OUTAGE_SECONDS = 25  # longer than a try of a task that logs (MLflow's cl
 
 
 def mlflow_outage_while_registering(stack, done: threading.Event, outage: dict) -> None:
-    """Once the first finance_ml run's `choose_champion` runs (it registers the day's model version in MLflow), stop
-    the MLflow server for MLFLOW_OUTAGE_SECONDS, then start it again. Records when, and the server's PIDs."""
+    """Once the last day's finance_ml run's `choose_champion` runs (it registers the day's model version in MLflow),
+    stop the MLflow server for MLFLOW_OUTAGE_SECONDS, then start it again. Records when, and the server's PIDs.
+    The last day's: a finance_ml run slowed down on an earlier day would still run when the next days' dataset
+    events come, and one run would take them all (it works on the latest day, `artifacts.day_of`)."""
     while not done.is_set():
         running = _one_value(stack, "airflow", "SELECT run_id FROM task_instance WHERE dag_id = 'finance_ml' AND"
-                                               " task_id = 'choose_champion' AND state = 'running'")
+                                               " task_id = 'choose_champion' AND state = 'running' AND (SELECT count(*)"
+                                               f" FROM dag_run WHERE dag_id = 'finance_ml') = {BACKFILL_DAYS}")
         if running:
             outage.update(run_id=running, pid_before=stack.pids()["mlflow"], **{"from": dt.datetime.now(dt.timezone.utc)})
             stack._stop("mlflow")
@@ -578,7 +581,7 @@ def choose_champion_tries(stack, run_id: str) -> list[dict]:
 def run_backfill(stack) -> dict:
     """`make run DAYS=4` with MOCK_DATA_SHIFT_FROM on the third day, from an empty registry (as a new
     deployment starts): the model registry, the predictions and the monitoring day by day. The MLflow server
-    is down for a while as the first day's model is registered."""
+    is down for a while as the last day's model is registered."""
     now = dt.datetime.now(dt.timezone.utc)  # the days are chosen once
     days = [day.date().isoformat() for day in run_days(now, BACKFILL_DAYS)]
     forget_models(stack)
