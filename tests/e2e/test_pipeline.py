@@ -168,9 +168,11 @@ def test_the_best_model_is_kept_with_its_card(pipeline, ml_artifacts, finance_db
     assert card["rows"]["without_survey"] == len(table) - len(table.dropna()) > 0  # the generator's 3 % non-answers
 
 
-def test_each_model_is_a_nested_mlflow_run_and_the_best_is_the_champion_version(pipeline, finance_db, mlflow_server):
+def test_each_model_is_a_nested_mlflow_run_and_the_best_is_a_version_and_the_champion_serves(pipeline, finance_db,
+                                                                                            mlflow_server):
     """Read back from the MLflow server: the day's run with a nested run per model, the registered version of the
-    best model with the alias champion, loaded through models:/<name>@champion after its SHA-256 is checked."""
+    best model, and the version with the alias champion, which predicted the day, loaded through
+    models:/<name>@champion after its SHA-256 is checked."""
     from sklearn.metrics import r2_score
 
     from include.finance import registry, tracking
@@ -189,11 +191,15 @@ def test_each_model_is_a_nested_mlflow_run_and_the_best_is_the_champion_version(
     assert {a.path for a in client.list_artifacts(day_run.info.run_id, "plots")} == {"plots/comparison.png",
                                                                                    "plots/monitoring.png"}
     entry = registry.of_run(client, card["version"])
-    assert (entry["status"], entry["model"], entry["model_sha256"]) == ("champion", card["model"], card["model_sha256"])
-    assert entry["mlflow_run_id"] == card["mlflow"]["run_id"]
-    assert pipeline["days"][card["data"]["ds"]]["predictions"]["model_versions"] == [entry["version"]]
+    assert (entry["model"], entry["model_sha256"], entry["mlflow_run_id"]) == (card["model"], card["model_sha256"],
+                                                                            card["mlflow"]["run_id"])
+    # the session's first run promotes its model; the second (the other executor, on the same data) ties with it
+    assert entry["decision"] == ("promoted" if entry["incumbent_version"] is None else "not promoted")
+    serving = registry.champion(client)
+    assert serving["version"] == registry.serving_after(entry)  # the alias is on the version that serves the day
+    assert pipeline["days"][card["data"]["ds"]]["predictions"]["model_versions"] == [serving["version"]]
     champion = tracking.load_model(client, f"models:/{settings.mlflow_registered_model}@champion",
-                                   entry["model_sha256"], "the champion")  # the whole Pipeline: raw columns in, cents out
+                                   serving["model_sha256"], "the champion")  # the whole Pipeline: raw columns in, cents out
     answered = day_of_model_satisfaction(pipeline, finance_db).dropna()
     assert r2_score(answered[ml.TARGET], champion.predict(answered[ml.FEATURES])) > card["metrics"]["cv_r2"] - 0.05
 
