@@ -39,7 +39,8 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
     for each before they are switched on, so the scheduler adds no run of its own and a run that crosses
     midnight neither waits for another day's files nor reports another day's runs. They run a day at a
     time, oldest first (one active run per DAG), and each finance_elt run's dataset event triggers the
-    finance_ml run of its day. Prints each task's state changes while it waits.
+    finance_ml run of its day; the next day's finance_elt waits for it (`hold_for_ml`). Prints each task's
+    state changes while it waits.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
     again whatever happens, writes include/results/summary.json and returns the summary.
@@ -69,7 +70,9 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
             (switch_on or unpause)(stack, dag_id)
         log(f"switched on {', '.join(DAG_IDS)} for {', '.join(f'{d:%Y-%m-%d}' for d in dates)}; waiting for the"
             " dataset-triggered finance_ml runs")
-        each_day = wait_for(lambda: watch.poll() or all_finished(stack, dates), timeout, "the pipeline", every=2)
+        held: dict = {}
+        each_day = wait_for(lambda: watch.poll() or hold_for_ml(stack, dates, held) or all_finished(stack, dates),
+                            timeout, "the pipeline", every=2)
         runs = each_day[-1]
         summary = run_summary(stack, runs, summary_path.parent / "plots", each_day)
         if after is not None:
@@ -106,6 +109,24 @@ def forget_models(stack) -> None:
         for table in (MODEL_MONITORING, CUSTOMER_PREDICTIONS):
             cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(settings.db_schema, table)))
     conn.close()
+
+
+def hold_for_ml(stack, dates: list[dt.datetime], held: dict) -> None:
+    """A backfill's days one at a time through finance_ml: finance_elt is paused from when a day's run has emitted
+    its dataset event until that day's finance_ml run succeeded. Otherwise a finance_ml run slower than finance_elt
+    would be running when the next days' events come, and one run would take them all (it works on the latest
+    day, `artifacts.day_of`). A paused DAG's run schedules no further task: the next day waits where it is."""
+    hold = False
+    for day in dates:
+        if finished_runs(stack, day) is None:  # the first day not through finance_ml yet
+            elt = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": ["finance_elt"],
+                                                             f"{LOGICAL_DATE}_gte": day.isoformat(),
+                                                             f"{LOGICAL_DATE}_lte": day.isoformat()})["dag_runs"]
+            hold = bool(elt) and elt[0]["state"] == "success"
+            break
+    if held.get("finance_elt", False) != hold:
+        stack.api("PATCH", "dags/finance_elt?update_mask=is_paused", {"is_paused": hold})
+        held["finance_elt"] = hold
 
 
 def all_finished(stack, dates: list[dt.datetime]) -> list[dict] | None:
