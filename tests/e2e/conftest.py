@@ -536,7 +536,8 @@ SHIFTED_FROM = 3  # the first shifted day of the backfill (1-based)
 BACKFILL_MARGIN = "0.02"
 
 
-MLFLOW_OUTAGE_SECONDS = 25  # longer than a try of a task that logs (MLflow's client gives up after about 11 s)
+MLFLOW_OUTAGE_SECONDS = 15  # longer than a try of a task that logs (MLflow's client gives up after about 11 s); with the
+# server's start (17 s on a quiet machine) shorter than the 41 s between a task's first and second try
 
 
 def mlflow_outage_while_registering(stack, done: threading.Event, outage: dict) -> None:
