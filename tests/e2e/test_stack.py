@@ -58,7 +58,8 @@ def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
     bucket = settings.data_bucket_name
     saved = stack.s3_saved / bucket
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
-    model_key = pipeline["model_card"]["artifacts"]["model"].split(f"{bucket}/", 1)[1]
+    # the registered model's file, in the MLflow server's artifacts (mlflow-artifacts:/ is the bucket's mlflow/)
+    model_key = "mlflow/" + pipeline["model_card"]["mlflow"]["model_uri"].removeprefix("mlflow-artifacts:/") + "/model.pkl"
     assert model_key in files
     # the run's day (a session that crosses midnight UTC also has the next day's scheduled runs)
     assert {f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
