@@ -55,7 +55,7 @@ def upload_plot(figure, name: str, ts_nodash: str, s3=None, mlflow_run_id: str |
 
     png = plots.save(figure)
     if mlflow_run_id:
-        tracking.log_png(mlflow_run_id, png, name)
+        tracking.log_file(mlflow_run_id, png, f"{name}.png", "plots")
     return upload(png, f"{run_prefix(ts_nodash)}plots/{name}.png", s3)
 
 

@@ -39,7 +39,7 @@ def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodas
         registered = registry.of_run(client, ts_nodash)
     card = artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, day_run, dataset_events,
                                         registered_rows_sha256=registered and registered["training_rows_sha256"])
-    tracking.log_json(day_run["run_id"], json.dumps(card, indent=2).encode(), "model_card.json")
+    tracking.log_file(day_run["run_id"], json.dumps(card, indent=2).encode(), "model_card.json")
     return card
 
 
@@ -111,5 +111,5 @@ def plot_monitoring(card: dict, ts_nodash: str) -> str:
     with db_connection() as conn:
         rows = monitoring.history(conn, settings.db_schema, card["data"]["ds"])
     png = plots.save(plots.monitoring_history(rows))
-    tracking.log_png(card["mlflow"]["day_run_id"], png, "monitoring")
+    tracking.log_file(card["mlflow"]["day_run_id"], png, "monitoring.png", "plots")
     return artifacts.upload(png, f"{artifacts.run_prefix(ts_nodash)}plots/monitoring.png")

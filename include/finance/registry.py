@@ -115,14 +115,10 @@ def entry_of(version) -> dict:
             "description": version.description}
 
 
-def versions_of_run(client, run_key: str) -> list:
-    name = settings.mlflow_registered_model
-    return client.search_model_versions(f"name = '{name}' and tags.`{PREFIX}run_key` = '{run_key}'")
-
-
 def of_run(client, run_key: str) -> dict | None:
     """The version finance_ml run `run_key` registered, if any; two are a registry no decision is taken in."""
-    found = versions_of_run(client, run_key)
+    found = client.search_model_versions(f"name = '{settings.mlflow_registered_model}' and "
+                                         f"tags.`{PREFIX}run_key` = '{run_key}'")
     if len(found) > 1:
         raise RegistryError(f"registered model {settings.mlflow_registered_model}: versions "
                             f"{', '.join(sorted(v.version for v in found))} are all the model of run {run_key}: "

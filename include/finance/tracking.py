@@ -105,13 +105,16 @@ def experiment_id(mlflow_client) -> str:
             return mlflow_client.get_experiment_by_name(settings.mlflow_experiment).experiment_id
 
 
-def _find_run(mlflow_client, experiment: str, tags: dict) -> str | None:
-    """The one run with these tags, if any (a retried or rerun task finds the run it made before)."""
+def _find_run(mlflow_client, experiment: str, tags: dict, top_level: bool = False) -> str | None:
+    """The one run with these tags (with `top_level`, of the runs that are nobody's nested run), if any: a retried
+    or rerun task finds the run it made before."""
     query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
-    runs = mlflow_client.search_runs([experiment], query, max_results=2)
+    runs = [run for run in mlflow_client.search_runs([experiment], query, max_results=50)
+            if not (top_level and "mlflow.parentRunId" in run.data.tags)]
     if len(runs) > 1:
-        raise TrackingError(f"MLflow tracking server {mlflow_client.tracking_uri}: runs {runs[0].info.run_id} and "
-                            f"{runs[1].info.run_id} of experiment {settings.mlflow_experiment} both have {tags}")
+        raise TrackingError(f"MLflow tracking server {mlflow_client.tracking_uri}: runs "
+                            f"{', '.join(r.info.run_id for r in runs)} of experiment {settings.mlflow_experiment} "
+                            f"all have {tags}")
     return runs[0].info.run_id if runs else None
 
 
@@ -120,23 +123,13 @@ def start_day_run(run_key: str, ds: str, dag_run_id: str, source: dict, training
     mlflow_client = client()
     experiment = experiment_id(mlflow_client)
     with reaching(mlflow_client):
-        run_id = _find_day_run(mlflow_client, experiment, run_key)
+        run_id = _find_run(mlflow_client, experiment, {RUN_KEY: run_key}, top_level=True)
         if run_id is None:
             tags = {RUN_KEY: run_key, DAG_RUN_ID: dag_run_id, DAY: ds, "finance.training_rows_uri": training_rows_uri,
                     "finance.dataset_event": source.get("built_by", ""), "mlflow.runName": f"{ds} {run_key}"}
             run_id = mlflow_client.create_run(experiment, run_name=f"{ds} {run_key}", tags=tags).info.run_id
     log.info("MLflow run %s of experiment %s (%s)", run_id, settings.mlflow_experiment, mlflow_client.tracking_uri)
     return {"run_id": run_id, "run_key": run_key, "experiment_id": experiment, "tracking_uri": mlflow_client.tracking_uri}
-
-
-def _find_day_run(mlflow_client, experiment: str, run_key: str) -> str | None:
-    runs = [run for run in mlflow_client.search_runs([experiment], f"tags.`{RUN_KEY}` = '{run_key}'", max_results=50)
-            if "mlflow.parentRunId" not in run.data.tags]
-    if len(runs) > 1:
-        raise TrackingError(f"MLflow tracking server {mlflow_client.tracking_uri}: runs "
-                            f"{', '.join(r.info.run_id for r in runs)} of experiment {settings.mlflow_experiment} "
-                            f"are all finance_ml run {run_key}")
-    return runs[0].info.run_id if runs else None
 
 
 def pip_requirements() -> list[str]:
@@ -191,20 +184,12 @@ def log_model_run(day_run: dict, result: dict, pipeline, example) -> dict:
     return {"mlflow_run_id": run_id, "model_uri": f"{artifact_uri}/{MODEL_PATH}", "model_sha256": sha256}
 
 
-def log_png(run_id: str, png: bytes, name: str) -> None:
-    """A plot (PNG bytes) as `plots/<name>.png` of an MLflow run."""
+def log_file(run_id: str, data: bytes, name: str, folder: str | None = None) -> None:
+    """`data` as the artifact `name` (in `folder`) of an MLflow run: a plot, the model card."""
     mlflow_client = client()
-    with reaching(mlflow_client), tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / f"{name}.png"
-        path.write_bytes(png)
-        mlflow_client.log_artifact(run_id, str(path), "plots")
-
-
-def log_json(run_id: str, data: bytes, name: str) -> None:
-    mlflow_client = client()
-    with reaching(mlflow_client), tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / name).write_bytes(data)
-        mlflow_client.log_artifact(run_id, str(Path(folder) / name))
+    with reaching(mlflow_client), tempfile.TemporaryDirectory() as local:
+        (Path(local) / name).write_bytes(data)
+        mlflow_client.log_artifact(run_id, str(Path(local) / name), folder)
 
 
 def log_monitoring(run_id: str, rows: list[dict], alerts: int) -> None:
