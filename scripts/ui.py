@@ -235,9 +235,15 @@ class AirflowUI:
         for close in self.driver.find_elements(By.CSS_SELECTOR, "button[aria-label=Close]"):  # the assistant's panel
             close.click()
         self.driver.find_elements(By.CSS_SELECTOR, f"[row-id='{day_run.info.run_id}'] button")[0].click()  # expand
-        models = [m["name"] for m in settings.models]
-        wait_for(lambda: all(m in self.text() for m in models), 30, "the nested runs in the MLflow UI")
+        nested = client.search_runs([experiment.experiment_id], f"tags.mlflow.parentRunId = '{day_run.info.run_id}'")
+
+        def nested_rows() -> list[str]:  # the run name in each nested run's row of the grid (ag-grid's row-id)
+            rows = (self.driver.find_elements(By.CSS_SELECTOR, f"[row-id='{run.info.run_id}']") for run in nested)
+            return [run.info.run_name for run, row in zip(nested, rows) if row and run.info.run_name in row[0].text]
+
+        wait_for(lambda: len(nested_rows()) == len(nested) > 0, 30, "the nested runs in the MLflow UI")
         self.seen["mlflow_runs"] = self.text()
+        self.seen["mlflow_nested_rows"] = sorted(nested_rows())
         self.screenshot("mlflow_runs")
         self.driver.get(f"{url}/#/models/{settings.mlflow_registered_model}")
         wait_for(lambda: CHAMPION in self.text(), 60, "the registered model's champion alias in the MLflow UI")

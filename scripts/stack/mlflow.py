@@ -90,7 +90,9 @@ class MLflow:
                 "MLFLOW_FLASK_SERVER_SECRET_KEY": local_secret(self.state_dir / "mlflow_secret_key"),
                 "MLFLOW_S3_ENDPOINT_URL": aws["extra"]["endpoint_url"], "AWS_ACCESS_KEY_ID": aws["login"],
                 "AWS_SECRET_ACCESS_KEY": aws["password"], "AWS_DEFAULT_REGION": aws["extra"]["region_name"],
-                "AWS_EC2_METADATA_DISABLED": "true"}
+                "AWS_EC2_METADATA_DISABLED": "true",
+                # no job runner: its dozen consumer processes (about 230 MB each) serve GenAI features we do not use
+                "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
     def start_mlflow(self) -> None:
         reason = mlflow_unavailable()

@@ -193,8 +193,11 @@ def test_each_model_is_a_nested_mlflow_run_and_the_best_is_a_version_and_the_cha
     entry = registry.of_run(client, card["version"])
     assert (entry["model"], entry["model_sha256"], entry["mlflow_run_id"]) == (card["model"], card["model_sha256"],
                                                                             card["mlflow"]["run_id"])
-    # the session's first run promotes its model; the second (the other executor, on the same data) ties with it
-    assert entry["decision"] == ("promoted" if entry["incumbent_version"] is None else "not promoted")
+    # the decision is our rule on the scores it recorded: the session's first run promotes its model; the second
+    # (the other executor) meets the model serving after the first run's later days and reruns
+    assert (entry["champion_r2"] is None) == (entry["incumbent_version"] is None)
+    rule = registry.decide(entry["candidate_r2"], entry["champion_r2"], settings.promotion_margin)
+    assert entry["decision"] == ("promoted" if rule.promote else "not promoted")
     serving = registry.champion(client)
     assert serving["version"] == registry.serving_after(entry)  # the alias is on the version that serves the day
     assert pipeline["days"][card["data"]["ds"]]["predictions"]["model_versions"] == [serving["version"]]
