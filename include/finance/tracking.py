@@ -105,7 +105,7 @@ def experiment_id(mlflow_client) -> str:
             return mlflow_client.get_experiment_by_name(settings.mlflow_experiment).experiment_id
 
 
-def _find_run(mlflow_client, experiment: str, tags: dict, top_level: bool = False) -> str | None:
+def _find_run(mlflow_client, experiment: str, tags: dict, top_level: bool = False):
     """The one run with these tags (with `top_level`, of the runs that are nobody's nested run), if any: a retried
     or rerun task finds the run it made before."""
     query = " and ".join(f"tags.`{key}` = '{value}'" for key, value in tags.items())
@@ -115,7 +115,7 @@ def _find_run(mlflow_client, experiment: str, tags: dict, top_level: bool = Fals
         raise TrackingError(f"MLflow tracking server {mlflow_client.tracking_uri}: runs "
                             f"{', '.join(r.info.run_id for r in runs)} of experiment {settings.mlflow_experiment} "
                             f"all have {tags}")
-    return runs[0].info.run_id if runs else None
+    return runs[0] if runs else None
 
 
 def start_day_run(run_key: str, ds: str, dag_run_id: str, source: dict, training_rows_uri: str) -> dict:
@@ -123,11 +123,12 @@ def start_day_run(run_key: str, ds: str, dag_run_id: str, source: dict, training
     mlflow_client = client()
     experiment = experiment_id(mlflow_client)
     with reaching(mlflow_client):
-        run_id = _find_run(mlflow_client, experiment, {RUN_KEY: run_key}, top_level=True)
-        if run_id is None:
+        run = _find_run(mlflow_client, experiment, {RUN_KEY: run_key}, top_level=True)
+        if run is None:
             tags = {RUN_KEY: run_key, DAG_RUN_ID: dag_run_id, DAY: ds, "finance.training_rows_uri": training_rows_uri,
                     "finance.dataset_event": source.get("built_by", ""), "mlflow.runName": f"{ds} {run_key}"}
-            run_id = mlflow_client.create_run(experiment, run_name=f"{ds} {run_key}", tags=tags).info.run_id
+            run = mlflow_client.create_run(experiment, run_name=f"{ds} {run_key}", tags=tags)
+        run_id = run.info.run_id
     log.info("MLflow run %s of experiment %s (%s)", run_id, settings.mlflow_experiment, mlflow_client.tracking_uri)
     return {"run_id": run_id, "run_key": run_key, "experiment_id": experiment, "tracking_uri": mlflow_client.tracking_uri}
 
@@ -156,11 +157,9 @@ def log_model_run(day_run: dict, result: dict, pipeline, example) -> dict:
                                   input_example=example, pip_requirements=pip_requirements())
         sha256 = hashlib.sha256((path / MODEL_FILE).read_bytes()).hexdigest()
         tags = {"mlflow.parentRunId": day_run["run_id"], MODEL: result["model"]}
-        run_id = _find_run(mlflow_client, day_run["experiment_id"], tags)
-        if run_id is None:
-            run_id = mlflow_client.create_run(day_run["experiment_id"], run_name=result["model"],
-                                              tags={**tags, "finance.model_class": result["model_class"]}).info.run_id
-        logged = mlflow_client.get_run(run_id).data.tags.get(MODEL_SHA256)
+        run = _find_run(mlflow_client, day_run["experiment_id"], tags) or mlflow_client.create_run(
+            day_run["experiment_id"], run_name=result["model"], tags={**tags, "finance.model_class": result["model_class"]})
+        run_id, logged = run.info.run_id, run.data.tags.get(MODEL_SHA256)
         if logged not in (None, sha256):
             registered = mlflow_client.search_model_versions(f"run_id = '{run_id}'")
             if registered:  # its files are the version's: they are never replaced
@@ -180,8 +179,7 @@ def log_model_run(day_run: dict, result: dict, pipeline, example) -> dict:
             mlflow_client.log_artifacts(run_id, str(path), MODEL_PATH)
             mlflow_client.set_tag(run_id, MODEL_SHA256, sha256)
         mlflow_client.set_terminated(run_id)
-        artifact_uri = mlflow_client.get_run(run_id).info.artifact_uri
-    return {"mlflow_run_id": run_id, "model_uri": f"{artifact_uri}/{MODEL_PATH}", "model_sha256": sha256}
+    return {"mlflow_run_id": run_id, "model_uri": f"{run.info.artifact_uri}/{MODEL_PATH}", "model_sha256": sha256}
 
 
 def log_file(run_id: str, data: bytes, name: str, folder: str | None = None) -> None:
