@@ -3,9 +3,9 @@
 
 The LocalExecutor runs every task in a process forked from the scheduler, a Celery worker in one
 forked from the worker, and each task first parses its DAG file (the Astro SDK, pandas, the providers)
-and then imports what it uses (scikit-learn for training, seaborn and matplotlib for the plots): 2-4 s of CPU per
-task, from bytecode. Imported here once, every forked task finds these modules in memory (shared with
-its parent, copy-on-write) and starts in a fraction of that. The DAGs and tasks do not depend on it:
+and then imports what it uses (scikit-learn for training, seaborn and matplotlib for the plots, MLflow's
+client for tracking): 2-4 s of CPU per task, from bytecode. Imported here once, every forked task finds
+these modules in memory (shared with its parent, copy-on-write) and starts in a fraction of that. The DAGs and tasks do not depend on it:
 under Docker the Astro runtime starts its own scheduler and workers.
 """
 
@@ -27,7 +27,7 @@ except ImportError:
 
 # What the tasks import inside their functions (kept out of the DAG files so that parsing stays fast).
 TASK_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection", "sklearn.inspection",
-                "matplotlib.figure", "seaborn")
+                "matplotlib.figure", "seaborn", "mlflow", "mlflow.sklearn", "mlflow.models")
 
 if __name__ == "__main__":
     matplotlib.use("Agg")  # what the plot tasks select; no display here
@@ -39,5 +39,12 @@ if __name__ == "__main__":
     # they connect: 0.3-0.6 s of CPU per task with this many modules loaded.
     configure_mappers()
     inspect.stack()
+    # MLflow's check of a saved model's pinned requirements against the environment (every training task's
+    # save_model runs it) maps each installed distribution to its modules, once per process: 0.4-2 s of CPU
+    from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
+
+    from include.finance.tracking import pip_requirements
+
+    warn_dependency_requirement_mismatches(pip_requirements())
     sys.argv = ["airflow", *sys.argv[1:]]
     sys.exit(main())
