@@ -73,6 +73,9 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
         held: dict = {}
         each_day = wait_for(lambda: watch.poll() or hold_for_ml(stack, dates, held) or all_finished(stack, dates),
                             timeout, "the pipeline", every=2)
+        # the last day's finance_ml may have finished between the hold's look and all_finished's in that poll:
+        # finance_elt is switched on again whatever the scenarios and reruns after this need
+        hold_for_ml(stack, dates, held)
         runs = each_day[-1]
         summary = run_summary(stack, runs, summary_path.parent / "plots", each_day)
         if after is not None:
