@@ -5,8 +5,8 @@ The LocalExecutor runs every task in a process forked from the scheduler, a Cele
 forked from the worker, and each task first parses its DAG file (the Astro SDK, pandas, the providers)
 and then imports what it uses (scikit-learn for training, seaborn and matplotlib for the plots, MLflow's
 client for tracking): 2-4 s of CPU per task, from bytecode. Imported here once, every forked task finds
-these modules in memory (shared with its parent, copy-on-write) and starts in a fraction of that. The DAGs and tasks do not depend on it:
-under Docker the Astro runtime starts its own scheduler and workers.
+these modules in memory (shared with its parent, copy-on-write) and starts in a fraction of that. The
+DAGs and tasks do not depend on it: under Docker the Astro runtime starts its own scheduler and workers.
 """
 
 from __future__ import annotations
