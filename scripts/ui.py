@@ -242,7 +242,6 @@ class AirflowUI:
             return [run.info.run_name for run, row in zip(nested, rows) if row and run.info.run_name in row[0].text]
 
         wait_for(lambda: len(nested_rows()) == len(nested) > 0, 30, "the nested runs in the MLflow UI")
-        self.seen["mlflow_runs"] = self.text()
         self.seen["mlflow_nested_rows"] = sorted(nested_rows())
         self.screenshot("mlflow_runs")
         self.driver.get(f"{url}/#/models/{settings.mlflow_registered_model}")
