@@ -27,13 +27,22 @@ PY := $(VENV)/bin/python
 # pins. Its lock: requirements-mlflow.lock (make lock-mlflow); the tasks use mlflow-skinny from the edition's lock.
 MLFLOW_VENV := .venv-mlflow
 MLFLOW_LOCK := requirements-mlflow.lock
+# The results dashboard's own venv (Streamlit, dashboard/app.py; both editions share it). Its lock:
+# requirements-dashboard.lock (make lock-dashboard).
+DASHBOARD_VENV := .venv-dashboard
+DASHBOARD_LOCK := requirements-dashboard.lock
 
-.PHONY: venv run up down reset airflow parse test lock lock-mlflow pictures bench bench-busy astro-project
+.PHONY: venv run up down reset airflow parse test lock lock-mlflow lock-dashboard pictures bench bench-busy astro-project
 
 # The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
 # about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, every time).
-venv: $(VENV)/.synced $(MLFLOW_VENV)/.synced
+venv: $(VENV)/.synced $(MLFLOW_VENV)/.synced $(DASHBOARD_VENV)/.synced
+$(DASHBOARD_VENV)/.synced: $(DASHBOARD_LOCK) $(VENV)/.synced
+	@test -x $(DASHBOARD_VENV)/bin/python || { echo "venv: creating $(DASHBOARD_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(DASHBOARD_VENV); }
+	@echo "venv: installing $(DASHBOARD_LOCK) (the dashboard)"
+	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(DASHBOARD_VENV)/bin/python $(DASHBOARD_LOCK)
+	@touch $@
 $(MLFLOW_VENV)/.synced: $(MLFLOW_LOCK) $(VENV)/.synced
 	@test -x $(MLFLOW_VENV)/bin/python || { echo "venv: creating $(MLFLOW_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MLFLOW_VENV); }
 	@echo "venv: installing $(MLFLOW_LOCK) (the MLflow server)"
@@ -92,6 +101,10 @@ lock: venv
 lock-mlflow: venv
 	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements-mlflow.in -o $(MLFLOW_LOCK)
 	@sed -i '1i # The MLflow server'"'"'s one lock: every transitive pin of .venv-mlflow (make lock-mlflow regenerates it).' $(MLFLOW_LOCK)
+
+lock-dashboard: venv
+	$(VENV)/bin/uv pip compile --quiet --python-version 3.11 --no-header requirements-dashboard.in -o $(DASHBOARD_LOCK)
+	@sed -i '1i # The dashboard'"'"'s one lock: every transitive pin of .venv-dashboard (make lock-dashboard regenerates it).' $(DASHBOARD_LOCK)
 
 # The Airflow 3 edition as an Astro project of its own (build/airflow3/: astro dev start, astro deploy there).
 astro-project:

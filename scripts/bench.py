@@ -142,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     shutil.rmtree(STATE, ignore_errors=True)
     stack = Stack(state_dir=STATE, pg_port=26440, s3_port=26910, web_port=28090, health_port=28980, redis_port=26380,
-                  mlflow_port=26500, executor=args.executor, extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}"})
+                  mlflow_port=26500, dashboard_port=28501, executor=args.executor,
+                  extra_env={"MOCK_DATA_SCALE": f"{args.scale:g}"})
     measured: dict = {}
 
     def after(stack: Stack, runs: dict) -> None:

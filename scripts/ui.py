@@ -51,6 +51,10 @@ def crash_handlers() -> list:
     return found
 
 
+# the dashboard's pages: (path, the title its header begins with)
+DASHBOARD_PAGES = (("", "Day overview"), ("quality", "Data quality"), ("models", "Models"), ("customers", "Customers"))
+
+
 class AirflowUI:
     """One logged-in browser session on the local webserver; what it saw goes into `seen`."""
 
@@ -66,6 +70,9 @@ class AirflowUI:
         for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                          f"--window-size={size[0]},{size[1]}"):
             options.add_argument(argument)
+        self.downloads = shots / "downloads"  # what a page's download button saves
+        options.add_experimental_option("prefs", {"download.default_directory": str(self.downloads),
+                                                  "download.prompt_for_download": False})
         self.crash_handlers_before = {p.pid for p in crash_handlers()}
         self.driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
         self.driver.implicitly_wait(10)
@@ -249,6 +256,99 @@ class AirflowUI:
         self.seen["mlflow_model"] = self.text()
         self.screenshot("mlflow_model")
 
+    # --- the results dashboard ---------------------------------------------------------------------
+    def dashboard_page(self, path: str, title: str) -> dict:
+        """Open a page of the dashboard and wait until it has run: what it shows (`streamlit_seen`)."""
+        self.driver.get(f"{self.stack.dashboard_url}/{path}")
+        return self.streamlit_seen(title)
+
+    def streamlit_seen(self, title: str) -> dict:
+        """The Streamlit page once its script has run (its header begins with `title`, no run in progress): the
+        header, each metric (label: value), the alerts' texts, the rows' names of each table, and how many
+        exception boxes it shows."""
+        from selenium.webdriver.common.by import By
+
+        def find(css: str, within=None) -> list:
+            return (within or self.driver).find_elements(By.CSS_SELECTOR, css)
+
+        def ready() -> dict | None:
+            self.driver.implicitly_wait(0)
+            try:
+                headers = [h.text for h in find("h2") if h.text.startswith(title)]
+                alerts = [a.text for a in find("[data-testid=stAlertContainer]")]
+                if find("[data-testid=stStatusWidget]") or not (headers or alerts):
+                    return None
+                return {"header": headers[0] if headers else None, "alerts": alerts,
+                        "metrics": {find("[data-testid=stMetricLabel]", m)[0].text:
+                                    find("[data-testid=stMetricValue]", m)[0].text for m in find("[data-testid=stMetric]")},
+                        "tables": [[row.text for row in find("tbody tr th", table)] for table in find("[data-testid=stTable]")],
+                        "exceptions": len(find("[data-testid=stException]"))}
+            finally:
+                self.driver.implicitly_wait(10)
+
+        first = wait_for(ready, 60, f"the dashboard's page {title}")
+        time.sleep(1)  # a script that reruns at once (a widget's value set) shows its running state again
+        return wait_for(ready, 60, f"the dashboard's page {title}") or first
+
+    def choose(self, label: str, option: str) -> None:
+        """Pick `option` in the Streamlit select box labelled `label`."""
+        from selenium.webdriver.common.by import By
+
+        box = next(b for b in self.driver.find_elements(By.CSS_SELECTOR, "[data-testid=stSelectbox]") if label in b.text)
+        box.find_element(By.CSS_SELECTOR, "[role=combobox], input").click()
+        next(o for o in self.driver.find_elements(By.CSS_SELECTOR, "[role=option]") if o.text == option).click()
+
+    def dashboard(self, runs: dict) -> dict:
+        """The results dashboard after the run, as an analyst uses it: each page of the run's day (the newest),
+        with a screenshot; the day picker switched to another loaded day; a customer searched for; the shown
+        customers downloaded as CSV. Returns what it saw (also in seen["dashboard"])."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        ds = runs["finance_elt"]["logical_date"][:10]
+        seen = self.seen.setdefault("dashboard", {"ds": ds, "pages": {}})
+        for path, title in DASHBOARD_PAGES:
+            seen["pages"][path or "overview"] = self.dashboard_page(path, title)
+            self.screenshot(f"dashboard_{path or 'overview'}")
+        other = sorted(self.stack_days() - {ds})
+        if other:  # another day: the picker changes every figure
+            self.dashboard_page("", "Day overview")
+            self.choose("Day", other[0])
+            seen["other_day"] = {"ds": other[0], **self.streamlit_seen(f"Day overview: {other[0]}")}
+        self.dashboard_page("customers", "Customers")
+        customer = self.known_customer(ds)
+        search = self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stTextInput] input")
+        search.send_keys(customer, Keys.ENTER)
+        time.sleep(1)
+        seen["search"] = {"customer": customer, **self.streamlit_seen("Customers")}
+        seen["search"]["text"] = self.text()
+        self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button").click()
+        target = self.downloads / f"customer_predictions_{ds}.csv"
+        wait_for(lambda: target.exists() and not list(self.downloads.glob("*.crdownload")), 30, f"the download {target}")
+        seen["download"] = target.read_text()
+        return seen
+
+    def stack_days(self) -> set[str]:
+        """The days with a load in the stack's database (where the walk may switch the day picker to)."""
+        import psycopg2
+
+        with psycopg2.connect(self.stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
+            cur.execute(f'SELECT DISTINCT ds::text FROM "{settings.db_schema}".load_audit')
+            days = {row[0] for row in cur.fetchall()}
+        conn.close()
+        return days
+
+    def known_customer(self, ds: str) -> str:
+        """A customer of day `ds` with a prediction: the one the walk searches for."""
+        import psycopg2
+
+        with psycopg2.connect(self.stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
+            cur.execute(f'SELECT customer_id FROM "{settings.db_schema}".customer_predictions WHERE ds = %s'
+                        " AND predicted_amount_cents IS NOT NULL ORDER BY customer_id OFFSET 7 LIMIT 1", (ds,))
+            [customer] = cur.fetchone()
+        conn.close()
+        return customer
+
     def run_state_shown(self) -> str | None:
         """The state the grid's details panel shows for the selected run."""
         found = []
@@ -371,7 +471,7 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
     shots = stack.state_dir / "screenshots"
     with open_ui(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
         summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
-                               after=lambda _, runs: ui.after(runs))
+                               after=lambda _, runs: (ui.after(runs), ui.dashboard(runs)))
     plots = {Path(p).name: ROOT / p for p in summary["plots"]}
     now = dt.datetime.now(dt.timezone.utc)
     forget_models(stack)

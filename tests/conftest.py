@@ -3,6 +3,7 @@ the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connectio
 
 import shutil
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,50 @@ import pytest
 from scripts.stack import LOCAL, Stack, services_unavailable, settings
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+# when each test of this session began (time.time(), its id): what a leftover process's start is told against
+TIMELINE: list[tuple[float, str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _timeline(request):
+    TIMELINE.append((time.time(), request.node.nodeid))
+
+
+def clone_processes(with_start: bool = False) -> list[str]:
+    """Every process whose command line or working folder is inside the project and that this test session
+    started: it began after this process did, and its ancestors, up to this process or to init (an orphan), are
+    all inside the project too (a shell that merely works in the project belongs to a terminal; an orphan of an
+    earlier session, `make test AIRFLOW=3` after `make test`, is that session's). "pid cwd: command line", with
+    `with_start` also when it started and the test running then."""
+    import datetime as dt
+
+    import psutil
+
+    def inside(proc: psutil.Process) -> bool:
+        cmdline, cwd = " ".join(proc.cmdline()), proc.cwd()
+        return f"{ROOT}/" in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
+
+    me = psutil.Process()
+    mine = {me.pid, *(p.pid for p in me.parents())}
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid in mine or proc.create_time() < me.create_time() or not inside(proc):
+                continue
+            ancestor = proc.parent()
+            while ancestor is not None and ancestor.pid not in mine and ancestor.pid != 1 and inside(ancestor):
+                ancestor = ancestor.parent()
+            if ancestor is None or ancestor.pid in (me.pid, 1):  # not a sibling of this session (`| tee`)
+                found.append(f"{proc.pid} {proc.cwd()}: {' '.join(proc.cmdline())}")
+                if with_start:
+                    during = [test for began, test in TIMELINE if began <= proc.create_time()]
+                    found[-1] += (f" (started {dt.datetime.fromtimestamp(proc.create_time()):%H:%M:%S}, during "
+                                  f"{during[-1] if during else 'the session setup'})")
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    return found
 
 
 def free_port() -> int:
@@ -40,9 +85,14 @@ def stack():
     )
     stack.redis_port = free_port()
     stack.mlflow_port = free_port()
+    stack.dashboard_port = free_port()
     stack.start_postgres()
     yield stack
     stack.down()
+    # `make test AIRFLOW=3` runs after `make test` on the same machine: what this session leaves is failed here,
+    # where it was left, with the test it was started in
+    left = clone_processes(with_start=True)
+    assert left == [], f"the test session left processes of the project running after the stack's down: {left}"
 
 
 @pytest.fixture

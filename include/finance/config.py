@@ -82,6 +82,8 @@ class Settings:
     db_host: str = ""  # default: the profile's
     db_port: int = 0  # default: the profile's
     db_name: str = ""  # default: the profile's
+    # The role that may only read DB_SCHEMA (made by finance_elt's create_tables): the dashboard's login is a member.
+    db_reader_role: str = "finance_reader"
     # Object storage layout: <kind>/dt=<logical date>/<kind>_part_NNN.csv, and one manifest per kind and date
     # that is written last and marks the partition complete (include/finance/storage.py).
     data_bucket_name: str = "finance-elt-ml-data"

@@ -6,7 +6,8 @@
 2. `choose_champion`: the run's best model (the candidate) and the champion are scored on the day's
    held-out rows; the candidate replaces the champion only if it is better by `PROMOTION_MARGIN`
    (`registry.py`). The decision is recorded on the version in MLflow's model registry, the aliases
-   `champion` and `challenger` moved, and it is printed in the task's log.
+   `champion` and `challenger` moved, and it is printed in the task's log and kept in `model_decisions` (for the
+   dashboard, beside the day's other tables).
 3. `predict_customers`: the model serving after that decision (`models:/<name>@champion`) scores every
    customer of the day into `customer_predictions` (`predictions.py`), with its version.
 4. `plot_monitoring`: the champion's R2 and the features' drift over the days, as
@@ -23,11 +24,15 @@ import logging
 
 import pandas as pd
 
-from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, tracking
+from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, schema, tracking
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 
 log = logging.getLogger(__name__)
+
+# model_decisions' columns (sql/tables/model_decisions.sql), each a key of the registry's entry but the last two
+DECISION_COLUMNS = ("ds", "run_id", "model", "version", "decision", "reason", "candidate_r2", "champion_r2",
+                    "incumbent_version", "serving_version", "mlflow_run_id", "mlflow_experiment_id")
 
 
 def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str, day_run: dict,
@@ -83,10 +88,22 @@ def choose_champion(features: dict, card: dict) -> dict:
 
     with tracking.reaching(client):
         entry = registry.register(client, registry.candidate_of(card), score, settings.promotion_margin)
+    with db_connection() as conn:
+        store_decision(conn, settings.db_schema, entry, card["mlflow"]["experiment_id"])
     verdict = "promoted" if registry.serving_after(entry) == entry["version"] else "not promoted"
     print(f"candidate: version {entry['version']} of {settings.mlflow_registered_model} ({entry['model']}, trained on "
           f"{entry['ds']}) {verdict}: {entry['reason']}; aliases now {entry['aliases'] or 'none'}")
     return entry
+
+
+def store_decision(conn, schema_name: str, entry: dict, experiment_id: str) -> None:
+    """The registry's decision on run's version `entry` as the run's row of model_decisions (a retry replaces it)."""
+    row = {**entry, "serving_version": registry.serving_after(entry), "mlflow_experiment_id": experiment_id}
+    table = schema.quoted(schema_name, schema.MODEL_DECISIONS)
+    with conn, conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {table} WHERE ds = %s AND run_id = %s", (row["ds"], row["run_id"]))
+        cur.execute(schema.insert_statement(schema_name, schema.MODEL_DECISIONS, DECISION_COLUMNS),
+                    [row[column] for column in DECISION_COLUMNS])
 
 
 def predict_customers(decided: dict) -> dict:

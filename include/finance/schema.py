@@ -4,7 +4,8 @@ The raw tables (`in_charge`, `in_satisfaction`, named by the contracts: `CONTRAC
 their columns from the data contract, so their DDL is generated here, as is each day's partition with
 the contract as CHECK constraints. The fixed tables are `include/finance/sql/tables/<name>.sql`.
 `create_tables` creates whatever is missing (a table, or a column a later version added: its file's `ALTER TABLE
-... ADD COLUMN IF NOT EXISTS`) and changes nothing else: it can run before every load.
+... ADD COLUMN IF NOT EXISTS`) and changes nothing else: it can run before every load. It also lets the read-only
+role (`DB_READER_ROLE`, the dashboard's) read the schema: `grant_reader`.
 Every identifier is quoted, the schema (`DB_SCHEMA`) included.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg2
 from psycopg2 import sql as pgsql
 
 from include.finance import ml, sql
@@ -27,8 +29,10 @@ MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # the day's, built an
 MODEL_METRICS = "model_metrics"
 MODEL_MONITORING = "model_monitoring"
 CUSTOMER_PREDICTIONS = "customer_predictions"
+MODEL_DECISIONS = "model_decisions"
 # each in sql/tables/<name>.sql
-FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_MONITORING, CUSTOMER_PREDICTIONS)
+FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_MONITORING, CUSTOMER_PREDICTIONS,
+                MODEL_DECISIONS)
 # model_satisfaction: a paying customer's survey answers (the satisfaction contract's columns, NULL for a
 # customer who gave none), the models' target and the day; what join_charge_satisfaction.sql selects
 MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")
@@ -71,8 +75,45 @@ def model_satisfaction_statement(schema: str) -> pgsql.Composed:
         pgsql.Identifier(schema, MODEL_SATISFACTION), pgsql.SQL(", ").join(columns), pgsql.Identifier(ml.KEY))
 
 
-def create_tables(conn, schema: str) -> None:
-    """Create the schema, the raw tables and the fixed tables where they are missing, in one transaction."""
+def ensure_role(cur, role: str) -> None:
+    """The role `role` (no login: a group the dashboard's login is a member of), created where missing."""
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    if cur.fetchone() is None:
+        cur.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
+
+
+def ensure_reader_login(cur, login: str, password: str, role: str) -> None:
+    """The login `login` (the dashboard's) with `password`, a member of the read-only role `role` and nothing more;
+    made where missing (the role too), its password set again where it exists. Needs a superuser's `cur`."""
+    ensure_role(cur, role)
+    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,))
+    verb = "ALTER" if cur.fetchone() else "CREATE"
+    cur.execute(pgsql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(
+        pgsql.Identifier(login)), (password,))
+    cur.execute(pgsql.SQL("GRANT {} TO {}").format(pgsql.Identifier(role), pgsql.Identifier(login)))
+
+
+def grant_reader(cur, schema: str, role: str) -> bool:
+    """Let `role` SELECT every table of `schema`, and the tables made later (`sql/statements/grant_reader.sql`);
+    the role is made where missing. Where the pipeline's user may not make roles, the rest of the transaction
+    goes on: a warning says what a database administrator has to run. Returns whether the grants were made."""
+    cur.execute("SAVEPOINT grant_reader")
+    try:
+        ensure_role(cur, role)
+        cur.execute(sql.names("statements/grant_reader.sql", schema=schema, role=role))
+    except psycopg2.errors.InsufficientPrivilege as error:
+        cur.execute("ROLLBACK TO SAVEPOINT grant_reader")
+        log.warning("the read-only role %s cannot read schema %s: %s. The dashboard's login reads nothing until a"
+                    " database administrator runs CREATE ROLE %s NOLOGIN (the next finance_elt run grants the rest)",
+                    role, schema, str(error).strip(), quoted(role))
+        return False
+    cur.execute("RELEASE SAVEPOINT grant_reader")
+    return True
+
+
+def create_tables(conn, schema: str, reader: str | None = None) -> None:
+    """Create the schema, the raw tables and the fixed tables where they are missing, in one transaction; with
+    `reader`, that role may read them all (`grant_reader`)."""
     with conn, conn.cursor() as cur:
         cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
         for contract in CONTRACTS.values():
@@ -87,6 +128,8 @@ def create_tables(conn, schema: str) -> None:
                 f"{schema}.{MODEL_SATISFACTION} has no ds column: an earlier version of this project made it and kept "
                 f"one day. Drop it (DROP TABLE {quoted(schema, MODEL_SATISFACTION)}; finance_elt rebuilds each day it "
                 "loads) or, on the local stack, `make reset`")
+        if reader:
+            grant_reader(cur, schema, reader)
 
 
 def partition_name(table: str, ds: str) -> str:

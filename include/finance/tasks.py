@@ -67,11 +67,11 @@ def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
 # --- finance_elt -------------------------------------------------------------------------------------
 
 def create_tables() -> None:
-    """Create the schema and the tables that are missing."""
+    """Create the schema and the tables that are missing; the read-only role (the dashboard's) may read them."""
     from include.finance import schema
 
     with db_connection() as conn:
-        schema.create_tables(conn, settings.db_schema)
+        schema.create_tables(conn, settings.db_schema, settings.db_reader_role)
 
 
 def audit_model_input(ds=None, run_id=None) -> dict:

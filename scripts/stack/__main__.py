@@ -16,8 +16,8 @@
                                     registry, predictions and monitoring day by day)
 
 Ports, all on 127.0.0.1: DB_PORT (settings.db_port), LOCAL_S3_PORT, AIRFLOW_WEB_PORT, SCHEDULER_HEALTH_PORT,
-LOCAL_REDIS_PORT and LOCAL_MLFLOW_PORT. In Celery mode each worker runs as on a machine of its own: its own host name, /tmp
-and working folder, a read-only include/ and its own process tree (Linux namespaces: this needs root).
+LOCAL_REDIS_PORT, LOCAL_MLFLOW_PORT and DASHBOARD_PORT. In Celery mode each worker runs as on a machine of its
+own: its own host name, /tmp and working folder, a read-only include/ and its own process tree (Linux namespaces: this needs root).
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             stack.up()
             log(f"running: open {stack.web_url}, log in as {UI_USER} / {UI_PASSWORD}, switch on finance_ml, finance_elt, "
-                "in_finance_data (README: the first ten minutes); `make down` stops it all and keeps the data")
+                f"in_finance_data (README: the first ten minutes); the results: {stack.dashboard_url}; `make down`"
+                " stops it all and keeps the data")
         elif args.command == "down":
             stack.down()
         elif args.command == "reset":

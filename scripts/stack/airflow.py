@@ -175,7 +175,9 @@ class Airflow:
         for name in AIRFLOW_PROCESSES:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
             probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
-            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]])
+            port = {"scheduler": self.health_port, "webserver": self.web_port, "api-server": self.web_port}.get(name)
+            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]],
+                        port=port)
         if self.executor == "celery":
             for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine
                 self._spawn(name, [*isolated(name), *PRELOAD, "celery", "worker", "--skip-serve-logs"])

@@ -63,6 +63,26 @@ def local_secret(path: Path) -> str:
     return path.read_text().strip()
 
 
+def port_holder(port: int) -> str | None:
+    """What listens on 127.0.0.1:`port` ("pid N: its command line", or "a process" where that cannot be seen), or
+    None when nothing does."""
+    import socket
+
+    import psutil
+
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) != 0:
+            return None
+    for conn in psutil.net_connections("tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            try:
+                return f"pid {conn.pid}: {' '.join(psutil.Process(conn.pid).cmdline())}"
+            except psutil.Error:
+                break
+    return "a process"
+
+
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=3) as response:

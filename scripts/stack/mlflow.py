@@ -110,6 +110,7 @@ class MLflow:
                   "--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "2",
                   "--serve-artifacts",
                   "--artifacts-destination", f"s3://{settings.data_bucket_name}/{MLFLOW_ARTIFACTS_PREFIX}"]
-        self._spawn("mlflow", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--", *server], env=env)
+        self._spawn("mlflow", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--", *server], env=env,
+                    port=self.mlflow_port)
         wait_for(lambda: http_ok(f"{self.mlflow_url}/health"), 120, "the MLflow server", self.log_dir / "mlflow.log")
         log(f"MLflow on {self.mlflow_url} (login {MLFLOW_USER} / the password in {self.state_dir / 'mlflow_password'})")

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from .api import LOGICAL_DATE, NEWEST_FIRST, UPSTREAM_EVENTS, TaskWatch, quote, run_task_instances, task_states, trigger, unpause
-from .common import DAG_IDS, ROOT, StackError, log, settings, wait_for
+from .common import AIRFLOW_3, DAG_IDS, ROOT, StackError, log, settings, wait_for
 from .mlflow import MLFLOW_DB
 from .summary import print_summary
 from .summary import summary as run_summary
@@ -85,6 +85,8 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
     summary_path.parent.mkdir(parents=True, exist_ok=True)
     summary_path.write_text(json.dumps(summary, indent=2) + "\n")
     print_summary(summary, summary_path)
+    log(f"to look at the results: `make up{' AIRFLOW=3' if AIRFLOW_3 else ''}`, then open the dashboard on"
+        f" {stack.dashboard_url} (and Airflow on {stack.web_url}, MLflow on {stack.mlflow_url})")
     return summary
 
 

@@ -60,7 +60,7 @@ class Redis:
         return path
 
     def start_redis(self) -> None:
-        self._spawn("redis", ["redis-server", str(self.redis_config())])
+        self._spawn("redis", ["redis-server", str(self.redis_config())], port=self.redis_port)
         wait_for(lambda: redis_ok(self.redis_port, self.redis_password), 30, "Redis", self.log_dir / "redis.log",
                  every=0.2)
         log(f"Redis on 127.0.0.1:{self.redis_port}")

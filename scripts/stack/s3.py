@@ -49,7 +49,7 @@ class S3:
 
     def start_s3(self) -> None:
         moto = Path(sys.executable).parent / "moto_server"
-        self._spawn("s3", [str(moto), "-H", "127.0.0.1", "-p", str(self.s3_port)])
+        self._spawn("s3", [str(moto), "-H", "127.0.0.1", "-p", str(self.s3_port)], port=self.s3_port)
         wait_for(lambda: http_ok(f"http://127.0.0.1:{self.s3_port}/"), 30, "the S3 endpoint (moto)",
                  self.log_dir / "s3.log")
         log(f"S3 API (moto) on http://127.0.0.1:{self.s3_port}")

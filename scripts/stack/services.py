@@ -16,14 +16,16 @@ from include.finance.storage import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
 from .api import AirflowAPI
-from .common import (LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log, process_tree,
-                     reap, settings)
+from .common import (LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log, port_holder,
+                     process_tree, reap, settings)
+from .dashboard import Dashboard, dashboard_unavailable
 from .mlflow import MLflow, mlflow_unavailable
 from .postgres import Postgres, find_pg_bin
 from .redis import Redis
 from .s3 import S3
 
-SERVICES = ("s3", "redis", "mlflow", *AIRFLOW_PROCESSES, *CELERY_WORKERS)  # what `up` may start besides PostgreSQL
+# what `up` may start besides PostgreSQL
+SERVICES = ("s3", "redis", "mlflow", *AIRFLOW_PROCESSES, *CELERY_WORKERS, "dashboard")
 
 
 def services_unavailable(executor: str = "local") -> str | None:
@@ -41,6 +43,8 @@ def services_unavailable(executor: str = "local") -> str | None:
         return "moto_server not installed in this Python environment (requirements.lock has moto[server])"
     if mlflow_unavailable():
         return mlflow_unavailable()
+    if dashboard_unavailable():
+        return dashboard_unavailable()
     if os.geteuid() == 0:
         import pwd
 
@@ -54,7 +58,7 @@ def services_unavailable(executor: str = "local") -> str | None:
 
 
 @dataclass
-class Stack(Postgres, S3, Redis, MLflow, Airflow):
+class Stack(Postgres, S3, Redis, MLflow, Airflow, Dashboard):
     state_dir: Path = LOCAL
     # Fixed ports stay below Linux's ephemeral range (32768-60999), where outgoing connections take their
     # local ports: a client socket in TIME_WAIT there can hold the port and fail the next start.
@@ -64,6 +68,7 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow):
     health_port: int = int(os.environ.get("SCHEDULER_HEALTH_PORT", "8974"))  # the scheduler's liveness probe
     redis_port: int = int(os.environ.get("LOCAL_REDIS_PORT", "26379"))  # Celery's broker (Celery mode only)
     mlflow_port: int = int(os.environ.get("LOCAL_MLFLOW_PORT", "25500"))  # the MLflow tracking server and its UI
+    dashboard_port: int = int(os.environ.get("DASHBOARD_PORT", "8501"))  # the results dashboard (Streamlit)
     executor: str = os.environ.get("EXECUTOR", "local")
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -79,8 +84,15 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow):
         return AirflowAPI(self.web_url, UI_USER, UI_PASSWORD)(method, path, body)
 
     # --- processes ----------------------------------------------------------------------------
-    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
-        """Start `argv` in its own process group, output to logs/<name>.log; `env`: Airflow's by default."""
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, port: int | None = None) -> None:
+        """Start `argv` in its own process group, output to logs/<name>.log; `env`: Airflow's by default. A service
+        that listens on `port` is not started where something listens there already: a process an earlier run left
+        would answer in its place, and outlive the stack that did not start it."""
+        if port is not None:
+            holder = port_holder(port)
+            if holder:
+                raise StackError(f"{name} cannot start: 127.0.0.1:{port} is taken by {holder} (another stack, or"
+                                 " what an earlier run left: make down, or stop it)")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
@@ -154,13 +166,14 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow):
             if self.executor == "celery":
                 self.start_redis()
             self.start_airflow(migrate=not fresh_metadata)
+            self.start_dashboard()
         except BaseException:
             self.down(save=restored)  # an S3 endpoint that never got the saved objects back has nothing to save
             raise
 
     def down(self, save: bool = True) -> None:
         """Stop every process `up` started (each by the PID it recorded, with its process group); keep the data."""
-        self._stop(*AIRFLOW_PROCESSES, *CELERY_WORKERS, "mlflow")  # MLflow before its artifacts are saved
+        self._stop("dashboard", *AIRFLOW_PROCESSES, *CELERY_WORKERS, "mlflow")  # MLflow before its artifacts are saved
         try:
             if save:
                 self.save_s3()

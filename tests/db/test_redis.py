@@ -21,7 +21,8 @@ def redis(tmp_path, monkeypatch):
     """The stack's Redis; `argv` is what it was started with (Redis soon overwrites its /proc/<pid>/cmdline
     with its own title, but until then `ps` shows every other user what it was given)."""
     stack, started = Stack(state_dir=tmp_path / "state", redis_port=free_port()), []
-    monkeypatch.setattr(stack, "_spawn", lambda name, argv: started.append(argv) or Stack._spawn(stack, name, argv))
+    monkeypatch.setattr(stack, "_spawn",
+                        lambda name, argv, **kw: started.append(argv) or Stack._spawn(stack, name, argv, **kw))
     try:
         stack.start_redis()
         [stack.argv] = started

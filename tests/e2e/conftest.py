@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
+from tests.conftest import clone_processes  # noqa: E402
 from tests.e2e.gate_days import run_gate_days  # noqa: E402
 from tests.e2e.scheduler_hang import hang_the_scheduler  # noqa: E402
 
@@ -186,32 +187,6 @@ def s3_outage(stack, outage: dict) -> None:
     outage["to"] = dt.datetime.now(dt.timezone.utc)
     stack.start_s3()
     stack.restore_s3(skip=(MANIFESTS_PREFIX,))
-
-
-def clone_processes() -> list[str]:
-    """Every process whose command line or working folder is inside the project and that this test
-    session started: its ancestors, up to this process or to init (an orphan), are all inside the
-    project too (a shell that merely works in the project belongs to a terminal). "pid cwd: command line"."""
-    import psutil
-
-    def inside(proc: psutil.Process) -> bool:
-        cmdline, cwd = " ".join(proc.cmdline()), proc.cwd()
-        return f"{ROOT}/" in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
-
-    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
-    found = []
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid in mine or not inside(proc):
-                continue
-            ancestor = proc.parent()
-            while ancestor is not None and ancestor.pid not in mine and ancestor.pid != 1 and inside(ancestor):
-                ancestor = ancestor.parent()
-            if ancestor is None or ancestor.pid in (os.getpid(), 1):  # not a sibling of this session (`| tee`)
-                found.append(f"{proc.pid} {proc.cwd()}: {' '.join(proc.cmdline())}")
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue
-    return found
 
 
 def _one_value(stack, database: str, query: str):
@@ -429,6 +404,8 @@ def run_local(stack, input_dir) -> dict:
             record.scenario("browser_after", ui.after, runs)
         record.scenario("stopping_days", run_stopping_days, stack)
         record.scenario("gate_days", run_gate_days, stack)
+        if ui is not None:  # after the gate days: days loaded that finance_ml never ran for
+            record.scenario("dashboard", ui.dashboard, runs)
         record.scenario("rerun", rerun_the_same_day, stack, runs)
 
     try:

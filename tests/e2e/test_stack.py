@@ -27,8 +27,8 @@ def _alive(pid: int, group: bool) -> bool:
 def _services(run) -> set[str]:
     """What `up` started for the run's executor (less the Celery worker the test killed)."""
     if run["summary"]["executor"] == "local":
-        return {"s3", "postgres", "mlflow", *AIRFLOW_PROCESSES}
-    return {"s3", "postgres", "mlflow", "redis", *AIRFLOW_PROCESSES, *CELERY_WORKERS} - {run["kill"]["worker"]}
+        return {"s3", "postgres", "mlflow", "dashboard", *AIRFLOW_PROCESSES}
+    return {"s3", "postgres", "mlflow", "dashboard", "redis", *AIRFLOW_PROCESSES, *CELERY_WORKERS} - {run["kill"]["worker"]}
 
 
 def test_down_stops_every_process_it_started(run, services_pids):
@@ -98,9 +98,10 @@ def test_the_run_started_from_a_copy_of_the_migrated_metadata_template(stack, pi
 def test_every_listener_of_the_stack_is_on_loopback(run, stack):
     """Read from the listening sockets of every process the stack started, while it ran."""
     found = run["listeners"]
-    assert {service for service, _, _ in found} == {"s3", "postgres", "mlflow", "scheduler", AIRFLOW_PROCESSES[-1]} | (
+    assert {service for service, _, _ in found} == {"s3", "postgres", "mlflow", "dashboard", "scheduler",
+                                                    AIRFLOW_PROCESSES[-1]} | (
         {"redis"} if run["summary"]["executor"] == "celery" else set())
-    assert {port for _, _, port in found} == {stack.s3_port, stack.pg_port, stack.mlflow_port, stack.health_port,
-                                              stack.web_port} | (
+    assert {port for _, _, port in found} == {stack.s3_port, stack.pg_port, stack.mlflow_port, stack.dashboard_port,
+                                              stack.health_port, stack.web_port} | (
         {stack.redis_port} if run["summary"]["executor"] == "celery" else set())
     assert [entry for entry in found if entry[1] != "127.0.0.1"] == []

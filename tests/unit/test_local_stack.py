@@ -515,3 +515,17 @@ def test_the_command_line_passes_everything_after_airflow_to_the_airflow_cli(mon
     monkeypatch.setattr(cli.os, "execve", lambda path, argv, env: execs.append(argv[1:]))
     cli.main(["airflow", "tasks", "list", "finance_elt", "--help"])
     assert execs == [["tasks", "list", "finance_elt", "--help"]]
+
+
+def test_a_service_is_not_started_where_something_listens_on_its_port_already(tmp_path):
+    """An S3 endpoint an earlier run left on the port would answer in place of the new one, which could not bind
+    it and would exit; the stack would record the dead one and never stop the one that answers."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        stack = Stack(state_dir=tmp_path, s3_port=taken.getsockname()[1])
+        with pytest.raises(StackError, match=rf"s3 cannot start: 127.0.0.1:{stack.s3_port} is taken by pid {os.getpid()}: "):
+            stack.start_s3()
+    assert not stack.pid_file("s3").exists()  # nothing was started

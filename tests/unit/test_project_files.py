@@ -344,7 +344,7 @@ def test_the_local_stacks_fixed_ports_lie_below_the_ephemeral_port_range():
         text = script.read_text()
         for match in re.finditer(r'(?:(?P<arg>\w+_port)=|"(?P<env>\w+_PORT)", ")(?P<port>\d+)', text):
             ports[f"{script.relative_to(ROOT)}: {match['arg'] or match['env']}"] = int(match["port"])
-    assert len(ports) == 16
+    assert len(ports) == 18
     assert {name: port for name, port in ports.items() if not 1024 <= port < 32768} == {}
 
 

@@ -28,6 +28,13 @@ def statement(path: str, schema: str, **tables: str) -> pgsql.Composed:
     return pgsql.SQL(text).format(**{name: pgsql.Identifier(schema, table) for name, table in tables.items()})
 
 
+def names(path: str, **identifiers: str) -> pgsql.Composed:
+    """The statement in `path` (relative to FOLDER) with each `{name}` filled in by the quoted name
+    `identifiers[name]` (a schema, a role)."""
+    text = (FOLDER / path).read_text()
+    return pgsql.SQL(text).format(**{name: pgsql.Identifier(value) for name, value in identifiers.items()})
+
+
 _COMMENT = re.compile(r"\{#.*?#\}", re.S)
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
