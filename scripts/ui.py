@@ -4,7 +4,8 @@ chromedriver (`apt-get install chromium chromium-driver`; nothing is downloaded 
     python -m scripts.ui pictures   (make pictures) run the pipeline as `make run` does, switching the
                                     DAGs on in the browser, and write the README's pictures to docs/images/:
                                     the DAG graphs and the Datasets view as the UI shows them after the
-                                    run, the MLflow UI's runs and registered model, the model comparison
+                                    run, the MLflow UI's runs and registered model, each page of the
+                                    results dashboard, the model comparison
                                     and the best model's plot; then four days
                                     shifted from the third, for the model monitoring's plot
 
@@ -307,8 +308,19 @@ class AirflowUI:
 
         ds = runs["finance_elt"]["logical_date"][:10]
         seen = self.seen.setdefault("dashboard", {"ds": ds, "pages": {}})
+        # the Airflow UI's link to it (plugins/finance_dashboard.py): Airflow 2's menu item, Airflow 3's external view
+        items = "external_views" if AIRFLOW_3 else "appbuilder_menu_items"
+        seen["airflow_links"] = [item["href"] for plugin in self.stack.api("GET", "plugins")["plugins"]
+                                 for item in plugin.get(items) or [] if item["name"] == "Results dashboard"]
+        if not AIRFLOW_3:  # in the page's menu
+            self.open("/home")
+            seen["airflow_menu_links"] = len(self.driver.find_elements(
+                By.CSS_SELECTOR, f"a[href='{self.stack.dashboard_url}']"))
         for path, title in DASHBOARD_PAGES:
             seen["pages"][path or "overview"] = self.dashboard_page(path, title)
+            seen["pages"][path or "overview"]["links"] = {
+                a.text: a.get_attribute("href") for a in self.driver.find_elements(By.CSS_SELECTOR, "[data-testid=stMain] a")
+                if a.get_attribute("href") and a.text}
             self.screenshot(f"dashboard_{path or 'overview'}")
         other = sorted(self.stack_days() - {ds})
         if other:  # another day: the picker changes every figure
@@ -485,7 +497,9 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
                          (shots / "mlflow_model.png", "mlflow_model.png"),
                          (plots["comparison.png"], "comparison.png"),
                          (plots[f"{summary['model_card']['model']}.png"], "best_model.png"),
-                         (ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png")):
+                         (ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png"),
+                         *((shots / f"dashboard_{page or 'overview'}.png", f"dashboard_{page or 'overview'}.png")
+                           for page, _ in DASHBOARD_PAGES)):
         log(small_png(source, images / name))
 
 

@@ -84,6 +84,8 @@ class Settings:
     db_name: str = ""  # default: the profile's
     # The role that may only read DB_SCHEMA (made by finance_elt's create_tables): the dashboard's login is a member.
     db_reader_role: str = "finance_reader"
+    # Where the results dashboard is (dashboard/app.py), for the Airflow UI's link to it (plugins/finance_dashboard.py).
+    dashboard_url: str = "http://localhost:8501"
     # Object storage layout: <kind>/dt=<logical date>/<kind>_part_NNN.csv, and one manifest per kind and date
     # that is written last and marks the partition complete (include/finance/storage.py).
     data_bucket_name: str = "finance-elt-ml-data"

@@ -114,6 +114,7 @@ class Airflow:
             "OMP_NUM_THREADS": "1",
             "OPENBLAS_NUM_THREADS": "1",
             "POKE_INTERVAL": os.environ.get("POKE_INTERVAL", "2"),  # the sensors ask the loopback S3 endpoint
+            "DASHBOARD_URL": self.dashboard_url,  # the UI's link to it (plugins/finance_dashboard.py)
         }
         return {**env, **self.extra_env}
 

@@ -158,3 +158,22 @@ def test_a_database_it_cannot_reach_is_one_message_naming_host_and_port(app, sta
     assert seen["exceptions"] == 0
     [message] = seen["alerts"]
     assert f"at 127.0.0.1:{port} " in message and stack.dashboard_password not in message
+
+
+def test_the_airflow_ui_links_to_the_dashboard(dashboard, stack):
+    from scripts.stack import AIRFLOW_3
+
+    assert dashboard["airflow_links"] == [stack.dashboard_url]  # what Airflow's plugins API lists
+    if not AIRFLOW_3:
+        assert dashboard["airflow_menu_links"] == 1  # in the menu of its pages
+
+
+def test_the_models_page_links_to_the_runs_airflow_page_and_the_models_mlflow_run(dashboard, local_run, stack):
+    import urllib.parse
+
+    run_id = local_run["summary"]["runs"]["finance_ml"]["dag_run_id"]
+    links = dashboard["pages"]["models"]["links"]
+    assert urllib.parse.unquote(links["finance_ml's run in Airflow"]).startswith(stack.web_url)
+    assert run_id in urllib.parse.unquote(links["finance_ml's run in Airflow"])
+    mlflow_run = local_run["summary"]["model_card"]["mlflow"]["run_id"]
+    assert links["the model's run in MLflow"].startswith(stack.mlflow_url) and mlflow_run in links["the model's run in MLflow"]
