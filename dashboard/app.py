@@ -56,6 +56,18 @@ def query(name: str, *args, **params):
     st.stop()
 
 
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def airflow_runs(ds: str, finance_ml_run: str | None) -> pd.DataFrame | str:
+    """The day's runs from Airflow's REST API (read-only user), or why they cannot be shown."""
+    api = queries.airflow_api()
+    if api is None:
+        return "Airflow's run states are not shown: DASHBOARD_AIRFLOW_URL is not set."
+    try:
+        return queries.airflow_runs(api, ds, finance_ml_run)
+    except (OSError, KeyError, ValueError) as error:  # urllib's errors are OSErrors
+        return f"Airflow's REST API at {api.root} did not answer with the day's runs: {error}"
+
+
 def airflow_run_link(dag_id: str, run_id: str) -> str | None:
     template = os.environ.get("DASHBOARD_AIRFLOW_RUN_URL", "")
     return template.format(dag_id=dag_id, run_id=quote(run_id, safe="")) if template else None
@@ -95,6 +107,16 @@ def overview() -> None:
         link = airflow_run_link("finance_elt", loads["run_id"].iloc[0])
         if link:
             st.markdown(f"[finance_elt's run in Airflow]({link})")
+    st.subheader("Runs in Airflow")
+    decided = query("decision", ds)
+    runs = airflow_runs(ds, decided and decided["run_id"])
+    if isinstance(runs, str):
+        st.warning(runs)
+    elif runs.empty:
+        st.warning(f"Airflow has no run of {ds}.")
+    else:
+        st.table(runs.assign(page=[airflow_run_link(d, r) or "" for d, r in zip(runs["dag_id"], runs["run_id"])])
+                 .set_index("dag_id"))
     st.subheader("Predictions")
     if not counts["customers"]:
         st.warning(f"No predictions for {ds}: finance_ml has not run for it (it runs once finance_elt has published"

@@ -6,12 +6,15 @@ PostgreSQL."""
 from __future__ import annotations
 
 import os
+import urllib.parse
 from dataclasses import dataclass
 
 import pandas as pd
 import psycopg2
 
 from include.finance import schema, sql
+from include.finance.airflow_api import AirflowAPI
+from include.finance.config import DAG_IDS
 
 # the tables the statements name, as `{name}`
 TABLES = {name: name for name in (schema.LOAD_AUDIT, schema.LOAD_REJECTS, schema.MODEL_INPUT_AUDIT,
@@ -126,3 +129,30 @@ def prediction_summary(conn, schema_name: str, ds: str) -> pd.DataFrame:
 
 def unpredicted(conn, schema_name: str, ds: str) -> pd.DataFrame:
     return frame(conn, "unpredicted", schema_name, ds=ds)
+
+
+def airflow_api(env=os.environ) -> AirflowAPI | None:
+    """Airflow's REST API as the dashboard's read-only user (DASHBOARD_AIRFLOW_URL, _VERSION, _USER, _PASSWORD), or
+    None where it is not configured."""
+    url = env.get("DASHBOARD_AIRFLOW_URL", "")
+    if not url:
+        return None
+    return AirflowAPI(url, env.get("DASHBOARD_AIRFLOW_USER", ""), env.get("DASHBOARD_AIRFLOW_PASSWORD", ""),
+                      airflow_3=env.get("DASHBOARD_AIRFLOW_VERSION", "2") == "3")
+
+
+def airflow_runs(api: AirflowAPI, ds: str, finance_ml_run: str | None) -> pd.DataFrame:
+    """Each DAG's run for the day as Airflow has it: the newest run of the day's logical date of the daily DAGs,
+    and the finance_ml run that decided on the day (`finance_ml_run`, from model_decisions), if any."""
+    day = "logical_date" if api.airflow_3 else "execution_date"
+    rows = []
+    for dag_id in DAG_IDS:
+        if dag_id == "finance_ml":
+            run = urllib.parse.quote(finance_ml_run or "", safe="")
+            runs = [api("GET", f"dags/{dag_id}/dagRuns/{run}")] if finance_ml_run else []
+        else:
+            query = urllib.parse.urlencode({f"{day}_gte": f"{ds}T00:00:00+00:00", f"{day}_lte": f"{ds}T23:59:59+00:00",
+                                            "order_by": f"-{day}", "limit": 1})
+            runs = api("GET", f"dags/{dag_id}/dagRuns?{query}")["dag_runs"]
+        rows += [{"dag_id": dag_id, "run_id": run["dag_run_id"], "state": run["state"]} for run in runs]
+    return pd.DataFrame(rows, columns=["dag_id", "run_id", "state"])

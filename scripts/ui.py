@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import time
+import urllib.error
 import urllib.parse
 from pathlib import Path
 
@@ -265,8 +266,8 @@ class AirflowUI:
 
     def streamlit_seen(self, title: str) -> dict:
         """The Streamlit page once its script has run (its header begins with `title`, no run in progress): the
-        header, each metric (label: value), the alerts' texts, the rows' names of each table, and how many
-        exception boxes it shows."""
+        header, each metric (label: value), the alerts' texts, the rows of each table (its index first), and how
+        many exception boxes it shows."""
         from selenium.webdriver.common.by import By
 
         def find(css: str, within=None) -> list:
@@ -282,7 +283,8 @@ class AirflowUI:
                 return {"header": headers[0] if headers else None, "alerts": alerts,
                         "metrics": {find("[data-testid=stMetricLabel]", m)[0].text:
                                     find("[data-testid=stMetricValue]", m)[0].text for m in find("[data-testid=stMetric]")},
-                        "tables": [[row.text for row in find("tbody tr th", table)] for table in find("[data-testid=stTable]")],
+                        "tables": [[[cell.text for cell in find("th, td", row)] for row in find("tbody tr", table)]
+                                   for table in find("[data-testid=stTable]")],
                         "exceptions": len(find("[data-testid=stException]"))}
             finally:
                 self.driver.implicitly_wait(10)
@@ -306,12 +308,20 @@ class AirflowUI:
         from selenium.webdriver.common.by import By
         from selenium.webdriver.common.keys import Keys
 
+        from dashboard.queries import airflow_api
+
         ds = runs["finance_elt"]["logical_date"][:10]
         seen = self.seen.setdefault("dashboard", {"ds": ds, "pages": {}})
         # the Airflow UI's link to it (plugins/finance_dashboard.py): Airflow 2's menu item, Airflow 3's external view
         items = "external_views" if AIRFLOW_3 else "appbuilder_menu_items"
         seen["airflow_links"] = [item["href"] for plugin in self.stack.api("GET", "plugins")["plugins"]
                                  for item in plugin.get(items) or [] if item["name"] == "Results dashboard"]
+        # its Airflow user reads and may change nothing (a PATCH that would change nothing, were it allowed)
+        try:
+            airflow_api(self.stack.dashboard_env())("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": False})
+            seen["airflow_user_patch"] = 200
+        except urllib.error.HTTPError as error:
+            seen["airflow_user_patch"] = error.code
         if not AIRFLOW_3:  # in the page's menu
             self.open("/home")
             seen["airflow_menu_links"] = len(self.driver.find_elements(

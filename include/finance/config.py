@@ -33,6 +33,9 @@ class Profile:
     train_in_pods: bool
 
 
+# The pipeline's DAGs, in the order a day runs through them (each DAG file's function has the name).
+DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
+
 PROFILES = {
     "local": Profile(db_host="127.0.0.1", db_port=25432, db_name="finance", train_in_pods=False),
     "docker": Profile(db_host="postgres_data", db_port=5432, db_name="postgres", train_in_pods=False),

@@ -15,8 +15,10 @@ listener is on 127.0.0.1. DAG code sees only Airflow connections, exactly as und
     parse      `make parse`           __main__  the command line
 """
 
+from include.finance.airflow_api import AirflowAPI
+
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, METADATA_TEMPLATE, isolated, metadata_template_key
-from .api import AirflowAPI, TaskWatch, task_states, trigger, unpause
+from .api import TaskWatch, task_states, trigger, unpause
 from .common import (AIRFLOW_3, AIRFLOW_VERSION, DAG_IDS, DAGS_FOLDER, LOCAL, LOCK, ROOT, UI_PASSWORD, UI_USER,
                      StackError, group_alive, log, reap, running, settings, wait_for)
 from .pipeline import last_complete_day, run_pipeline

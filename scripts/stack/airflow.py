@@ -14,8 +14,8 @@ from pathlib import Path
 
 from psycopg2 import sql
 
-from .common import (AIRFLOW_3, DAGS_FOLDER, LOCK, ROOT, UI_PASSWORD, UI_USER, StackError, http_ok, local_secret, log,
-                     settings, wait_for)
+from .common import (AIRFLOW_3, DAGS_FOLDER, DASHBOARD_USER, LOCK, ROOT, UI_PASSWORD, UI_USER, StackError, http_ok,
+                     local_secret, log, settings, wait_for)
 from .postgres import METADATA_DB
 
 # the process that serves the UI and the REST API last: it is what `up` waits for
@@ -144,18 +144,34 @@ class Airflow:
             "AIRFLOW__API__SECRET_KEY": local_secret(self.state_dir / "api_secret_key"),
             "AIRFLOW__API_AUTH__JWT_SECRET": local_secret(self.state_dir / "jwt_secret"),
             # the login: Airflow 3's simple auth manager, its password in a file of the state folder
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{UI_USER}:admin",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{UI_USER}:admin,{DASHBOARD_USER}:viewer",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file()),
         }
 
     def passwords_file(self) -> Path:
-        """The simple auth manager's users and passwords (mode 0600): the documented local login."""
+        """The simple auth manager's users and passwords (mode 0600): the documented local login, and the
+        dashboard's read-only user with its password (`dashboard_airflow_password`)."""
         path = self.state_dir / "simple_auth_manager_passwords.json"
-        if not path.exists():
+        users = {UI_USER: UI_PASSWORD, DASHBOARD_USER: self.dashboard_airflow_password}
+        if not path.exists() or json.loads(path.read_text()) != users:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)
-            path.write_text(json.dumps({UI_USER: UI_PASSWORD}))
+            path.write_text(json.dumps(users))
         return path
+
+    def ensure_dashboard_airflow_user(self) -> None:
+        """Airflow 2: the dashboard's user of the REST API, role Viewer (reads, never changes), made through the
+        API as the admin (its password on no command line), its password set again where it exists."""
+        import urllib.error
+
+        user = {"username": DASHBOARD_USER, "password": self.dashboard_airflow_password, "first_name": "Results",
+                "last_name": "Dashboard", "email": "dashboard@localhost", "roles": [{"name": "Viewer"}]}
+        try:
+            self.api("POST", "users", user)
+        except urllib.error.HTTPError as error:
+            if error.code != 409:  # 409: made by an earlier start
+                raise
+            self.api("PATCH", f"users/{DASHBOARD_USER}?update_mask=password", user)
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`airflow ARGS...` with the stack's environment, its output captured."""
@@ -187,6 +203,8 @@ class Airflow:
                          "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
         server = AIRFLOW_PROCESSES[-1]
         wait_for(lambda: http_ok(self.health_url), 180, f"the Airflow {server}", self.log_dir / f"{server}.log")
+        if not AIRFLOW_3:  # Airflow 3: passwords_file
+            self.ensure_dashboard_airflow_user()
         log(f"Airflow UI on {self.web_url} (login {UI_USER} / {UI_PASSWORD})")
 
     @property

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from include.finance.config import PROJECT_ROOT, Settings
+from include.finance.config import DAG_IDS, PROJECT_ROOT, Settings  # noqa: F401 (DAG_IDS: the stack's modules' too)
 
 ROOT = PROJECT_ROOT
 
@@ -33,8 +33,8 @@ def local_settings(environ=os.environ) -> Settings:
 
 settings = local_settings()
 
-DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 UI_USER = UI_PASSWORD = "admin"  # documented local login of the UI and the REST API
+DASHBOARD_USER = "dashboard"  # the results dashboard's login: of the database (read-only role) and of Airflow (Viewer)
 
 
 class StackError(RuntimeError):

@@ -2,9 +2,9 @@
 requirements-dashboard.lock), kept running by scripts/supervise.py like the other services.
 
 It logs in to the pipeline's database as `dashboard`, a member of the read-only role DB_READER_ROLE (which
-finance_elt's create_tables lets read the schema), with a password made per state folder
-(<state>/dashboard_db_password, mode 0600) and given to it in its environment: never on a command line, in a
-log or on a page.
+finance_elt's create_tables lets read the schema), and to Airflow's REST API as `dashboard`, a Viewer (Airflow 3:
+viewer), each with a password made per state folder (<state>/dashboard_db_password, dashboard_airflow_password,
+mode 0600) and given to it in its environment: never on a command line, in a log or on a page.
 """
 
 from __future__ import annotations
@@ -15,9 +15,8 @@ from pathlib import Path
 
 from include.finance import schema
 
-from .common import AIRFLOW_3, ROOT, StackError, http_ok, local_secret, log, settings, wait_for
+from .common import AIRFLOW_3, DASHBOARD_USER, ROOT, StackError, http_ok, local_secret, log, settings, wait_for
 
-DASHBOARD_USER = "dashboard"
 DASHBOARD_VENV = ROOT / ".venv-dashboard"
 
 
@@ -41,7 +40,13 @@ class Dashboard:
 
     @property
     def dashboard_password(self) -> str:
+        """Its database login's password: made once per state folder (0600)."""
         return local_secret(self.state_dir / "dashboard_db_password")
+
+    @property
+    def dashboard_airflow_password(self) -> str:
+        """Its read-only Airflow user's password (role Viewer; Airflow 3: viewer): made once per state folder (0600)."""
+        return local_secret(self.state_dir / "dashboard_airflow_password")
 
     def ensure_dashboard_login(self) -> None:
         """The login `dashboard`, a member of the read-only role (made here where finance_elt has not made it yet),
@@ -61,7 +66,9 @@ class Dashboard:
                 "DASHBOARD_DB_HOST": settings.db_host, "DASHBOARD_DB_PORT": str(self.pg_port),
                 "DASHBOARD_DB_NAME": settings.db_name, "DASHBOARD_DB_USER": DASHBOARD_USER,
                 "DASHBOARD_DB_PASSWORD": self.dashboard_password,
-                "DASHBOARD_AIRFLOW_RUN_URL": f"{self.web_url}/{run_page}", "DASHBOARD_MLFLOW_URL": self.mlflow_url}
+                "DASHBOARD_AIRFLOW_RUN_URL": f"{self.web_url}/{run_page}", "DASHBOARD_MLFLOW_URL": self.mlflow_url,
+                "DASHBOARD_AIRFLOW_URL": self.web_url, "DASHBOARD_AIRFLOW_VERSION": "3" if AIRFLOW_3 else "2",
+                "DASHBOARD_AIRFLOW_USER": DASHBOARD_USER, "DASHBOARD_AIRFLOW_PASSWORD": self.dashboard_airflow_password}
 
     def start_dashboard(self) -> None:
         reason = dashboard_unavailable()

@@ -12,12 +12,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from include.finance.airflow_api import AirflowAPI
 from include.finance.storage import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
-from .api import AirflowAPI
-from .common import (LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log, port_holder,
-                     process_tree, reap, settings)
+from .common import (AIRFLOW_3, LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log,
+                     port_holder, process_tree, reap, settings)
 from .dashboard import Dashboard, dashboard_unavailable
 from .mlflow import MLflow, mlflow_unavailable
 from .postgres import Postgres, find_pg_bin
@@ -81,7 +81,7 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow, Dashboard):
 
     def api(self, method: str, path: str, body: dict | None = None) -> dict:
         """One call of the REST API as the admin user; its JSON answer."""
-        return AirflowAPI(self.web_url, UI_USER, UI_PASSWORD)(method, path, body)
+        return AirflowAPI(self.web_url, UI_USER, UI_PASSWORD, AIRFLOW_3)(method, path, body)
 
     # --- processes ----------------------------------------------------------------------------
     def _spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, port: int | None = None) -> None:

@@ -59,6 +59,18 @@ def test_the_overview_counts_the_days_files_rows_and_predictions_as_the_database
     assert predicted > 0 and shown["Customers predicted"] == f"{predicted:,}" and shown["Model version"] == version
 
 
+def test_the_overview_shows_each_dags_run_of_the_day_in_the_state_airflow_has_it(dashboard, local_run, stack):
+    """Read through Airflow's REST API as the dashboard's read-only user."""
+    import urllib.parse
+
+    [runs] = [table for table in dashboard["pages"]["overview"]["tables"] if table and table[0][0] == "in_finance_data"]
+    assert [row[0] for row in runs] == ["in_finance_data", "finance_elt", "finance_ml"]
+    for dag_id, run_id, state, _ in runs:
+        assert stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")["state"] == state
+    assert runs[2][1] == local_run["summary"]["runs"]["finance_ml"]["dag_run_id"] and runs[2][2] == "success"
+    assert dashboard["airflow_user_patch"] == 403  # that user may not change a DAG
+
+
 def test_the_models_page_puts_the_days_best_model_first(dashboard, finance_db, local_run):
     run_id = local_run["summary"]["runs"]["finance_ml"]["dag_run_id"]
     with finance_db, finance_db.cursor() as cur:
@@ -66,7 +78,7 @@ def test_the_models_page_puts_the_days_best_model_first(dashboard, finance_db, l
         ranked = [row[0] for row in cur.fetchall()]
     page = dashboard["pages"]["models"]
     assert len(ranked) == len(settings.models) and page["metrics"]["Best model"] == ranked[0]
-    assert page["tables"][0] == ranked  # the leaderboard, best first
+    assert [row[0] for row in page["tables"][0]] == ranked  # the leaderboard, best first
 
 
 def test_the_data_quality_page_counts_the_days_rejected_rows(dashboard, finance_db):

@@ -18,6 +18,7 @@ import pytest
 from scripts import stack as stack_module
 from scripts.stack import (AIRFLOW_3, DAG_IDS, AirflowAPI, Stack, StackError, TaskWatch, api, pipeline, postgres, s3,
                            summary)
+from include.finance import airflow_api
 from scripts.stack.parse import parse
 from tests.editions import edition_only
 
@@ -464,7 +465,7 @@ def test_the_api_client_authenticates_and_sends_json(webserver, airflow_3):
 
 def test_an_expired_token_is_replaced_once(webserver, monkeypatch):
     client = AirflowAPI(webserver, "admin", "admin", airflow_3=True)
-    monkeypatch.setitem(api._tokens, (webserver, "admin", "admin"), "expired")
+    monkeypatch.setitem(airflow_api._tokens, (webserver, "admin", "admin"), "expired")
     tokens = FakeWebserver.tokens
     assert client("GET", "dags")["path"] == "/api/v2/dags"
     assert FakeWebserver.tokens - tokens == 1
