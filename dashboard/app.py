@@ -68,6 +68,16 @@ def airflow_runs(ds: str, finance_ml_run: str | None) -> pd.DataFrame | str:
         return f"Airflow's REST API at {api.root} did not answer with the day's runs: {error}"
 
 
+@st.cache_data(ttl=CACHE_SECONDS, show_spinner=False)
+def airflow_gates(finance_elt_run: str) -> pd.DataFrame | str:
+    """finance_elt's gates in its run, from Airflow's REST API, or why they cannot be shown."""
+    api = queries.airflow_api()
+    try:
+        return queries.airflow_gates(api, finance_elt_run)
+    except (OSError, KeyError, ValueError) as error:
+        return f"Airflow's REST API at {api.root} did not answer with finance_elt's gates: {error}"
+
+
 def airflow_run_link(dag_id: str, run_id: str) -> str | None:
     template = os.environ.get("DASHBOARD_AIRFLOW_RUN_URL", "")
     return template.format(dag_id=dag_id, run_id=quote(run_id, safe="")) if template else None
@@ -117,6 +127,13 @@ def overview() -> None:
     else:
         st.table(runs.assign(page=[airflow_run_link(d, r) or "" for d, r in zip(runs["dag_id"], runs["run_id"])])
                  .set_index("dag_id"))
+        elt = runs[runs["dag_id"] == "finance_elt"]["run_id"].tolist()
+        gates = airflow_gates(elt[0]) if elt else f"finance_elt has not run for {ds}: no gate ran."
+        st.subheader("Quality gates")
+        if isinstance(gates, str):
+            st.warning(gates)
+        else:
+            st.table(gates.set_index("gate"))
     st.subheader("Predictions")
     if not counts["customers"]:
         st.warning(f"No predictions for {ds}: finance_ml has not run for it (it runs once finance_elt has published"

@@ -156,3 +156,18 @@ def airflow_runs(api: AirflowAPI, ds: str, finance_ml_run: str | None) -> pd.Dat
             runs = api("GET", f"dags/{dag_id}/dagRuns?{query}")["dag_runs"]
         rows += [{"dag_id": dag_id, "run_id": run["dag_run_id"], "state": run["state"]} for run in runs]
     return pd.DataFrame(rows, columns=["dag_id", "run_id", "state"])
+
+
+GATE_STATES = {"success": "passed", "failed": "failed"}  # any other state: the gate has not run (yet)
+
+
+def airflow_gates(api: AirflowAPI, finance_elt_run: str) -> pd.DataFrame:
+    """finance_elt's quality gates in its run (the tasks named check_*, in task groups too) and whether they passed."""
+    run = urllib.parse.quote(finance_elt_run, safe="")
+    tasks = api("GET", f"dags/finance_elt/dagRuns/{run}/taskInstances?limit=100")["task_instances"]
+    results: dict[str, str] = {}
+    for task in tasks:  # a mapped gate passed when every copy did
+        if task["task_id"].rsplit(".", 1)[-1].startswith("check_"):
+            result = GATE_STATES.get(task["state"], f"not run ({task['state'] or 'no state'})")
+            results[task["task_id"]] = result if results.get(task["task_id"], "passed") == "passed" else results[task["task_id"]]
+    return pd.DataFrame(sorted(results.items()), columns=["gate", "result"])

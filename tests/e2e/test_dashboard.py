@@ -71,6 +71,20 @@ def test_the_overview_shows_each_dags_run_of_the_day_in_the_state_airflow_has_it
     assert dashboard["airflow_user_patch"] == 403  # that user may not change a DAG
 
 
+def gates_shown(page: dict) -> list[list[str]]:
+    """The overview's table of finance_elt's gates: [gate, result] rows."""
+    [gates] = [table for table in page["tables"] if table and table[0][0].rsplit(".", 1)[-1].startswith("check_")]
+    return gates
+
+
+def test_the_overview_shows_whether_each_gate_of_finance_elts_run_passed(dashboard, local_run):
+    gates = sorted({t["task_id"] for t in local_run["task_tries"]
+                    if t["dag_id"] == "finance_elt" and t["task_id"].rsplit(".", 1)[-1].startswith("check_")})
+    assert gates and gates_shown(dashboard["pages"]["overview"]) == [[gate, "passed"] for gate in gates]
+    # a gate-tripping day: finance_elt stopped at its gates
+    assert "failed" in {result for _, result in gates_shown(dashboard["other_day"])}
+
+
 def test_the_models_page_puts_the_days_best_model_first(dashboard, finance_db, local_run):
     run_id = local_run["summary"]["runs"]["finance_ml"]["dag_run_id"]
     with finance_db, finance_db.cursor() as cur:
