@@ -5,9 +5,10 @@
 
 Four pages share a day picker (default: the newest day loaded): the day's overview, its data quality, its
 models and its customers. Every figure is a query of `dashboard/queries.py` on that day, cached for
-`CACHE_SECONDS`. Settings (environment): DASHBOARD_DB_HOST, _PORT, _NAME, _USER, _PASSWORD (a login that can
-only read the pipeline's schema), DB_SCHEMA, DASHBOARD_AIRFLOW_RUN_URL (a run's page, `{dag_id}` and `{run_id}`
-filled in) and DASHBOARD_MLFLOW_URL (the MLflow UI).
+`CACHE_SECONDS`; the day's runs and gates come from Airflow's REST API. Settings (environment):
+DASHBOARD_DB_HOST, _PORT, _NAME, _USER, _PASSWORD (a login that can only read the pipeline's schema), DB_SCHEMA;
+DASHBOARD_AIRFLOW_URL, _VERSION (2 or 3), _USER, _PASSWORD (a user that can only read; unset: no run states);
+DASHBOARD_AIRFLOW_RUN_URL (a run's page, `{dag_id}` and `{run_id}` filled in) and DASHBOARD_MLFLOW_URL.
 """
 
 from __future__ import annotations
