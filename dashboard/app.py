@@ -24,6 +24,7 @@ import streamlit as st
 from dashboard import queries
 
 CACHE_SECONDS = 60
+FEW_ROWS = 20  # customers shown as a table rather than a scrolling grid
 RUN_HINT = "run `make run` (or switch the DAGs on in Airflow) and reload this page"
 
 
@@ -234,7 +235,10 @@ def customers() -> None:
     if len(shown) == queries.PREDICTION_ROWS:
         st.caption(f"The first {queries.PREDICTION_ROWS:,} by customer id: search to narrow them down.")
     shown = shown.assign(predicted_amount=shown["predicted_amount_cents"].map(cents))
-    st.dataframe(shown, hide_index=True, use_container_width=True)
+    if len(shown) <= FEW_ROWS:  # a search's few customers as a plain table, every value readable and copyable
+        st.table(shown.set_index("customer_id"))
+    else:
+        st.dataframe(shown, hide_index=True, use_container_width=True)
     st.download_button("Download these rows (CSV)", shown.to_csv(index=False).encode(),
                        file_name=f"customer_predictions_{ds}.csv", mime="text/csv")
     st.subheader("Predicted amounts per product type")

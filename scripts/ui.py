@@ -343,7 +343,6 @@ class AirflowUI:
         search.send_keys(customer, Keys.ENTER)
         time.sleep(1)
         seen["search"] = {"customer": customer, **self.streamlit_seen("Customers")}
-        seen["search"]["text"] = self.text()
         self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button").click()
         target = self.downloads / f"customer_predictions_{ds}.csv"
         wait_for(lambda: target.exists() and not list(self.downloads.glob("*.crdownload")), 30, f"the download {target}")
