@@ -13,6 +13,7 @@ DASHBOARD_AIRFLOW_RUN_URL (a run's page, `{dag_id}` and `{run_id}` filled in) an
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from contextlib import closing
 from urllib.parse import quote
@@ -55,6 +56,17 @@ def query(name: str, *args, **params):
     except psycopg2.Error as error:
         first = (error.pgerror or str(error)).strip().splitlines()[0]
         st.error(f"The dashboard's query `{name}` failed: {first}")
+    stop()
+
+
+def footer() -> None:
+    """The page's last line: when its figures were read (each page ends with it, also one that stops early)."""
+    st.caption(f"Figures as of {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC, read again after {CACHE_SECONDS} s.")
+
+
+def stop() -> None:
+    """End the page here, with its footer."""
+    footer()
     st.stop()
 
 
@@ -98,7 +110,7 @@ def pick_day() -> str:
     days = query("days")
     if not days:
         st.info(f"No day has been loaded yet: {RUN_HINT}.")
-        st.stop()
+        stop()
     return st.sidebar.selectbox("Day", days, index=0, key="day", help="The days loaded, newest first")
 
 
@@ -255,3 +267,4 @@ PAGES = [st.Page(overview, title="Day overview", default=True),  # at /
 
 st.set_page_config(page_title="finance pipeline results", layout="wide")
 st.navigation(PAGES).run()
+footer()

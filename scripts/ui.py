@@ -265,9 +265,9 @@ class AirflowUI:
         return self.streamlit_seen(title)
 
     def streamlit_seen(self, title: str) -> dict:
-        """The Streamlit page once its script has run (its header begins with `title`, no run in progress): the
-        header, each metric (label: value), the alerts' texts, the rows of each table (its index first), and how
-        many exception boxes it shows."""
+        """The Streamlit page once its script has run (its footer is there, no element of an earlier run is, its
+        header begins with `title` or it says why it has none): the header, each metric (label: value), the alerts'
+        texts, the rows of each table (its index first), and how many exception boxes it shows."""
         from selenium.webdriver.common.by import By
 
         def find(css: str, within=None) -> list:
@@ -278,7 +278,9 @@ class AirflowUI:
             try:
                 headers = [h.text for h in find("h2") if h.text.startswith(title)]
                 alerts = [a.text for a in find("[data-testid=stAlertContainer]")]
-                if find("[data-testid=stStatusWidget]") or not (headers or alerts):
+                ended = [c for c in find("[data-testid=stCaptionContainer]") if c.text.startswith("Figures as of")]
+                # the page's script ran to its last line (the footer), and no element is left of an earlier run
+                if not ended or find("[data-stale=true]") or not (headers or alerts):
                     return None
                 return {"header": headers[0] if headers else None, "alerts": alerts,
                         "metrics": {find("[data-testid=stMetricLabel]", m)[0].text:
@@ -289,9 +291,7 @@ class AirflowUI:
             finally:
                 self.driver.implicitly_wait(10)
 
-        first = wait_for(ready, 60, f"the dashboard's page {title}")
-        time.sleep(1)  # a script that reruns at once (a widget's value set) shows its running state again
-        return wait_for(ready, 60, f"the dashboard's page {title}") or first
+        return wait_for(ready, 60, f"the dashboard's page {title}")
 
     def choose(self, label: str, option: str) -> None:
         """Pick `option` in the Streamlit select box labelled `label`."""
