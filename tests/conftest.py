@@ -3,7 +3,6 @@ the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connectio
 
 import shutil
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -13,13 +12,22 @@ from scripts.stack import LOCAL, Stack, services_unavailable, settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
-# when each test of this session began (time.time(), its id): what a leftover process's start is told against
+def process_clock() -> float:
+    """Now, on the clock of the processes' start times (psutil's: the boot time, a whole second, plus the uptime),
+    which can be up to a second off time.time()."""
+    import psutil
+
+    with open("/proc/uptime") as uptime:
+        return psutil.boot_time() + float(uptime.read().split()[0])
+
+
+# when each test of this session began (`process_clock`, its id): what a leftover process's start is told against
 TIMELINE: list[tuple[float, str]] = []
 
 
 @pytest.fixture(autouse=True)
 def _timeline(request):
-    TIMELINE.append((time.time(), request.node.nodeid))
+    TIMELINE.append((process_clock(), request.node.nodeid))
 
 
 def clone_processes(with_start: bool = False) -> list[str]:
@@ -49,7 +57,8 @@ def clone_processes(with_start: bool = False) -> list[str]:
             if ancestor is None or ancestor.pid in (me.pid, 1):  # not a sibling of this session (`| tee`)
                 found.append(f"{proc.pid} {proc.cwd()}: {' '.join(proc.cmdline())}")
                 if with_start:
-                    during = [test for began, test in TIMELINE if began <= proc.create_time()]
+                    # a start time is counted in clock ticks (10 ms): one a tick before the test began is the test's
+                    during = [test for began, test in TIMELINE if began <= proc.create_time() + 0.01]
                     found[-1] += (f" (started {dt.datetime.fromtimestamp(proc.create_time()):%H:%M:%S}, during "
                                   f"{during[-1] if during else 'the session setup'})")
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
