@@ -186,3 +186,34 @@ def test_a_database_that_cannot_be_reached_is_named_by_host_and_port_without_the
         database.connect()
     assert "never-shown" not in str(error.value)
 
+
+
+def test_a_pipeline_user_that_may_not_make_roles_still_makes_its_tables_and_says_what_to_run(stack, caplog):
+    """A deployment's database user is rarely allowed CREATE ROLE: create_tables goes on without the grants."""
+    name, role, password = "dashboard_test_pipeline", "dashboard_test_never_made", "pipeline-secret"
+    admin = stack._connect_admin()
+    admin.autocommit = True
+    with admin.cursor() as cur:
+        cur.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(name)))
+        cur.execute(sql.SQL("CREATE ROLE {} LOGIN NOCREATEROLE PASSWORD %s").format(sql.Identifier(name)), (password,))
+    owner = psycopg2.connect(stack.db_uri("finance"))  # the superuser gives it the database, as a deployment's has
+    with owner, owner.cursor() as cur:
+        cur.execute(sql.SQL("GRANT CREATE ON DATABASE finance TO {}").format(sql.Identifier(name)))
+    pipeline = psycopg2.connect(host="127.0.0.1", port=stack.pg_port, dbname="finance", user=name, password=password)
+    try:
+        schema.create_tables(pipeline, name, reader=role)
+        with pipeline.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = %s", (name,))
+            assert cur.fetchone()[0] >= len(schema.FIXED_TABLES)  # the tables were made all the same
+            cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+            assert cur.fetchone() is None
+        assert any(f'CREATE ROLE "{role}" NOLOGIN' in r.getMessage() for r in caplog.records), caplog.text
+    finally:
+        pipeline.close()
+        with owner, owner.cursor() as cur:
+            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+        owner.close()
+        with admin.cursor() as cur:
+            cur.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+        admin.close()
