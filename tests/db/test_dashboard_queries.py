@@ -211,7 +211,7 @@ def test_a_pipeline_user_that_may_not_make_roles_still_makes_its_tables_and_says
     finally:
         pipeline.close()
         with owner, owner.cursor() as cur:
-            cur.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(name)))
+            cur.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name)))
             cur.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
         owner.close()
         with admin.cursor() as cur:
