@@ -128,21 +128,31 @@ def schema_db(finance_db, request):
         cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mlflow_server(stack):
-    """The stack's MLflow server (its PostgreSQL, its S3 endpoint for the artifacts), started where it is not running
-    (an end-to-end run stops it, and stops it again before it starts the stack): the stack."""
+    """The stack's MLflow server (its PostgreSQL, its S3 endpoint for the artifacts) for the module's tests: started
+    where it is not running (a finished end-to-end run has stopped it), and what this started is stopped after the
+    module, the S3 endpoint's objects saved first, as `down` does. Left running, the next `start_s3` of the stack
+    would find the port taken: the stack's S3 endpoint is one process at a time. The stack."""
     from scripts.stack.mlflow import mlflow_unavailable
 
     reason = mlflow_unavailable()
     if reason:
         pytest.skip(f"the MLflow server cannot start here: {reason}")
+    started = []
     if not stack._alive("s3"):
         stack.start_s3()
         stack.restore_s3()  # what a finished pipeline run saved: its models' artifacts
+        started.append("s3")
     if not stack._alive("mlflow"):
         stack.start_mlflow()
-    return stack
+        started.append("mlflow")
+    yield stack
+    if "mlflow" in started:
+        stack._stop("mlflow")  # before its artifacts are saved
+    if "s3" in started:
+        stack.save_s3()
+        stack._stop("s3")
 
 
 @pytest.fixture

@@ -59,15 +59,14 @@ def test_the_overview_counts_the_days_files_rows_and_predictions_as_the_database
     assert predicted > 0 and shown["Customers predicted"] == f"{predicted:,}" and shown["Model version"] == version
 
 
-def test_the_overview_shows_each_dags_run_of_the_day_in_the_state_airflow_has_it(dashboard, local_run, stack):
-    """Read through Airflow's REST API as the dashboard's read-only user."""
-    import urllib.parse
-
+def test_the_overview_shows_each_dags_run_of_the_day_in_the_state_airflow_has_it(dashboard, local_run):
+    """Read through Airflow's REST API as the dashboard's read-only user; compared with the runs the pipeline run
+    recorded through the admin's."""
     [runs] = [table for table in dashboard["pages"]["overview"]["tables"] if table and table[0][0] == "in_finance_data"]
-    assert [row[0] for row in runs] == ["in_finance_data", "finance_elt", "finance_ml"]
-    for dag_id, run_id, state, _ in runs:
-        assert stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}")["state"] == state
-    assert runs[2][1] == local_run["summary"]["runs"]["finance_ml"]["dag_run_id"] and runs[2][2] == "success"
+    recorded = local_run["summary"]["runs"]
+    assert [row[:3] for row in runs] == [[dag_id, recorded[dag_id]["dag_run_id"], recorded[dag_id]["state"]]
+                                         for dag_id in ("in_finance_data", "finance_elt", "finance_ml")]
+    assert {state for _, _, state, _ in runs} == {"success"}
     assert dashboard["airflow_user_patch"] == 403  # that user may not change a DAG
 
 
