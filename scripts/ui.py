@@ -336,6 +336,7 @@ class AirflowUI:
         if other:  # another day: the picker changes every figure
             self.dashboard_page("", "Day overview")
             self.choose("Day", other[0])
+            time.sleep(1)  # the rerun has begun: what is left of the last run is stale until it is replaced
             seen["other_day"] = {"ds": other[0], **self.streamlit_seen(f"Day overview: {other[0]}")}
         self.dashboard_page("customers", "Customers")
         customer = self.known_customer(ds)
