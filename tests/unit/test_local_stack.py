@@ -66,7 +66,7 @@ def test_airflow_3s_processes_share_their_secrets_and_the_login_and_listen_on_lo
     # the documented admin login, and the dashboard's read-only user with its password of the state folder
     assert json.loads(passwords.read_text()) == {"admin": "admin", "dashboard": Stack(state_dir=tmp_path).dashboard_airflow_password}
     assert stat.S_IMODE(passwords.stat().st_mode) == 0o600
-    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin,dashboard:viewer"
     assert not [name for name in env if name.startswith(("AIRFLOW__WEBSERVER__", "AIRFLOW__ASTRO_SDK__"))]
 
 
