@@ -350,25 +350,26 @@ class AirflowUI:
         seen["download"] = target.read_text()
         return seen
 
-    def stack_days(self) -> set[str]:
-        """The days with a load in the stack's database (where the walk may switch the day picker to)."""
+    def stack_rows(self, query: str, *params) -> list[tuple]:
+        """The rows of `query` on the stack's database (where the walk finds a day to switch to, a customer to
+        search for)."""
         import psycopg2
 
         with psycopg2.connect(self.stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
-            cur.execute(f'SELECT DISTINCT ds::text FROM "{settings.db_schema}".load_audit')
-            days = {row[0] for row in cur.fetchall()}
+            cur.execute(query, params or None)
+            rows = cur.fetchall()
         conn.close()
-        return days
+        return rows
+
+    def stack_days(self) -> set[str]:
+        """The days with a load in the stack's database."""
+        return {ds for ds, in self.stack_rows(f'SELECT DISTINCT ds::text FROM "{settings.db_schema}".load_audit')}
 
     def known_customer(self, ds: str) -> str:
         """A customer of day `ds` with a prediction: the one the walk searches for."""
-        import psycopg2
-
-        with psycopg2.connect(self.stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
-            cur.execute(f'SELECT customer_id FROM "{settings.db_schema}".customer_predictions WHERE ds = %s'
-                        " AND predicted_amount_cents IS NOT NULL ORDER BY customer_id OFFSET 7 LIMIT 1", (ds,))
-            [customer] = cur.fetchone()
-        conn.close()
+        [(customer,)] = self.stack_rows(f'SELECT customer_id FROM "{settings.db_schema}".customer_predictions'
+                                        " WHERE ds = %s AND predicted_amount_cents IS NOT NULL ORDER BY customer_id"
+                                        " OFFSET 7 LIMIT 1", ds)
         return customer
 
     def run_state_shown(self) -> str | None:

@@ -28,6 +28,15 @@ def dashboard_unavailable() -> str | None:
     return None
 
 
+def dashboard_command(port: int) -> list[str]:
+    """`streamlit run dashboard/app.py` from its venv on 127.0.0.1:`port`: no browser opened, no usage statistics,
+    no traceback on a page, no file watcher."""
+    return [str(DASHBOARD_VENV / "bin" / "python"), "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+            "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
+            "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
+
+
 class Dashboard:
     """The dashboard's part of `Stack` (which gives `state_dir`, `dashboard_port`, the database and process helpers)."""
 
@@ -75,11 +84,8 @@ class Dashboard:
         if reason:
             raise StackError(reason)
         self.ensure_dashboard_login()
-        app = [str(DASHBOARD_VENV / "bin" / "python"), "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
-               "--server.address", "127.0.0.1", "--server.port", str(self.dashboard_port), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
-               "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
-        self._spawn("dashboard", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--", *app],
+        self._spawn("dashboard", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--",
+                                  *dashboard_command(self.dashboard_port)],
                     env=self.dashboard_env(), port=self.dashboard_port)
         wait_for(lambda: http_ok(f"{self.dashboard_url}/_stcore/health"), 120, "the dashboard",
                  self.log_dir / "dashboard.log")

@@ -125,7 +125,7 @@ def test_the_customer_search_finds_a_known_customer_and_the_download_holds_the_s
 @pytest.fixture
 def app(stack, tmp_path):
     """Start the dashboard with settings of the test's own (`start(**env)`): its URL; stopped afterwards."""
-    from scripts.stack.dashboard import DASHBOARD_VENV, dashboard_unavailable
+    from scripts.stack.dashboard import dashboard_command, dashboard_unavailable
     from scripts.ui import AirflowUI
 
     reason = dashboard_unavailable() or chromium_unavailable()
@@ -135,9 +135,7 @@ def app(stack, tmp_path):
 
     def start(**env: str) -> dict:
         port = free_port()
-        command = [str(DASHBOARD_VENV / "bin" / "python"), "-m", "streamlit", "run", "dashboard/app.py",
-                   "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
-                   "--client.showErrorDetails", "none", "--browser.gatherUsageStats", "false"]
+        command = dashboard_command(port)  # as the stack starts it
         with open(tmp_path / f"dashboard-{port}.log", "wb") as log:
             started.append(subprocess.Popen(command, env={**stack.dashboard_env(), **env}, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True))
