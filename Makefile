@@ -32,7 +32,7 @@ MLFLOW_LOCK := requirements-mlflow.lock
 DASHBOARD_VENV := .venv-dashboard
 DASHBOARD_LOCK := requirements-dashboard.lock
 
-.PHONY: venv run up down reset airflow parse test lock lock-mlflow lock-dashboard pictures bench bench-busy astro-project
+.PHONY: venv run up down reset airflow parse test lock lock-mlflow lock-dashboard pictures bench bench-dashboard bench-busy astro-project
 
 # The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
 # once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
@@ -83,6 +83,10 @@ pictures: venv
 # The pipeline at SCALE times the default data, stage by stage, against psql \copy (docs/benchmarks.md).
 bench: venv
 	$(PY) -m scripts.bench --scale $(or $(SCALE),1) $(if $(EXECUTOR),--executor $(EXECUTOR))
+
+# The dashboard's pages on the stack make up started: server time per page, cold and cached, against their SQL.
+bench-dashboard: venv
+	$(PY) -m scripts.bench_dashboard
 
 # make run on a quiet machine, then with every core saturated by busy loops: no scheduler restart (docs/benchmarks.md).
 bench-busy: venv

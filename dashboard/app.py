@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from contextlib import closing
 from urllib.parse import quote
 
@@ -24,6 +25,7 @@ import streamlit as st
 
 from dashboard import queries
 
+STARTED = time.perf_counter()  # this run of the script: the page's server time ends at its footer
 CACHE_SECONDS = 60
 FEW_ROWS = 20  # customers shown as a table rather than a scrolling grid
 RUN_HINT = "run `make run` (or switch the DAGs on in Airflow) and reload this page"
@@ -60,8 +62,10 @@ def query(name: str, *args, **params):
 
 
 def footer() -> None:
-    """The page's last line: when its figures were read (each page ends with it, also one that stops early)."""
-    st.caption(f"Figures as of {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC, read again after {CACHE_SECONDS} s.")
+    """The page's last line: when its figures were read and how long the server took to build the page (each page
+    ends with it, also one that stops early)."""
+    st.caption(f"Figures as of {dt.datetime.now(dt.timezone.utc):%H:%M:%S} UTC, page built in"
+               f" {time.perf_counter() - STARTED:.2f} s, read again after {CACHE_SECONDS} s.")
 
 
 def stop() -> None:

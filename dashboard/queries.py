@@ -19,7 +19,8 @@ from include.finance.config import DAG_IDS
 # the tables the statements name, as `{name}`
 TABLES = {name: name for name in (schema.LOAD_AUDIT, schema.LOAD_REJECTS, schema.MODEL_INPUT_AUDIT,
                                   schema.MODEL_METRICS, schema.MODEL_MONITORING, schema.MODEL_DECISIONS,
-                                  schema.CUSTOMER_PREDICTIONS, schema.MODEL_SATISFACTION)}
+                                  schema.CUSTOMER_PREDICTIONS, schema.PREDICTION_SUMMARY,
+                                  schema.MODEL_SATISFACTION)}
 HISTORY_DAYS = 30  # the charts' window, ending on the chosen day
 SAMPLE_LINES = 50  # rejected lines shown
 PREDICTION_ROWS = 5000  # customers shown (and downloaded) at most

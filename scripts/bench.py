@@ -37,6 +37,7 @@ from include.finance.contract import CONTRACTS
 from include.finance.report import text_table
 from include.finance.storage import partition_prefix
 from scripts.bench_copy import contract_copy_baseline, copy_baseline
+from scripts.bench_dashboard import page_seconds
 from scripts.stack import EXECUTORS, LOCAL, Stack, log, run_pipeline, s3_client, settings
 from scripts.stack.api import run_task_instances
 
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         measured["contract_copy_seconds"] = contract_copy_baseline(stack, files, ds)
         measured["input_bytes"] = sum(p.stat().st_size for p in files)
         measured["mlflow_rss"] = service_peak_rss(stack, "mlflow")
+        measured["dashboard"] = page_seconds(stack, STATE / "screenshots")
 
     sampler = PeakRSS()
     sampler.start()
@@ -187,6 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": summary["models"],
         "finance_ml_seconds": summary["durations"]["finance_ml"],
         "mlflow_peak_rss_mb": measured["mlflow_rss"],
+        "dashboard_pages": measured["dashboard"],
     }
     (STATE.parent / f"bench_{args.scale:g}.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nscale {args.scale:g}, {args.executor} executor: {inputs:,} input rows, {result['input_mb']} MB of CSV")

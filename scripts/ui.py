@@ -267,7 +267,7 @@ class AirflowUI:
     def streamlit_seen(self, title: str) -> dict:
         """The Streamlit page once its script has run (its footer is there, no element of an earlier run is, its
         header begins with `title` or it says why it has none): the header, each metric (label: value), the alerts'
-        texts, the rows of each table (its index first), and how many exception boxes it shows."""
+        texts, the rows of each table (its index first), how many exception boxes it shows, and its footer."""
         from selenium.webdriver.common.by import By
 
         def find(css: str, within=None) -> list:
@@ -282,7 +282,7 @@ class AirflowUI:
                 # the page's script ran to its last line (the footer), and no element is left of an earlier run
                 if not ended or find("[data-stale=true]") or not (headers or alerts):
                     return None
-                return {"header": headers[0] if headers else None, "alerts": alerts,
+                return {"header": headers[0] if headers else None, "alerts": alerts, "footer": ended[0].text,
                         "metrics": {find("[data-testid=stMetricLabel]", m)[0].text:
                                     find("[data-testid=stMetricValue]", m)[0].text for m in find("[data-testid=stMetric]")},
                         "tables": [[[cell.text for cell in find("th, td", row)] for row in find("tbody tr", table)]
@@ -306,7 +306,6 @@ class AirflowUI:
         with a screenshot; the day picker switched to another loaded day; a customer searched for; the shown
         customers downloaded as CSV. Returns what it saw (also in seen["dashboard"])."""
         from selenium.webdriver.common.by import By
-        from selenium.webdriver.common.keys import Keys
 
         from dashboard.queries import airflow_api
 
@@ -338,17 +337,23 @@ class AirflowUI:
             self.choose("Day", other[0])
             time.sleep(1)  # the rerun has begun: what is left of the last run is stale until it is replaced
             seen["other_day"] = {"ds": other[0], **self.streamlit_seen(f"Day overview: {other[0]}")}
-        self.dashboard_page("customers", "Customers")
-        customer = self.known_customer(ds)
-        search = self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stTextInput] input")
-        search.send_keys(customer, Keys.ENTER)
-        time.sleep(1)
-        seen["search"] = {"customer": customer, **self.streamlit_seen("Customers")}
+        seen["search"] = self.search_customer(self.known_customer(ds))
         self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stDownloadButton] button").click()
         target = self.downloads / f"customer_predictions_{ds}.csv"
         wait_for(lambda: target.exists() and not list(self.downloads.glob("*.crdownload")), 30, f"the download {target}")
         seen["download"] = target.read_text()
         return seen
+
+    def search_customer(self, customer: str) -> dict:
+        """The Customers page after searching for `customer`: what it shows (`streamlit_seen`)."""
+        from selenium.webdriver.common.by import By
+        from selenium.webdriver.common.keys import Keys
+
+        self.dashboard_page("customers", "Customers")
+        search = self.driver.find_element(By.CSS_SELECTOR, "[data-testid=stTextInput] input")
+        search.send_keys(customer, Keys.ENTER)
+        time.sleep(1)  # the rerun has begun: what is left of the last run is stale until it is replaced
+        return {"customer": customer, **self.streamlit_seen("Customers")}
 
     def stack_rows(self, query: str, *params) -> list[tuple]:
         """The rows of `query` on the stack's database (where the walk finds a day to switch to, a customer to

@@ -4,7 +4,9 @@
 Every customer of the day's model_satisfaction gets a row: the predicted average amount (cents, whole,
 at least 0) and the model version, or, for a customer without survey answers, no prediction and the
 reason. The day's partition is replaced in one transaction (a rerun gives the same rows) and rows are
-read, predicted and copied `CHUNK_ROWS` at a time, so memory stays flat whatever the day's size.
+read, predicted and copied `CHUNK_ROWS` at a time, so memory stays flat whatever the day's size. In the same
+transaction, `prediction_summary` gets the day's figures per product type (customers, predicted, the amounts'
+10th, 50th and 90th percentiles): what the dashboard charts without reading every customer's row.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import pandas as pd
 from psycopg2 import sql
 
 from include.finance import ml
-from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_SATISFACTION, day_partition
+from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_SATISFACTION, PREDICTION_SUMMARY, day_partition
+from include.finance.sql import statement
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,12 @@ def write_predictions(conn, schema: str, ds: str, model, version: str, chunk_row
                 counts["customers"] += len(frame)
                 counts["predicted"] += int(frame["predicted_amount_cents"].notna().sum())
                 counts[NO_SURVEY] += int(frame["reason"].notna().sum())
+        with conn.cursor() as cur:  # the day's summary per product type, from the rows just written
+            cur.execute(sql.SQL("ANALYZE {}").format(partition))  # the new rows' statistics, for the summary's join
+            tables = {"prediction_summary": PREDICTION_SUMMARY, "customer_predictions": CUSTOMER_PREDICTIONS,
+                      "model_satisfaction": MODEL_SATISFACTION}
+            for name in ("clear_prediction_summary", "summarise_predictions"):
+                cur.execute(statement(f"statements/{name}.sql", schema, **tables), {"ds": ds})
     log.info("customer_predictions %s: %d customers, %d predicted by %s, %d without a prediction (%s)", ds,
              counts["customers"], counts["predicted"], version, counts[NO_SURVEY], NO_SURVEY)
     return counts

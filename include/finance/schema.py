@@ -29,10 +29,11 @@ MODEL_SATISFACTION_STAGING = "model_satisfaction_staging"  # the day's, built an
 MODEL_METRICS = "model_metrics"
 MODEL_MONITORING = "model_monitoring"
 CUSTOMER_PREDICTIONS = "customer_predictions"
+PREDICTION_SUMMARY = "prediction_summary"
 MODEL_DECISIONS = "model_decisions"
 # each in sql/tables/<name>.sql
 FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODEL_MONITORING, CUSTOMER_PREDICTIONS,
-                MODEL_DECISIONS)
+                PREDICTION_SUMMARY, MODEL_DECISIONS)
 # model_satisfaction: a paying customer's survey answers (the satisfaction contract's columns, NULL for a
 # customer who gave none), the models' target and the day; what join_charge_satisfaction.sql selects
 MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")

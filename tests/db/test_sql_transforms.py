@@ -123,7 +123,8 @@ def test_create_tables_makes_every_table_in_a_schema_that_needs_quoting_and_keep
         cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
     assert tables == [("customer_predictions", "p"), ("in_charge", "p"), ("in_satisfaction", "p"), ("load_audit", "r"),
                       ("load_rejects", "r"), ("model_decisions", "r"), ("model_input_audit", "r"),
-                      ("model_metrics", "r"), ("model_monitoring", "r"), ("model_satisfaction", "r")]
+                      ("model_metrics", "r"), ("model_monitoring", "r"), ("model_satisfaction", "r"),
+                      ("prediction_summary", "r")]
     assert rows == [("r1",)]
 
 

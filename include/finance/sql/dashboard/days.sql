@@ -1,5 +1,6 @@
--- The days the dashboard can show, newest first: every day something was loaded or predicted.
+-- The days the dashboard can show, newest first: every day something was loaded or decided on (a day's
+-- predictions come with its decision).
 SELECT ds::text AS ds FROM {load_audit}
 UNION
-SELECT DISTINCT ds::text FROM {customer_predictions}
+SELECT ds::text FROM {model_decisions}
 ORDER BY ds DESC
