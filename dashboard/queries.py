@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -144,10 +145,11 @@ def airflow_api(env=os.environ) -> AirflowAPI | None:
 
 def airflow_runs(api: AirflowAPI, ds: str, finance_ml_run: str | None) -> pd.DataFrame:
     """Each DAG's run for the day as Airflow has it: the newest run of the day's logical date of the daily DAGs,
-    and the finance_ml run that decided on the day (`finance_ml_run`, from model_decisions), if any."""
+    and the finance_ml run that decided on the day (`finance_ml_run`, from model_decisions), if any. The DAGs are
+    asked at once: each call is a round trip in which Airflow 2 checks the password."""
     day = "logical_date" if api.airflow_3 else "execution_date"
-    rows = []
-    for dag_id in DAG_IDS:
+
+    def runs_of(dag_id: str) -> list[dict]:
         if dag_id == "finance_ml":
             run = urllib.parse.quote(finance_ml_run or "", safe="")
             runs = [api("GET", f"dags/{dag_id}/dagRuns/{run}")] if finance_ml_run else []
@@ -155,7 +157,10 @@ def airflow_runs(api: AirflowAPI, ds: str, finance_ml_run: str | None) -> pd.Dat
             query = urllib.parse.urlencode({f"{day}_gte": f"{ds}T00:00:00+00:00", f"{day}_lte": f"{ds}T23:59:59+00:00",
                                             "order_by": f"-{day}", "limit": 1})
             runs = api("GET", f"dags/{dag_id}/dagRuns?{query}")["dag_runs"]
-        rows += [{"dag_id": dag_id, "run_id": run["dag_run_id"], "state": run["state"]} for run in runs]
+        return [{"dag_id": dag_id, "run_id": run["dag_run_id"], "state": run["state"]} for run in runs]
+
+    with ThreadPoolExecutor(len(DAG_IDS)) as pool:
+        rows = [row for runs in pool.map(runs_of, DAG_IDS) for row in runs]
     return pd.DataFrame(rows, columns=["dag_id", "run_id", "state"])
 
 

@@ -83,8 +83,8 @@ def test_the_days_are_newest_first_and_the_overview_counts_the_days_rows(conn):
         ["charge", 2, 15, 13, 1, 1], ["satisfaction", 1, 4, 3, 1, 0]]
     assert queries.files(conn, SCHEMA, DAY)["file"].tolist() == [
         "charge_part_001.csv", "charge_part_002.csv", "satisfaction_part_001.csv"]
-    assert queries.day_counts(conn, SCHEMA, DAY) == {"model_customers": 3, "customers": 3, "predicted": 2,
-                                                     "without_prediction": 1, "model_version": "1"}
+    assert queries.day_counts(conn, SCHEMA, DAY) == {"customers": 3, "predicted": 2, "without_prediction": 1,
+                                                     "model_version": "1"}
     assert queries.day_counts(conn, SCHEMA, NEXT)["customers"] == 0  # finance_ml has not run for it
 
 

@@ -1,8 +1,8 @@
--- The day's customers in the model input and in the predictions, predicted or not.
-SELECT (SELECT count(*) FROM {model_satisfaction} WHERE ds = %(ds)s) AS model_customers,
-       count(*) AS customers,
-       count(predicted_amount_cents) AS predicted,
-       count(*) FILTER (WHERE predicted_amount_cents IS NULL) AS without_prediction,
+-- The day's customers in the predictions, predicted or not, and the model version (prediction_summary, written
+-- with the day's predictions: no row for a day finance_ml has not predicted).
+SELECT coalesce(sum(customers), 0)::bigint AS customers,
+       coalesce(sum(predicted), 0)::bigint AS predicted,
+       coalesce(sum(customers - predicted), 0)::bigint AS without_prediction,
        max(model_version) AS model_version
-FROM {customer_predictions}
+FROM {prediction_summary}
 WHERE ds = %(ds)s
