@@ -13,7 +13,8 @@ input file into a plain table of the same columns (the faster of two rounds): th
 and the load/COPY ratio (COPY seconds / load seconds, the load being the mapped `load_input_files` tasks).
 And `psql \\copy` of the same files doing in PostgreSQL what the load asks of it (the contract's CHECK
 constraints, line numbers, the primary key): the load/contract COPY ratio is what S3, Airflow and the
-loader's Python add on top of the contract itself.
+loader's Python add on top of the contract itself. Last, each page of the results dashboard on the day the run
+left: its server time, cold and cached, against its SQL alone (`scripts/bench_dashboard.py`).
 
 Peak RSS is each task process's VmHWM (Linux's high-water mark of its resident memory), read every
 0.2 s from /proc while it runs; on Airflow 2 a task process is a fork of the scheduler, which has Airflow and
@@ -37,7 +38,7 @@ from include.finance.contract import CONTRACTS
 from include.finance.report import text_table
 from include.finance.storage import partition_prefix
 from scripts.bench_copy import contract_copy_baseline, copy_baseline
-from scripts.bench_dashboard import page_seconds
+from scripts.bench_dashboard import page_seconds, report
 from scripts.stack import EXECUTORS, LOCAL, Stack, log, run_pipeline, s3_client, settings
 from scripts.stack.api import run_task_instances
 
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"finance_ml's run: {result['finance_ml_seconds']} s; the MLflow server's peak RSS: "
           f"{result['mlflow_peak_rss_mb']['largest']} MB its largest process, {result['mlflow_peak_rss_mb']['all']} MB"
           f" all {result['mlflow_peak_rss_mb']['processes']} of its processes")
+    report(result["dashboard_pages"])
     print(f"results: {STATE.parent / f'bench_{args.scale:g}.json'}")
     return 0
 

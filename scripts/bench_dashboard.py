@@ -64,8 +64,8 @@ def sql_seconds(stack: Stack, ds: str, customer: str, rounds: int = 3) -> dict[s
     return best
 
 
-def page_seconds(stack: Stack, shots: Path) -> list[dict]:
-    """Each page's server time on the newest day, cold and cached, beside its SQL alone; printed as a table too."""
+def page_seconds(stack: Stack, shots: Path) -> dict:
+    """Each page's server time on the newest day, cold and cached, beside its SQL alone: {"ds", "pages": rows}."""
     log("the dashboard restarted: its cache empty")
     stack._stop("dashboard")
     stack.start_dashboard()
@@ -81,19 +81,22 @@ def page_seconds(stack: Stack, shots: Path) -> list[dict]:
         for rounds in (cold, cached):
             rounds["search"] = built_seconds(ui.search_customer(customer))
     sql = sql_seconds(stack, ds, customer)
-    rows = [{"page": page, "cold_s": cold[page], "cached_s": cached[page], "sql_s": round(sql[page], 3),
-             "cold_over_sql": round(cold[page] / sql[page], 1), "cold_over_target": round(cold[page] / TARGET_SECONDS, 2)}
-            for page in PAGE_QUERIES]
-    print(f"\nthe dashboard's pages on {ds} (server time from each page's footer; target {TARGET_SECONDS:g} s):")
-    print(text_table(rows, {"page": "", "cold_s": ".2f", "cached_s": ".2f", "sql_s": ".3f", "cold_over_sql": ".1f",
-                            "cold_over_target": ".2f"}))
-    return rows
+    return {"ds": ds, "pages": [
+        {"page": page, "cold_s": cold[page], "cached_s": cached[page], "sql_s": round(sql[page], 3),
+         "cold_over_sql": round(cold[page] / sql[page], 1), "cold_over_target": round(cold[page] / TARGET_SECONDS, 2)}
+        for page in PAGE_QUERIES]}
+
+
+def report(measured: dict) -> None:
+    print(f"the dashboard's pages on {measured['ds']} (server time from each page's footer; target {TARGET_SECONDS:g} s):")
+    print(text_table(measured["pages"], {"page": "", "cold_s": ".2f", "cached_s": ".2f", "sql_s": ".3f",
+                                         "cold_over_sql": ".1f", "cold_over_target": ".2f"}))
 
 
 def main() -> int:
     stack = Stack()
     try:
-        page_seconds(stack, stack.state_dir / "screenshots")
+        report(page_seconds(stack, stack.state_dir / "screenshots"))
     except StackError as error:
         print(f"[bench-dashboard] FAILED: {error}", file=sys.stderr, flush=True)
         return 1
