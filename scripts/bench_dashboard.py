@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dashboard import queries
 from include.finance.report import text_table
-from scripts.stack import Stack, StackError, log
+from scripts.stack import Stack, StackError, log, settings
 from scripts.ui import DASHBOARD_PAGES, AirflowUI
 
 TARGET_SECONDS = 2.0
@@ -71,9 +71,13 @@ def page_seconds(stack: Stack, shots: Path) -> dict:
     stack.start_dashboard()
     cold, cached = {}, {}
     with AirflowUI(stack, shots) as ui:
-        days = sorted(ui.stack_days())
-        if not days:
-            raise StackError("no day is loaded in the stack's database: make run first")
+        days = sorted(ui.stack_days())  # the pages show the newest by default
+        table = f'"{settings.db_schema}".prediction_summary'
+        summarised = (days and ui.stack_rows("SELECT to_regclass(%s) IS NOT NULL", table)[0][0]
+                      and ui.stack_rows(f"SELECT 1 FROM {table} WHERE ds = %s", days[-1]))
+        if not summarised:
+            raise StackError(f"the newest day loaded, {days[-1] if days else 'none'}, has no predictions summarised"
+                             " (prediction_summary): make run first")
         ds, customer = days[-1], ui.known_customer(days[-1])
         for rounds in (cold, cached):
             for path, title in DASHBOARD_PAGES:
