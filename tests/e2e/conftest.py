@@ -630,6 +630,14 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
     return {"state": state, "entry": entry, "aliases": aliases, "predictions": predictions}
 
 
+def saved_objects(stack) -> list[str]:
+    """The keys of the data bucket that the stack's last `down` saved (<state>/s3/<bucket>/<key>)."""
+    from scripts.stack import settings
+
+    saved = stack.s3_saved / settings.data_bucket_name
+    return sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+
+
 RUNS: dict = {}  # executor (or "backfill") -> what its pipeline run recorded
 
 
@@ -647,6 +655,9 @@ def pipeline_run(stack, input_dir, executor: str) -> dict:
             else:
                 RUNS[executor] = (run_local if executor == "local" else run_celery)(stack, input_dir)
             RUNS[executor]["left_after_down"] = clone_processes()
+            # what this run's `down` saved: the next run's `up` and `down` replace the folder (and skip the
+            # manifests, so a run on another day, after midnight UTC, saves none of this day's)
+            RUNS[executor]["saved_after_down"] = saved_objects(stack)
         except Exception as error:
             RUNS[executor] = error  # once: every test of this run fails with it
             raise

@@ -16,6 +16,7 @@ from scripts.stack import (
     s3_client,
     settings,
 )
+from tests.e2e.conftest import saved_objects
 
 pytestmark = pytest.mark.integration
 
@@ -54,16 +55,18 @@ def test_down_leaves_no_process_of_the_project_behind(run):
     assert run["left_after_down"] == []
 
 
-def test_down_keeps_the_objects_and_up_restores_them(stack, pipeline):
-    bucket = settings.data_bucket_name
-    saved = stack.s3_saved / bucket
-    files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
+def test_down_keeps_the_objects_and_up_restores_them(stack, run):
+    kept = run["saved_after_down"]  # what the run's own `down` saved
     # the registered model's file, in the MLflow server's artifacts (mlflow-artifacts:/ is the bucket's mlflow/)
-    model_key = "mlflow/" + pipeline["model_card"]["mlflow"]["model_uri"].removeprefix("mlflow-artifacts:/") + "/model.pkl"
-    assert model_key in files
+    model_uri = run["summary"]["model_card"]["mlflow"]["model_uri"]
+    model_key = "mlflow/" + model_uri.removeprefix("mlflow-artifacts:/") + "/model.pkl"
+    assert model_key in kept
     # the run's day (a session that crosses midnight UTC also has the next day's scheduled runs)
-    assert {f"manifests/dt={pipeline['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
-            for kind in ("charge", "satisfaction")} <= {f for f in files if f.startswith("manifests/")}
+    assert {f"manifests/dt={run['summary']['runs']['finance_elt']['logical_date'][:10]}/{kind}.json"
+            for kind in ("charge", "satisfaction")} <= {f for f in kept if f.startswith("manifests/")}
+    # up puts back what the last down saved, whichever run's it was
+    bucket, files = settings.data_bucket_name, saved_objects(stack)
+    saved = stack.s3_saved / bucket
     stack.start_s3()  # empty, as every moto server starts
     try:
         stack.restore_s3()
