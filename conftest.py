@@ -2,14 +2,15 @@
 AIRFLOW_HOME and DAG folder are kept; on a bare machine tests get a private AIRFLOW_HOME, one per edition
 (the venv's Airflow: make test AIRFLOW=3 tests the Airflow 3 edition, airflow3/dags)."""
 
-import importlib.metadata
 import os
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-if importlib.metadata.version("apache-airflow").startswith("2."):
+from include.finance.edition import AIRFLOW_3  # noqa: E402 (no Airflow import: its settings come first)
+
+if not AIRFLOW_3:
     os.environ.setdefault("AIRFLOW_HOME", str(ROOT / ".local" / "pytest-airflow"))
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(ROOT / "dags"))
     os.environ.setdefault("AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES", "airflow.* astro.*")

@@ -65,7 +65,7 @@ from include.finance.operators import CleanupOperator
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 
 
-train_model_task = tasks.training_task(task)
+train_model_task = tasks.training_task()
 store_metrics = task(tasks.store_metrics)
 plot_model_results = task(tasks.plot_model_results)
 plot_comparison = task(tasks.plot_comparison)

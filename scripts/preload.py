@@ -20,10 +20,7 @@ from sqlalchemy.orm import configure_mappers
 
 from airflow.__main__ import main
 
-try:
-    from airflow.dag_processing.dagbag import DagBag  # Airflow 3
-except ImportError:
-    from airflow.models.dagbag import DagBag
+from include.finance.edition import DagBag
 
 # What the tasks import inside their functions (kept out of the DAG files so that parsing stays fast).
 TASK_MODULES = ("sklearn.ensemble", "sklearn.linear_model", "sklearn.model_selection", "sklearn.inspection",

@@ -2,6 +2,7 @@
 Airflow 3 edition's): its DAG folder, its lock, the few Airflow names that moved, and how a test of the
 other edition says so when it skips."""
 
+from include.finance import edition
 from scripts.stack.common import AIRFLOW_3, DAGS_FOLDER, LOCK
 
 # Every skip of a test that belongs to the other edition gives a reason that starts with EDITION_ONLY
@@ -25,23 +26,13 @@ __all__ = ["AIRFLOW_3", "AIRFLOW_3_ONLY", "ASTRO_SDK_ONLY", "DAGS_FOLDER", "EDIT
 def __getattr__(name: str):
     # imported when asked for: the CI skip rule (tests/ci_skips.py) reads EDITION_ONLY without importing Airflow
     if name == "MappedOperator":
-        if AIRFLOW_3:
-            from airflow.sdk.definitions.mappedoperator import MappedOperator
-        else:
-            from airflow.models.mappedoperator import MappedOperator
-        return MappedOperator
+        return edition.MappedOperator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def dagbag(folder=DAGS_FOLDER):
-    """The DagBag of `folder` (a folder or a file), without Airflow's examples."""
-    if AIRFLOW_3:
-        from airflow.dag_processing.dagbag import DagBag
-
-        return DagBag(dag_folder=str(folder))
-    from airflow.models import DagBag
-
-    return DagBag(dag_folder=str(folder), include_examples=False)
+    """The DagBag of `folder` (a folder or a file), without Airflow's examples ([core] load_examples is off)."""
+    return edition.DagBag(dag_folder=str(folder))
 
 
 def consumed_uris(dag) -> set[str]:

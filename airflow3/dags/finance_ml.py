@@ -18,7 +18,7 @@ from include.finance.ml import split_train_test
 
 model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
 
-train_model_task = tasks.training_task(task)
+train_model_task = tasks.training_task()
 store_metrics = task(tasks.store_metrics)
 plot_model_results = task(tasks.plot_model_results)
 plot_comparison = task(tasks.plot_comparison)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 
-from include.finance.compat import AirflowException, AirflowFailException
+from include.finance.edition import AirflowException, AirflowFailException
 
 
 class GateFailed(AirflowFailException):

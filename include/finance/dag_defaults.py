@@ -4,17 +4,9 @@ the quality gates' retries (none); and the daily schedule of both editions."""
 
 from datetime import datetime, timedelta
 
-from include.finance import alerts
+from include.finance import alerts, edition
 
-try:
-    # Airflow 3 runs a cron schedule at its time with that time as the run's logical date (CronTriggerTimetable):
-    # the run at midnight would be of the day that begins, whose files do not exist yet. The data-interval
-    # timetable keeps Airflow 2's @daily: the run after midnight UTC is of the day that ended, its `ds`.
-    from airflow.sdk import CronDataIntervalTimetable
-
-    DAILY = CronDataIntervalTimetable("@daily", timezone="UTC")
-except ImportError:  # Airflow 2
-    DAILY = "@daily"
+DAILY = edition.DAILY
 
 DAG_DEFAULTS = {"start_date": datetime(2026, 1, 1), "catchup": False, "max_active_runs": 1}
 

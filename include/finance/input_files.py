@@ -175,7 +175,7 @@ def checked_day_inputs(ds: str, settings) -> dict[str, tuple[str, str]]:
     """`day_inputs` of the day, once every file its manifests list is in the bucket and every header passed
     the contract; otherwise AirflowFailException (no retry: the files will not change by themselves)
     naming every file that breaks it."""
-    from include.finance.compat import AirflowFailException
+    from include.finance.edition import AirflowFailException
 
     from include.finance.contract import KINDS
 

@@ -89,7 +89,7 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
 def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50,
                      day: str = "") -> dict:
     """`engineer_features` as finance_ml's task: too few rows fail it at once, since retrying cannot help."""
-    from include.finance.compat import AirflowFailException
+    from include.finance.edition import AirflowFailException
 
     try:
         return engineer_features(df, test_size, seed, min_rows)

@@ -13,7 +13,7 @@ Airflow 3 only: it imports `airflow.sdk`.
 
 from __future__ import annotations
 
-from include.finance.compat import AirflowFailException
+from include.finance.edition import AirflowFailException
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator
 

@@ -9,9 +9,9 @@ dataset (Airflow 2) or asset (Airflow 3) a task emits, and the name of the trigg
 
 from __future__ import annotations
 
-from include.finance.compat import get_current_context
 from include.finance.config import settings
 from include.finance.contract import KINDS
+from include.finance.edition import get_current_context, task
 from include.finance.hooks import db_connection, s3_hook
 
 
@@ -109,8 +109,8 @@ def train(features: dict, name: str, model_class: str, hyper_parameters: dict, f
                        keep=lambda result, pipeline, example: log_model_run(day_run, result, pipeline, example))
 
 
-def training_task(task):
-    """`train` as the edition's `task` (its decorator) makes it, mapped by finance_ml over the models: with
+def training_task():
+    """`train` as a task, mapped by finance_ml over the models: with
     ENVIRONMENT=prod each model trains in a Kubernetes pod of its own (`@task.kubernetes`, image
     TRAINING_IMAGE, by default the deployment's own), otherwise in a plain task."""
     if not settings.train_in_pods:

@@ -57,7 +57,7 @@ def tracking_uri() -> str:
     client_settings()
     if os.environ.get("MLFLOW_TRACKING_URI"):
         return os.environ["MLFLOW_TRACKING_URI"]
-    from include.finance.compat import BaseHook
+    from include.finance.edition import BaseHook
 
     conn = BaseHook.get_connection(settings.mlflow_conn_id)
     if conn.login:

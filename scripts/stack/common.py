@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 import secrets
 import signal
@@ -13,12 +12,11 @@ import urllib.request
 from pathlib import Path
 
 from include.finance.config import DAG_IDS, PROJECT_ROOT, Settings  # noqa: F401 (DAG_IDS: the stack's modules' too)
+from include.finance.edition import AIRFLOW_3, AIRFLOW_VERSION  # noqa: F401 (AIRFLOW_VERSION: the stack's modules')
 
 ROOT = PROJECT_ROOT
 
 # The edition is the venv's Airflow (make AIRFLOW=3 uses .venv-airflow3): its DAG folder, lock and local state.
-AIRFLOW_VERSION = importlib.metadata.version("apache-airflow")
-AIRFLOW_3 = int(AIRFLOW_VERSION.split(".")[0]) >= 3
 # (In the Airflow 3 edition's own Astro project, `make astro-project AIRFLOW=3`, its DAGs are dags/.)
 DAGS_FOLDER = ROOT / "airflow3" / "dags" if AIRFLOW_3 and (ROOT / "airflow3" / "dags").is_dir() else ROOT / "dags"
 LOCK = ROOT / ("requirements-airflow3.lock" if AIRFLOW_3 else "requirements.lock")

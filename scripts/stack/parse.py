@@ -14,10 +14,7 @@ from .airflow import dag_env
 # Run by `parse` in a fresh interpreter, so that Airflow reads the environment given to it.
 DAGBAG = """
 import json, sys
-try:
-    from airflow.dag_processing.dagbag import DagBag  # Airflow 3
-except ImportError:
-    from airflow.models.dagbag import DagBag
+from include.finance.edition import DagBag
 bag = DagBag(dag_folder=sys.argv[1])  # the examples are off ([core] load_examples)
 print(json.dumps({"dags": sorted(bag.dag_ids), "errors": bag.import_errors}))
 """

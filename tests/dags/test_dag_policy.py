@@ -66,7 +66,7 @@ def test_a_quality_gate_fails_at_once_and_every_task_keeps_its_retries(dagbag, d
     AirflowFailException, which Airflow does not retry. Its retries stay for what a retry mends (the
     database restarting), as every task's do (an outage or a restart passes)."""
     from include.finance.checks import GateFailed, RowsColumnCheckOperator, TableGateOperator
-    from include.finance.compat import AirflowFailException
+    from include.finance.edition import AirflowFailException
 
     dag = dagbag.dags[dag_id]
     assert check_tasks(dag) == GATES[dag_id], "every data check is a gate of the list above"
@@ -220,10 +220,7 @@ socket.socket.connect = connect
 def get_connection(conn_id):
     seen["connections"].append(conn_id)
     raise RuntimeError("no connection at parse time")
-try:
-    from airflow.sdk import BaseHook  # Airflow 3
-except ImportError:
-    from airflow.hooks.base import BaseHook
+from include.finance.edition import BaseHook
 BaseHook.get_connection = classmethod(lambda cls, conn_id: get_connection(conn_id))
 import importlib.util
 for path in sys.argv[1:]:
@@ -268,7 +265,7 @@ def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_ret
     import pandas as pd
 
     from include.finance import ml
-    from include.finance.compat import AirflowFailException
+    from include.finance.edition import AirflowFailException
 
     table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
     split_train_test = dagbag.dags["finance_ml"].get_task("split_train_test").python_callable

@@ -226,7 +226,7 @@ def test_an_empty_model_table_fails_without_rows_to_check(db):
 
 def test_when_the_words_cannot_be_found_the_checks_own_failure_stands(db, monkeypatch):
     """A failure of telling (here its query of the day's files) never hides the check's verdict."""
-    from include.finance.compat import AirflowException
+    from include.finance.edition import AirflowException
 
     model_input_audit(db, charges=10, other_currency=0, implausible=0, answers=10, orphans=5)
     op = task("check_model_input")

@@ -7,7 +7,7 @@ import pytest
 
 from include.finance import input_files
 from include.finance.checks import RowsColumnCheckOperator
-from include.finance.compat import AirflowException, AirflowFailException
+from include.finance.edition import AirflowException, AirflowFailException
 from tests.unit.input_fixtures import (DS, SAT_HEADER, SETTINGS, assert_recorded_the_listed_files, one_file_per_kind,
                                        put, put_manifest, satisfaction_day)
 

@@ -15,7 +15,7 @@ from astro.sql.operators.load_file import LoadFileOperator  # noqa: E402
 from astro.table import Metadata, Table  # noqa: E402
 
 from include.finance import operators  # noqa: E402
-from include.finance.compat import AirflowFailException  # noqa: E402
+from include.finance.edition import AirflowFailException  # noqa: E402
 from include.finance.contract import CHARGE, SATISFACTION  # noqa: E402
 from include.finance.operators import ContractLoadOperator  # noqa: E402
 from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402

@@ -9,7 +9,7 @@ pytest.importorskip("airflow.sdk", reason=edition_only("the Airflow 3 edition's 
                                                      "test_operators.py tests the Astro SDK edition's"))
 
 from include.finance import operators_airflow3 as adapters  # noqa: E402
-from include.finance.compat import AirflowFailException  # noqa: E402
+from include.finance.edition import AirflowFailException  # noqa: E402
 from include.finance.contract import SATISFACTION  # noqa: E402
 from include.finance.operators_airflow3 import ContractLoadOperator  # noqa: E402
 from tests.unit.input_fixtures import (DS, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402

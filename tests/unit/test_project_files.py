@@ -5,7 +5,6 @@ Dockerfile, docker-compose.override.yml, .env_example, airflow_settings.yaml, .a
 the Airflow version installed in the local environment.
 """
 
-import importlib.metadata
 import importlib.util
 import json
 import re
@@ -15,6 +14,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+
+from include.finance import edition
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -314,9 +315,20 @@ def test_dockerfile_uses_the_runtime_that_carries_the_locked_airflow(path):
     assert tag in RUNTIME_AIRFLOW, f"runtime tag {tag!r} has no known Airflow version; add it with its source"
     locked = re.search(r"^apache-airflow==(\S+)", read(lock), re.M).group(1)
     assert RUNTIME_AIRFLOW[tag] == locked, f"Astro Runtime {tag} ships Airflow {RUNTIME_AIRFLOW[tag]}, {lock} pins {locked}"
-    installed = importlib.metadata.version("apache-airflow")
-    if installed.split(".")[0] == locked.split(".")[0]:  # the edition this venv runs
-        assert installed == locked
+    if edition.AIRFLOW_VERSION.split(".")[0] == locked.split(".")[0]:  # the edition this venv runs
+        assert edition.AIRFLOW_VERSION == locked
+
+
+def test_only_the_edition_module_asks_which_airflow_runs():
+    """include/finance/edition.py is the one edition switch: no other module of the project checks Airflow's
+    version or catches an ImportError to find out (the Astro CLI's own generated test aside)."""
+    asks = re.compile(r"except ImportError|version\(\"apache-airflow\"\)|airflow import __version__|airflow\.__version__")
+    mine = ROOT / "include" / "finance" / "edition.py"
+    offenders = [f"{path.relative_to(ROOT)}:{number}"
+                 for folder in ("include", "dags", "airflow3/dags", "plugins", "scripts", "tests", "dashboard")
+                 for path in sorted((ROOT / folder).rglob("*.py")) if path != mine and path != Path(__file__)
+                 for number, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
+    assert not offenders, f"ask include/finance/edition.py instead: {offenders}"
 
 
 def test_dockerfile_xcom_storage_matches_config(settings):
