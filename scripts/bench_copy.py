@@ -9,7 +9,7 @@ from pathlib import Path
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from include.finance import schema
+from include.finance import schema, sql
 from include.finance.contract import CONTRACTS
 from scripts.stack import Stack, log, settings
 
@@ -33,7 +33,7 @@ def copy_baseline(stack: Stack, files: list[Path], rounds: int = 2) -> float:
     (the fastest of `rounds`)."""
     def prepare():
         for kind, contract in CONTRACTS.items():
-            stack.psql("-c", f"CREATE TABLE copy_{kind} (LIKE {schema.quoted(settings.db_schema, contract.table)});"
+            stack.psql("-c", f"CREATE TABLE copy_{kind} (LIKE {sql.quoted(settings.db_schema, contract.table)});"
                        f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line")
 
     def copy():
@@ -66,7 +66,7 @@ def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
     """The psql script: the load's statements (`include/finance/load.py`), each file by `\\copy` instead of `COPY FROM STDIN`."""
     table = pgsql.Identifier(f"copy_contract_{contract.kind}")
     lines = ["BEGIN;"]
-    lines += [f"{s.as_string(conn)};" for s in schema.new_partition_statements(contract, pgsql.Identifier(settings.db_schema, contract.table), table, ds)]
+    lines.append(f"{schema.new_partition_statement(contract, pgsql.Identifier(settings.db_schema, contract.table), table, ds).as_string(conn)};")
     for path in files:
         with open(path) as file:
             columns = pgsql.SQL(", ").join(map(pgsql.Identifier, file.readline().strip().split(",")))

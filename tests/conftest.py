@@ -117,15 +117,15 @@ def finance_db(stack):
 def schema_db(finance_db, request):
     """`finance_db` with every table of the pipeline in a fresh schema named by the test module's SCHEMA
     (`schema.create_tables`), dropped afterwards."""
-    from include.finance import schema
+    from include.finance import schema, sql
 
     name = request.module.SCHEMA
     with finance_db, finance_db.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {schema.quoted(name)} CASCADE")
+        cur.execute(f"DROP SCHEMA IF EXISTS {sql.quoted(name)} CASCADE")
     schema.create_tables(finance_db, name)
     yield finance_db
     with finance_db, finance_db.cursor() as cur:
-        cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
+        cur.execute(f"DROP SCHEMA {sql.quoted(name)} CASCADE")
 
 
 @pytest.fixture(scope="module")

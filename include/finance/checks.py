@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from airflow.providers.common.sql.operators.sql import SQLColumnCheckOperator, SQLTableCheckOperator
 
+from include.finance import sql
 from include.finance.edition import AirflowException, AirflowFailException
 
 
@@ -89,7 +90,7 @@ class RowsColumnCheckOperator(_Explained, SQLColumnCheckOperator):
         from include.finance import gates
 
         where = f" WHERE {self.partition_clause}" if self.partition_clause else ""
-        (rows,) = self.get_db_hook().get_first(f"SELECT COUNT(*) FROM {self.table}{where}")
+        (rows,) = self.get_db_hook().get_first(sql.text("gates/count_rows.sql", table=self.table, where=where))
         table, day = _name(self.table), self._day(context)
         noun = gates.ROWS_OF.get(table, "rows")
         if not rows:
@@ -106,9 +107,7 @@ class RowsColumnCheckOperator(_Explained, SQLColumnCheckOperator):
 # thresholds: config.py). A failing gate is not retried (GateFailed): the same rows give the same answer.
 
 def _qualified(name: str, settings) -> str:
-    from include.finance import schema
-
-    return schema.quoted(settings.db_schema, name)
+    return sql.quoted(settings.db_schema, name)
 
 
 def _settings(settings):

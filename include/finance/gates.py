@@ -20,9 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from include.finance import sql
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS
-from include.finance.schema import LOAD_AUDIT, LOAD_REJECTS, MODEL_INPUT_AUDIT, MODEL_SATISFACTION_STAGING, quoted
+from include.finance.schema import LOAD_AUDIT, LOAD_REJECTS, MODEL_INPUT_AUDIT, MODEL_SATISFACTION_STAGING
+from include.finance.sql import quoted
 
 # What a failure's sentence asks of the database beyond its figures: a statement with %(name)s
 # parameters -> its rows.
@@ -82,8 +84,8 @@ class Gate:
 
     def figures_query(self, table: str, where: str | None) -> str:
         """The figures, measured on the rows the check read."""
-        columns = ", ".join(f"{sql} AS {name}" for name, sql in self.figures.items())
-        return f"SELECT {columns} FROM {table}" + (f" WHERE {where}" if where else "")
+        columns = ", ".join(f"{expression} AS {name}" for name, expression in self.figures.items())
+        return sql.text("gates/figures.sql", columns=columns, table=table, where=f" WHERE {where}" if where else "")
 
     def failure(self, figures: dict, day: str, table: str) -> str:
         """What the figures measured on `table`'s rows of `day` say against the limit (`more` is the operator's)."""
@@ -197,9 +199,8 @@ def day_files(schema: str, kind: str, rowless: bool = False, most: int = 5) -> C
     """'<kind> files that day: a.csv (1,000 rows), b.csv (empty)': the day's files of a kind in load_audit,
     or (`rowless`) only those that loaded no row."""
     def more(query: Query, day: str) -> str:
-        rows = query(f"SELECT file, rows_read, rows_loaded, rows_rejected, duplicates_dropped, note, loaded_by"
-                     f" FROM {quoted(schema, LOAD_AUDIT)} WHERE ds = %(day)s AND kind = %(kind)s"
-                     + (" AND rows_loaded = 0" if rowless else "") + " ORDER BY file", {"day": day, "kind": kind})
+        rows = query(sql.text("gates/day_files.sql", load_audit=quoted(schema, LOAD_AUDIT)),
+                     {"day": day, "kind": kind, "rowless": rowless})
         if not rows:
             return f"every {kind} file of that day has rows" if rowless else f"no {kind} file that day"
         listed = ", ".join(_file(row) for row in rows[:most])
@@ -212,11 +213,8 @@ def rejected_files(schema: str, kind: str, most: int = 3) -> Callable[[Query, st
     """'rejected in: bad.csv 118 of 120 rows (line 2: <reason>)': the files of the day with the most
     rejected rows, each with its first rejected line."""
     def more(query: Query, day: str) -> str:
-        rows = query(f"SELECT a.file, a.rows_rejected, a.rows_read, (SELECT 'line ' || r.line || ': ' || r.reason"
-                     f" FROM {quoted(schema, LOAD_REJECTS)} r WHERE r.ds = a.ds AND r.kind = a.kind AND r.file = a.file"
-                     f" ORDER BY r.line LIMIT 1) FROM {quoted(schema, LOAD_AUDIT)} a"
-                     " WHERE a.ds = %(day)s AND a.kind = %(kind)s AND a.rows_rejected > 0"
-                     " ORDER BY a.rows_rejected DESC, a.file", {"day": day, "kind": kind})
+        rows = query(sql.text("gates/rejected_files.sql", load_rejects=quoted(schema, LOAD_REJECTS),
+                              load_audit=quoted(schema, LOAD_AUDIT)), {"day": day, "kind": kind})
         if not rows:
             return f"no {kind} file of that day has rejected rows"
         listed = ", ".join(f"{file.rsplit('/', 1)[-1]} {number(rejected)} of {number(read)} rows"
@@ -242,8 +240,8 @@ def loaded_rows(settings: Settings, kind: str) -> Gate:
 def model_rows(settings: Settings) -> Gate:
     """On model_satisfaction_staging (the day's customers)."""
     def the_day(query: Query, day: str) -> str:
-        found = query(f"SELECT successful_charges, survey_answers FROM {quoted(settings.db_schema, MODEL_INPUT_AUDIT)}"
-                      " WHERE ds = %(day)s", {"day": day})
+        found = query(sql.text("gates/input_of_the_day.sql",
+                               model_input_audit=quoted(settings.db_schema, MODEL_INPUT_AUDIT)), {"day": day})
         if not found:
             return "model_input_audit has no row of that day"
         charges, answers = found[0]
@@ -264,9 +262,7 @@ def few_rejects(settings: Settings, kind: str) -> Gate:
 def model_input(settings: Settings) -> list[Gate]:
     """On the day's row of model_input_audit: few implausible charges, few survey answers without charges."""
     def largest(query: Query, day: str) -> str:
-        rows = query(f"SELECT id, amount_captured, source_file, source_line FROM {quoted(settings.db_schema, CONTRACTS['charge'].table)}"
-                     " WHERE ds = %(day)s AND status = 'succeeded' AND paid AND currency = %(currency)s"
-                     " AND amount_captured > %(max_amount)s ORDER BY amount_captured DESC, id LIMIT 3",
+        rows = query(sql.text("gates/largest_charges.sql", in_charge=quoted(settings.db_schema, CONTRACTS["charge"].table)),
                      {"day": day, "currency": settings.model_currency, "max_amount": settings.max_charge_amount})
         if not rows:
             return f"no such charge in {CONTRACTS['charge'].table} now"

@@ -3,7 +3,7 @@
 Per kind and logical date, in ONE transaction:
 
 1. the day's new partition `<table>_<yyyymmdd>_new` is created with the contract as constraints
-   (NOT NULL, value ranges, allowed values; `schema.new_partition_statements`);
+   (NOT NULL, value ranges, allowed values; `schema.new_partition_statement`);
 2. every part file goes into it by `COPY`, or row by row when `COPY` refuses it
    (`include/finance/load_files.py`); rejected rows are kept for `load_rejects`;
 3. a key seen twice keeps its first row (by file name and line) and counts the others as duplicates;
@@ -28,13 +28,13 @@ from dataclasses import asdict
 import psycopg2.errors
 from psycopg2 import sql as pgsql
 
-from include.finance import load_files
+from include.finance import load_files, sql
 from include.finance.contract import Contract, ContractError
 from include.finance.load_files import ChunkSource, CopyBuffer, FileAudit
 from include.finance.reader import RowReader
 from include.finance.report import text_table
-from include.finance.schema import (LOAD_AUDIT, LOAD_REJECTS, analyze_statement, new_partition_statements, partition_name,
-                                    primary_key)
+from include.finance.schema import (LOAD_AUDIT, LOAD_REJECTS, analyze_statement, insert_statement, new_partition_statement,
+                                    partition_name, primary_key)
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +65,9 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
     new = _id(schema, f"{partition}_new")
     started = time.monotonic()
     with conn, conn.cursor() as cur:
-        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(new))
-        for statement in new_partition_statements(contract, table, new, ds):
-            cur.execute(statement)
-        cur.execute(
-            "CREATE TEMP TABLE stage_rejects (file text, line integer, reason text, raw_line text) ON COMMIT DROP"
-        )
+        cur.execute(sql.compose("schema/drop_table.sql", table=new))
+        cur.execute(new_partition_statement(contract, table, new, ds))
+        cur.execute(sql.read("load/stage_rejects.sql"))
         audits, ignored = _load_files(cur, new, contract, files, ds, run_id, expected_lines)
         for file, why in sorted((ignored_files or {}).items()):
             log.warning("%s: %s", file, why)
@@ -81,25 +78,17 @@ def load_day(conn, contract: Contract, files: dict[str, ChunkSource], ds: str, r
         duplicates = drop_duplicates(cur, new, contract.key, f"{partition}_new_pkey")
         key_seconds = time.monotonic() - key_started
         # what landed, counted in the partition: the audit's CHECK (read = loaded + rejected + duplicates) is a real check
-        cur.execute(pgsql.SQL("SELECT source_file, count(*) FROM {} GROUP BY source_file").format(new))
+        cur.execute(sql.compose("load/rows_per_file.sql", new=new))
         landed = dict(cur.fetchall())
         for audit in audits:
             audit.duplicates_dropped = duplicates.get(audit.file, 0)
             audit.rows_loaded = landed.get(audit.file, 0)
         for column in ignored:
-            cur.execute(pgsql.SQL("ALTER TABLE {} DROP COLUMN {}").format(new, _id(column)))
-        cur.execute(pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds DROP DEFAULT, ALTER COLUMN source_file DROP DEFAULT,"
-                              " ALTER COLUMN source_line DROP IDENTITY").format(new))
-
+            cur.execute(sql.compose("load/drop_column.sql", new=new, column=column))
+        cur.execute(sql.compose("load/drop_load_defaults.sql", new=new))
         # swap: readers see the old day or the new day, never a mix
-        cur.execute(pgsql.SQL("DROP TABLE IF EXISTS {}").format(_id(schema, partition)))
-        cur.execute(pgsql.SQL("ALTER TABLE {} RENAME TO {}").format(new, _id(partition)))
-        cur.execute(pgsql.SQL("ALTER INDEX {} RENAME TO {}").format(
-            _id(schema, f"{partition}_new_pkey"), _id(f"{partition}_pkey")))
-        cur.execute(
-            pgsql.SQL("ALTER TABLE {} ATTACH PARTITION {} FOR VALUES IN (%s)").format(table, _id(schema, partition)),
-            (ds,),
-        )
+        cur.execute(sql.compose("load/swap_partition.sql", old=(schema, partition), new=new, name=partition, table=table,
+                                new_key=(schema, f"{partition}_new_pkey"), key_name=f"{partition}_pkey"), {"ds": ds})
         analyze_started = time.monotonic()
         cur.execute(analyze_statement(contract, _id(schema, partition)))
         log.info("%s: primary key in %.1f s (%d duplicates dropped), ANALYZE in %.1f s", partition, key_seconds,
@@ -136,22 +125,14 @@ def _load_files(cur, new: pgsql.Composable, contract: Contract, files: dict[str,
 def drop_duplicates(cur, new: pgsql.Composable, key: str, index: str) -> dict[str, int]:
     """Give `new` its primary key (key, ds); where a key occurs more than once, keep its first row by file
     and line and delete the others first. Returns the rows deleted per file."""
-    add_key = pgsql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {}").format(new, _id(index), primary_key(key))
-    cur.execute("SAVEPOINT primary_key")
+    add_key = sql.compose("load/add_primary_key.sql", new=new, index=index, key=primary_key(key))
     try:
-        cur.execute(add_key)
-        cur.execute("RELEASE SAVEPOINT primary_key")
+        with sql.savepoint(cur, "primary_key", undo=(psycopg2.errors.UniqueViolation,)):
+            cur.execute(add_key)
         return {}
     except psycopg2.errors.UniqueViolation:
-        cur.execute("ROLLBACK TO SAVEPOINT primary_key")
-    cur.execute(
-        pgsql.SQL(
-            "DELETE FROM {new} WHERE ctid IN (SELECT ctid FROM (SELECT ctid, row_number() OVER"
-            " (PARTITION BY {key} ORDER BY source_file, source_line) AS n FROM {new}"
-            " WHERE {key} IN (SELECT {key} FROM {new} GROUP BY {key} HAVING count(*) > 1)) d WHERE n > 1)"
-            " RETURNING source_file"
-        ).format(new=new, key=_id(key))
-    )
+        pass
+    cur.execute(sql.compose("load/drop_duplicates.sql", new=new, key=key))
     deleted = collections.Counter(file for (file,) in cur.fetchall())
     cur.execute(add_key)
     return dict(deleted)
@@ -160,18 +141,9 @@ def drop_duplicates(cur, new: pgsql.Composable, key: str, index: str) -> dict[st
 def _replace_audit(cur, schema: str, kind: str, ds: str, run_id: str, audits: list[FileAudit]) -> None:
     """The day's rows of `kind` in load_rejects (from stage_rejects) and load_audit, replaced."""
     for name in (LOAD_REJECTS, LOAD_AUDIT):
-        cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s AND kind = %s").format(_id(schema, name)), (ds, kind))
-    cur.execute(
-        pgsql.SQL("INSERT INTO {} (ds, kind, file, line, reason, raw_line, run_id)"
-                  " SELECT %s, %s, file, line, reason, raw_line, %s FROM stage_rejects").format(_id(schema, LOAD_REJECTS)),
-        (ds, kind, run_id),
-    )
+        cur.execute(sql.compose("load/clear_day_of_kind.sql", table=(schema, name)), (ds, kind))
+    cur.execute(sql.compose("load/keep_rejects.sql", load_rejects=(schema, LOAD_REJECTS)), (ds, kind, run_id))
     for audit in audits:
         row = asdict(audit)
         del row["lines"]
-        cur.execute(
-            pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                _id(schema, LOAD_AUDIT), pgsql.SQL(", ").join(map(_id, row)),
-                pgsql.SQL(", ").join(pgsql.Placeholder() * len(row))),
-            list(row.values()),
-        )
+        cur.execute(insert_statement(schema, LOAD_AUDIT, tuple(row)), list(row.values()))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import psycopg2
 from psycopg2 import sql as pgsql
 
+from include.finance import sql
 from include.finance.contract import MAX_LINE_BYTES, Contract
 from include.finance.reader import Header, RowReader
 from include.finance.schema import file_defaults_statement
@@ -53,9 +54,7 @@ class CopyBuffer:
 
     def __init__(self, cur, table: pgsql.Composable, columns: Sequence[str]):
         self.cur = cur
-        self.statement = pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv)").format(
-            table, pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
-        )
+        self.statement = sql.compose("load/copy_rows.sql", table=table, columns=sql.identifiers(columns))
         self.buffer = io.StringIO()
         self.writer = csv.writer(self.buffer, lineterminator="\n")
 
@@ -141,15 +140,11 @@ def copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
     columns = _copy_columns(cur, new, contract, header, ignored)
     known = [c for c in columns if c not in ignored]
     stream = Stream(itertools.chain([first], chunks), file)
-    cur.execute("SAVEPOINT copy_file")
+    cur.execute(sql.compose("savepoint.sql", name="copy_file"))
     cur.execute(file_defaults_statement(new, file))
     try:
-        cur.copy_expert(
-            pgsql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
-                new, pgsql.SQL(", ").join(map(pgsql.Identifier, columns)),
-                pgsql.SQL(", ").join(map(pgsql.Identifier, known))),
-            stream,
-        )
+        cur.copy_expert(sql.compose("load/copy_file.sql", new=new, columns=sql.identifiers(columns),
+                                    known=sql.identifiers(known)), stream)
     except psycopg2.Error as exc:
         if isinstance(stream.error, LineTooLong):
             why = f"a line longer than {MAX_LINE_BYTES} bytes"
@@ -159,16 +154,16 @@ def copy_file(cur, new: pgsql.Composable, contract: Contract, file: str,
             why = f"COPY refused it ({str(exc).splitlines()[0]})"
         else:
             raise
-        cur.execute("ROLLBACK TO SAVEPOINT copy_file")
+        cur.execute(sql.compose("rollback_to_savepoint.sql", name="copy_file"))
         stream.close()
         log.info("%s: %s: reading it row by row", file, why)
         return False
     rows = cur.rowcount  # the rows COPY wrote
     if stream.lines != rows + 1:  # a quoted line break: line numbers must come from the row reader
-        cur.execute("ROLLBACK TO SAVEPOINT copy_file")
+        cur.execute(sql.compose("rollback_to_savepoint.sql", name="copy_file"))
         log.info("%s: %d rows on %d lines: reading it row by row", file, rows, stream.lines)
         return False
-    cur.execute("RELEASE SAVEPOINT copy_file")
+    cur.execute(sql.compose("release_savepoint.sql", name="copy_file"))
     audit.rows_read = audit.lines = stream.lines - 1  # the lines after the header, each one a row (checked above)
     audit.loaded_by = "copy"
     audit.note = note(header, audit.rows_read)
@@ -185,7 +180,7 @@ def _copy_columns(cur, new: pgsql.Composable, contract: Contract, header: Header
             continue
         columns.append(f"_ignored_{index - sum(1 for p in header.positions if p is not None and p < index)}")
         if columns[-1] not in ignored:
-            cur.execute(pgsql.SQL("ALTER TABLE {} ADD COLUMN {} text").format(new, pgsql.Identifier(columns[-1])))
+            cur.execute(sql.compose("load/add_text_column.sql", new=new, column=columns[-1]))
             ignored.add(columns[-1])
     return columns
 

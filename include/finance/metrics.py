@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from psycopg2 import sql
-
+from include.finance import sql
 from include.finance.schema import insert_statement
 
 JSON_COLUMNS = ("feature_importance", "coefficients", "hyper_parameters")
@@ -25,9 +24,8 @@ def store_metrics(conn, schema: str, table: str, run_id: str, results: list[dict
     `conn` is a psycopg2 connection (PostgresHook.get_conn()); the table exists (`schema.create_tables`).
     Returns the number of rows written.
     """
-    target = sql.Identifier(schema, table)
     with conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("DELETE FROM {} WHERE run_id = %s").format(target), (run_id,))
+        cur.execute(sql.compose("ml/clear_run.sql", table=(schema, table)), (run_id,))
         cur.executemany(insert_statement(schema, table, ("run_id", "model", *COLUMNS)),
                         [(run_id, r["model"], *(_value(r, c) for c in COLUMNS)) for r in results])
     return len(results)

@@ -16,9 +16,7 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from psycopg2 import sql
-
-from include.finance import drift, ml
+from include.finance import drift, ml, sql
 from include.finance.registry import score_on
 from include.finance.schema import MODEL_MONITORING, insert_statement
 
@@ -61,9 +59,8 @@ def alert_lines(ds: str, rows: list[dict]) -> list[str]:
 
 def store(conn, schema: str, ds: str, run_id: str, rows: list[dict]) -> int:
     """Replace the day's rows of model_monitoring, in one transaction; returns how many were written."""
-    table = sql.Identifier(schema, MODEL_MONITORING)
     with conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("DELETE FROM {} WHERE ds = %s").format(table), (ds,))
+        cur.execute(sql.compose("schema/clear_day.sql", table=(schema, MODEL_MONITORING)), (ds,))
         cur.executemany(insert_statement(schema, MODEL_MONITORING, COLUMNS),
                         [tuple({**row, "ds": ds, "run_id": run_id}[c] for c in COLUMNS) for row in rows])
     return len(rows)
@@ -72,6 +69,6 @@ def store(conn, schema: str, ds: str, run_id: str, rows: list[dict]) -> int:
 def history(conn, schema: str, until: str) -> list[dict]:
     """Every day's rows up to `until`, oldest first: what the monitoring plot draws."""
     with conn, conn.cursor() as cur:
-        cur.execute(sql.SQL("SELECT {} FROM {} WHERE ds <= %s ORDER BY ds, metric, feature").format(
-            sql.SQL(", ").join(map(sql.Identifier, COLUMNS)), sql.Identifier(schema, MODEL_MONITORING)), (until,))
+        cur.execute(sql.compose("ml/monitoring_history.sql", columns=sql.identifiers(COLUMNS),
+                                table=(schema, MODEL_MONITORING)), (until,))
         return [{**dict(zip(COLUMNS, row)), "ds": str(row[0])} for row in cur.fetchall()]

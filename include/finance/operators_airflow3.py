@@ -20,7 +20,7 @@ from airflow.sdk import BaseOperator
 from include.finance import sql
 from include.finance.config import Settings, settings
 from include.finance.contract import CONTRACTS, ContractError
-from include.finance.schema import quoted
+from include.finance.sql import quoted
 
 
 def day_loads(ds: str, settings: Settings) -> list[dict]:
@@ -90,8 +90,8 @@ def transform(file: str, output: str, tables: dict[str, str], parameters: dict, 
     target = quoted(settings.db_schema, output)
     return SQLExecuteQueryOperator(
         task_id=kwargs.pop("task_id", file.removesuffix(".sql")), conn_id=settings.db_conn_id,
-        sql=[f"DROP TABLE IF EXISTS {target}",
-             f"CREATE TABLE {target} AS\n{sql.transform(file, settings.db_schema, tables)}"],
+        sql=[sql.text("schema/drop_table.sql", table=target),
+             sql.text("schema/create_table_as.sql", table=target, query=sql.transform(file, settings.db_schema, tables))],
         parameters=parameters, autocommit=False, **kwargs)
 
 
@@ -99,7 +99,8 @@ def cleanup(**kwargs) -> SQLExecuteQueryOperator:
     """Drop the run's temporary tables (as a teardown: once everything else has finished, whatever its state)."""
     return SQLExecuteQueryOperator(
         task_id="cleanup", conn_id=settings.db_conn_id,
-        sql=[f"DROP TABLE IF EXISTS {quoted(settings.db_schema, table)}" for table in TEMPORARY_TABLES], **kwargs)
+        sql=[sql.text("schema/drop_table.sql", table=quoted(settings.db_schema, table)) for table in TEMPORARY_TABLES],
+        **kwargs)
 
 
 def select_rows(file: str, tables: dict[str, str], parameters: dict):

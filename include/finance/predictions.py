@@ -16,11 +16,8 @@ import logging
 
 import numpy as np
 import pandas as pd
-from psycopg2 import sql
-
-from include.finance import ml
+from include.finance import ml, sql
 from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_SATISFACTION, PREDICTION_SUMMARY, day_partition
-from include.finance.sql import statement
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +45,25 @@ def write_predictions(conn, schema: str, ds: str, model, version: str, chunk_row
     with conn:
         with conn.cursor() as cur:
             partition = day_partition(cur, schema, CUSTOMER_PREDICTIONS, ds)
-            cur.execute(sql.SQL("TRUNCATE {}").format(partition))
+            cur.execute(sql.compose("ml/clear_partition.sql", partition=partition))
         with conn.cursor(name="model_satisfaction_day") as rows, conn.cursor() as out:  # server side: chunk by chunk
-            rows.execute(sql.SQL("SELECT {} FROM {} WHERE ds = %s ORDER BY {}").format(
-                sql.SQL(", ").join(map(sql.Identifier, columns)), sql.Identifier(schema, MODEL_SATISFACTION),
-                sql.Identifier(ml.KEY)), (ds,))
+            rows.execute(sql.compose("ml/model_rows_of_day.sql", columns=sql.identifiers(columns),
+                                     table=(schema, MODEL_SATISFACTION), key=ml.KEY), (ds,))
             while chunk := rows.fetchmany(chunk_rows):
                 frame = predict_chunk(model, pd.DataFrame(chunk, columns=columns), ds, version)
                 buffer = io.StringIO()
                 frame.to_csv(buffer, index=False, header=False)
                 buffer.seek(0)
-                out.copy_expert(sql.SQL("COPY {} (customer_id, ds, predicted_amount_cents, model_version, reason)"
-                                        " FROM STDIN WITH (FORMAT csv)").format(partition), buffer)
+                out.copy_expert(sql.compose("ml/copy_predictions.sql", partition=partition), buffer)
                 counts["customers"] += len(frame)
                 counts["predicted"] += int(frame["predicted_amount_cents"].notna().sum())
                 counts[NO_SURVEY] += int(frame["reason"].notna().sum())
         with conn.cursor() as cur:  # the day's summary per product type, from the rows just written
-            cur.execute(sql.SQL("ANALYZE {}").format(partition))  # the new rows' statistics, for the summary's join
+            cur.execute(sql.compose("ml/analyze_partition.sql", partition=partition))
             tables = {"prediction_summary": PREDICTION_SUMMARY, "customer_predictions": CUSTOMER_PREDICTIONS,
                       "model_satisfaction": MODEL_SATISFACTION}
             for name in ("clear_prediction_summary", "summarise_predictions"):
-                cur.execute(statement(f"statements/{name}.sql", schema, **tables), {"ds": ds})
+                cur.execute(sql.statement(f"ml/{name}.sql", schema, **tables), {"ds": ds})
     log.info("customer_predictions %s: %d customers, %d predicted by %s, %d without a prediction (%s)", ds,
              counts["customers"], counts["predicted"], version, counts[NO_SURVEY], NO_SURVEY)
     return counts

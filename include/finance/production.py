@@ -24,7 +24,7 @@ import logging
 
 import pandas as pd
 
-from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, schema, tracking
+from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, schema, sql, tracking
 from include.finance.config import settings
 from include.finance.hooks import db_connection
 
@@ -99,9 +99,9 @@ def choose_champion(features: dict, card: dict) -> dict:
 def store_decision(conn, schema_name: str, entry: dict, experiment_id: str) -> None:
     """The registry's decision on run's version `entry` as the run's row of model_decisions (a retry replaces it)."""
     row = {**entry, "serving_version": registry.serving_after(entry), "mlflow_experiment_id": experiment_id}
-    table = schema.quoted(schema_name, schema.MODEL_DECISIONS)
     with conn, conn.cursor() as cur:
-        cur.execute(f"DELETE FROM {table} WHERE ds = %s AND run_id = %s", (row["ds"], row["run_id"]))
+        cur.execute(sql.compose("ml/clear_decision.sql", table=(schema_name, schema.MODEL_DECISIONS)),
+                    (row["ds"], row["run_id"]))
         cur.execute(schema.insert_statement(schema_name, schema.MODEL_DECISIONS, DECISION_COLUMNS),
                     [row[column] for column in DECISION_COLUMNS])
 

@@ -17,6 +17,7 @@ import psycopg2
 from psycopg2 import sql as pgsql
 
 from include.finance import ml, sql
+from include.finance.sql import quoted
 from include.finance.contract import CONTRACTS, Contract, text
 
 log = logging.getLogger(__name__)
@@ -39,11 +40,6 @@ FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODE
 MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")
 
 
-def quoted(*parts: str) -> str:
-    """A quoted, qualified name as text, for operators that take a table name (the check operators)."""
-    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
-
-
 def primary_key(key: str) -> pgsql.Composed:
     """A raw table's primary key, also each day's: the contract's key, then the day."""
     return pgsql.SQL("PRIMARY KEY ({}, ds)").format(pgsql.Identifier(key))
@@ -56,14 +52,8 @@ def raw_table_statement(contract: Contract, schema: str) -> pgsql.Composed:
                                     pgsql.SQL(" NOT NULL" if c.required else ""))
         for c in contract.columns
     ]
-    return pgsql.SQL(
-        "CREATE TABLE IF NOT EXISTS {table} (ds date NOT NULL, {columns},"
-        # the key before ds: building a day's index then sorts on the key's text, not first
-        # on a date that is the same in the whole partition (half the time)
-        " source_file text NOT NULL, source_line integer NOT NULL, {key})"
-        " PARTITION BY LIST (ds)"
-    ).format(table=pgsql.Identifier(schema, contract.table), columns=pgsql.SQL(", ").join(columns),
-             key=primary_key(contract.key))
+    return sql.compose("schema/raw_table.sql", table=(schema, contract.table), columns=pgsql.SQL(", ").join(columns),
+                       key=primary_key(contract.key))
 
 
 def model_satisfaction_statement(schema: str) -> pgsql.Composed:
@@ -72,43 +62,40 @@ def model_satisfaction_statement(schema: str) -> pgsql.Composed:
     columns = [pgsql.SQL("{} text NOT NULL").format(pgsql.Identifier(ml.KEY))]
     columns += [pgsql.SQL("{} {}").format(pgsql.Identifier(f), pgsql.SQL(survey[f])) for f in ml.FEATURES]
     columns += [pgsql.SQL("{} double precision NOT NULL").format(pgsql.Identifier(ml.TARGET))]
-    return pgsql.SQL("CREATE TABLE IF NOT EXISTS {} ({}, ds date NOT NULL, PRIMARY KEY (ds, {}))").format(
-        pgsql.Identifier(schema, MODEL_SATISFACTION), pgsql.SQL(", ").join(columns), pgsql.Identifier(ml.KEY))
+    return sql.compose("schema/model_satisfaction.sql", table=(schema, MODEL_SATISFACTION),
+                       columns=pgsql.SQL(", ").join(columns), key=ml.KEY)
 
 
 def ensure_role(cur, role: str) -> None:
     """The role `role` (no login: a group the dashboard's login is a member of), created where missing."""
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,))
+    cur.execute(sql.read("schema/role_exists.sql"), (role,))
     if cur.fetchone() is None:
-        cur.execute(pgsql.SQL("CREATE ROLE {} NOLOGIN").format(pgsql.Identifier(role)))
+        cur.execute(sql.compose("schema/create_role.sql", role=role))
 
 
 def ensure_reader_login(cur, login: str, password: str, role: str) -> None:
     """The login `login` (the dashboard's) with `password`, a member of the read-only role `role` and nothing more;
     made where missing (the role too), its password set again where it exists. Needs a superuser's `cur`."""
     ensure_role(cur, role)
-    cur.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (login,))
-    verb = "ALTER" if cur.fetchone() else "CREATE"
-    cur.execute(pgsql.SQL(verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %s").format(
-        pgsql.Identifier(login)), (password,))
-    cur.execute(pgsql.SQL("GRANT {} TO {}").format(pgsql.Identifier(role), pgsql.Identifier(login)))
+    cur.execute(sql.read("schema/role_exists.sql"), (login,))
+    verb = "alter" if cur.fetchone() else "create"
+    cur.execute(sql.compose(f"schema/{verb}_login.sql", login=login), (password,))
+    cur.execute(sql.compose("schema/grant_role.sql", role=role, login=login))
 
 
 def grant_reader(cur, schema: str, role: str) -> bool:
-    """Let `role` SELECT every table of `schema`, and the tables made later (`sql/statements/grant_reader.sql`);
+    """Let `role` SELECT every table of `schema`, and the tables made later (`sql/schema/grant_reader.sql`);
     the role is made where missing. Where the pipeline's user may not make roles, the rest of the transaction
     goes on: a warning says what a database administrator has to run. Returns whether the grants were made."""
-    cur.execute("SAVEPOINT grant_reader")
     try:
-        ensure_role(cur, role)
-        cur.execute(sql.names("statements/grant_reader.sql", schema=schema, role=role))
+        with sql.savepoint(cur, "grant_reader", undo=(psycopg2.errors.InsufficientPrivilege,)):
+            ensure_role(cur, role)
+            cur.execute(sql.compose("schema/grant_reader.sql", schema=schema, role=role))
     except psycopg2.errors.InsufficientPrivilege as error:
-        cur.execute("ROLLBACK TO SAVEPOINT grant_reader")
         log.warning("the read-only role %s cannot read schema %s: %s. The dashboard's login reads nothing until a"
                     " database administrator runs CREATE ROLE %s NOLOGIN (the next finance_elt run grants the rest)",
                     role, schema, str(error).strip(), quoted(role))
         return False
-    cur.execute("RELEASE SAVEPOINT grant_reader")
     return True
 
 
@@ -116,14 +103,13 @@ def create_tables(conn, schema: str, reader: str | None = None) -> None:
     """Create the schema, the raw tables and the fixed tables where they are missing, in one transaction; with
     `reader`, that role may read them all (`grant_reader`)."""
     with conn, conn.cursor() as cur:
-        cur.execute(pgsql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(pgsql.Identifier(schema)))
+        cur.execute(sql.compose("schema/create_schema.sql", schema=schema))
         for contract in CONTRACTS.values():
             cur.execute(raw_table_statement(contract, schema))
         cur.execute(model_satisfaction_statement(schema))
         for name in FIXED_TABLES:
             cur.execute(sql.statement(f"tables/{name}.sql", schema, table=name))
-        cur.execute("SELECT count(*) FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-                    " AND column_name = 'ds'", (schema, MODEL_SATISFACTION))
+        cur.execute(sql.read("schema/has_ds_column.sql"), {"schema": schema, "table": MODEL_SATISFACTION})
         if not cur.fetchone()[0]:
             raise RuntimeError(
                 f"{schema}.{MODEL_SATISFACTION} has no ds column: an earlier version of this project made it and kept "
@@ -155,68 +141,63 @@ def contract_checks(contract: Contract) -> list[pgsql.Composable]:
     return checks
 
 
-def new_partition_statements(contract: Contract, table: pgsql.Composable, new: pgsql.Composable,
-                             ds: str) -> list[pgsql.Composable]:
+def new_partition_statement(contract: Contract, table: pgsql.Composable, new: pgsql.Composable,
+                            ds: str) -> pgsql.Composed:
     """The day's new partition `new` of `table`: the contract as constraints, and the load's defaults
     (`ds`, `source_line` numbered by an identity column). Also what `make bench` asks of `psql \\copy`."""
-    return [
-        pgsql.SQL("CREATE TABLE {} (LIKE {}, CHECK (ds = DATE {}), {})").format(
-            new, table, pgsql.Literal(ds), pgsql.SQL(", ").join(contract_checks(contract))),
-        pgsql.SQL("ALTER TABLE {} ALTER COLUMN ds SET DEFAULT {},"
-                  " ALTER COLUMN source_line ADD GENERATED BY DEFAULT AS IDENTITY").format(new, pgsql.Literal(ds)),
-    ]
+    return sql.compose("load/new_partition.sql", new=new, table=table, ds=pgsql.Literal(ds),
+                       checks=pgsql.SQL(", ").join(contract_checks(contract)))
 
 
 def file_defaults_statement(new: pgsql.Composable, file: str) -> pgsql.Composable:
     """Before a file's COPY: its rows name the file and are numbered from line 2 (after the header)."""
-    return pgsql.SQL("ALTER TABLE {} ALTER COLUMN source_file SET DEFAULT {},"
-                     " ALTER COLUMN source_line RESTART WITH 2").format(new, pgsql.Literal(file))
+    return sql.compose("load/file_defaults.sql", new=new, file=pgsql.Literal(file))
 
 
 def analyze_statement(contract: Contract, relation: pgsql.Composable) -> pgsql.Composable:
     """Statistics for the planner of the transforms: only their columns (autovacuum analyzes every column later)."""
-    return pgsql.SQL("ANALYZE {} ({})").format(relation, pgsql.SQL(", ").join(map(pgsql.Identifier, contract.analyze)))
+    return sql.compose("load/analyze.sql", relation=relation, columns=sql.identifiers(contract.analyze))
 
 
 def publish_day(conn, schema: str, staging: str, target: str, columns: tuple[str, ...], ds: str) -> int:
     """Replace the day `ds` of `target` by the rows of `staging` (`columns` by name) in one transaction, and
     drop `staging`: readers see the old day or the new one. A retry after that finds no `staging` and
     changes nothing. Returns the day's rows."""
-    staging_table, target_table = pgsql.Identifier(schema, staging), pgsql.Identifier(schema, target)
-    names = pgsql.SQL(", ").join(map(pgsql.Identifier, columns))
     with conn, conn.cursor() as cur:
-        cur.execute("SELECT to_regclass(%s)", (quoted(schema, staging),))
-        if cur.fetchone()[0] is None:
-            cur.execute(pgsql.SQL("SELECT count(*) FROM {} WHERE ds = %s").format(target_table), (ds,))
+        if not exists(cur, schema, staging):
+            cur.execute(sql.compose("schema/day_rows.sql", table=(schema, target)), (ds,))
             rows = cur.fetchone()[0]
             log.info("%s.%s: no %s, day %s published already (%d rows)", schema, target, staging, ds, rows)
             return rows
-        cur.execute(pgsql.SQL("DELETE FROM {} WHERE ds = %s").format(target_table), (ds,))
-        cur.execute(pgsql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} WHERE ds = %s").format(
-            target_table, names, names, staging_table), (ds,))
+        cur.execute(sql.compose("schema/publish_day.sql", target=(schema, target), staging=(schema, staging),
+                                columns=sql.identifiers(columns)), {"ds": ds})
         rows = cur.rowcount
-        cur.execute(pgsql.SQL("DROP TABLE {}").format(staging_table))
+        cur.execute(sql.compose("schema/drop_table.sql", table=(schema, staging)))
     log.info("%s.%s: day %s replaced by the %d rows of %s", schema, target, ds, rows, staging)
     return rows
 
 
+def exists(cur, schema: str, table: str) -> bool:
+    """Whether `schema`.`table` exists."""
+    cur.execute(sql.read("schema/exists.sql"), (quoted(schema, table),))
+    return cur.fetchone()[0] is not None
+
+
 def insert_statement(schema: str, table: str, columns: tuple[str, ...]) -> pgsql.Composed:
     """INSERT of one row of `columns` into `table`, a placeholder per column (for execute and executemany)."""
-    return pgsql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-        pgsql.Identifier(schema, table), pgsql.SQL(", ").join(map(pgsql.Identifier, columns)),
-        pgsql.SQL(", ").join(pgsql.Placeholder() * len(columns)))
+    return sql.compose("schema/insert_row.sql", table=(schema, table), columns=sql.identifiers(columns),
+                       values=pgsql.SQL(", ").join(pgsql.Placeholder() * len(columns)))
 
 
 def latest_day(conn, schema: str, table: str) -> str | None:
     """The newest `ds` of `table`, or None when it is empty."""
     with conn, conn.cursor() as cur:
-        cur.execute(pgsql.SQL("SELECT max(ds)::text FROM {}").format(pgsql.Identifier(schema, table)))
+        cur.execute(sql.compose("schema/latest_day.sql", table=(schema, table)))
         return cur.fetchone()[0]
 
 
 def day_partition(cur, schema: str, table: str, ds: str) -> pgsql.Identifier:
     """The partition of `table` (PARTITION BY LIST (ds)) holding day `ds`, created where missing."""
     partition = pgsql.Identifier(schema, partition_name(table, ds))
-    cur.execute(pgsql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES IN ({})").format(
-        partition, pgsql.Identifier(schema, table), pgsql.Literal(ds)))
+    cur.execute(sql.compose("schema/day_partition.sql", partition=partition, table=(schema, table), ds=pgsql.Literal(ds)))
     return partition

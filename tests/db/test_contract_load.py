@@ -13,7 +13,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from include.finance import load, load_files, schema
+from include.finance import load, load_files, schema, sql
 from include.finance.contract import CHARGE, SATISFACTION
 from include.finance.input_files import check_input_files
 from include.finance.mock_data import generate_mock_data
@@ -55,7 +55,7 @@ def db(stack, s3, monkeypatch):
 
 def t(*name: str) -> str:
     """The quoted schema, or a table in it."""
-    return schema.quoted(SCHEMA, *name)
+    return sql.quoted(SCHEMA, *name)
 
 
 def put(s3, ds: str, kind: str, name: str, body: bytes) -> None:

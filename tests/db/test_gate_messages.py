@@ -6,7 +6,7 @@ same messages in the task logs of real runs."""
 
 import pytest
 
-from include.finance import checks, schema
+from include.finance import checks, schema, sql
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS
 
@@ -29,7 +29,7 @@ def settings(**env: str) -> Settings:
 
 
 def t(name: str) -> str:
-    return schema.quoted(SCHEMA, name)
+    return sql.quoted(SCHEMA, name)
 
 
 def task(task_id: str, built=None):

@@ -109,18 +109,18 @@ def test_the_model_input_audit_counts_what_the_model_table_leaves_out(cur, finan
 def test_create_tables_makes_every_table_in_a_schema_that_needs_quoting_and_keeps_their_rows(finance_db):
     name = 'Odd "Schema"'
     with finance_db, finance_db.cursor() as cur:
-        cur.execute(f"DROP SCHEMA IF EXISTS {schema.quoted(name)} CASCADE")
+        cur.execute(f"DROP SCHEMA IF EXISTS {sql.quoted(name)} CASCADE")
     schema.create_tables(finance_db, name)
     with finance_db, finance_db.cursor() as cur:
-        cur.execute(f"INSERT INTO {schema.quoted(name, 'model_input_audit')} VALUES ('2026-01-01', 1, 0, 0, 1, 0, 'r1')")
+        cur.execute(f"INSERT INTO {sql.quoted(name, 'model_input_audit')} VALUES ('2026-01-01', 1, 0, 0, 1, 0, 'r1')")
     schema.create_tables(finance_db, name)  # again: nothing changes
     with finance_db, finance_db.cursor() as cur:
         cur.execute("SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
                     " WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1", (name,))
         tables = cur.fetchall()
-        cur.execute(f"SELECT run_id FROM {schema.quoted(name, 'model_input_audit')}")
+        cur.execute(f"SELECT run_id FROM {sql.quoted(name, 'model_input_audit')}")
         rows = cur.fetchall()
-        cur.execute(f"DROP SCHEMA {schema.quoted(name)} CASCADE")
+        cur.execute(f"DROP SCHEMA {sql.quoted(name)} CASCADE")
     assert tables == [("customer_predictions", "p"), ("in_charge", "p"), ("in_satisfaction", "p"), ("load_audit", "r"),
                       ("load_rejects", "r"), ("model_decisions", "r"), ("model_input_audit", "r"),
                       ("model_metrics", "r"), ("model_monitoring", "r"), ("model_satisfaction", "r"),

@@ -19,6 +19,7 @@ from include.finance.contract import MAX_LINE_BYTES, SATISFACTION, ContractError
 from include.finance.load_files import FileAudit, Stream
 from include.finance.reader import RowReader
 from tests.unit.input_fixtures import DS, put
+from tests.unit.test_schema import text
 
 # the contract's columns and one it does not know (ignored, on both paths), which pads a line to its length
 HEADER = (b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,"
@@ -104,7 +105,7 @@ class CopyCursor:
         self.statements, self.rowcount = [], 0
 
     def execute(self, statement, params=None):
-        self.statements.append(statement if isinstance(statement, str) else repr(statement))
+        self.statements.append(text(statement))
 
     def copy_expert(self, statement, stream):
         data = b""
@@ -123,7 +124,7 @@ def test_copy_file_loads_a_line_of_the_limit_and_gives_one_byte_more_to_the_row_
     chunks = in_chunks(file(size, last)[0], input_files.CHUNK_BYTES)
     copied = load_files.copy_file(cur, pgsql.Identifier("new"), SATISFACTION, "f.csv", lambda: chunks, audit, set())
     assert copied == (size <= MAX_LINE_BYTES)
-    assert cur.statements[-1] == ("RELEASE SAVEPOINT copy_file" if copied else "ROLLBACK TO SAVEPOINT copy_file")
+    assert cur.statements[-1] == ('RELEASE SAVEPOINT "copy_file"' if copied else 'ROLLBACK TO SAVEPOINT "copy_file"')
     assert (audit.loaded_by, audit.rows_read) == (("copy", 1 + (not last)) if copied else ("", 0))
 
 

@@ -8,22 +8,10 @@ from psycopg2 import sql as pgsql
 from include.finance import load, load_files
 from include.finance.contract import MAX_LINE_BYTES, SATISFACTION, ContractError
 from include.finance.load_files import FileAudit, Stream
+from tests.unit.test_schema import text
 
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 NEW = pgsql.Identifier("s", "in_satisfaction_20261120_new")
-
-
-def text(statement) -> str:
-    """A statement as text, identifiers shown as "a"."b" (psycopg2 needs a connection to quote)."""
-    if isinstance(statement, str):
-        return statement
-    if isinstance(statement, pgsql.Composed):
-        return "".join(text(part) for part in statement.seq)
-    if isinstance(statement, pgsql.Identifier):
-        return ".".join(f'"{s}"' for s in statement.strings)
-    if isinstance(statement, pgsql.Literal):
-        return repr(statement.wrapped)
-    return "%s" if isinstance(statement, pgsql.Placeholder) else statement.string
 
 
 class Cursor:
@@ -72,7 +60,7 @@ def test_a_clean_file_goes_by_copy_and_its_rows_are_counted():
     assert (audit.rows_read, audit.lines, audit.loaded_by, audit.note) == (2, 2, "copy", "")
     [(statement, data)] = cur.copied
     assert data == body and "HEADER true" in statement
-    assert cur.statements[-1] == "RELEASE SAVEPOINT copy_file"
+    assert cur.statements[-1] == 'RELEASE SAVEPOINT "copy_file"'
 
 
 @pytest.mark.parametrize("refusal", [psycopg2.DataError("invalid input syntax"), psycopg2.IntegrityError("check")])
@@ -80,7 +68,7 @@ def test_a_file_copy_refuses_is_rolled_back_and_read_row_by_row(refusal):
     cur, audit = Cursor(refuse=refusal), FileAudit("2026-11-20", "satisfaction", "f.csv")
     assert not load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,x,2,3,basic\n"],
                                     audit, set())
-    assert cur.statements[-1] == "ROLLBACK TO SAVEPOINT copy_file" and audit.loaded_by == ""
+    assert cur.statements[-1] == 'ROLLBACK TO SAVEPOINT "copy_file"' and audit.loaded_by == ""
     # the day's load then reads the same file row by row: the bad score is a reject, the good row is copied
     conn = Cursor(refuse=refusal, fetched=[])
     conn.cursor = lambda: conn
@@ -104,7 +92,7 @@ def test_a_record_over_two_lines_is_read_row_by_row_for_its_line_numbers():
     body = SAT_HEADER + b'cus_1,1,2,3,"basic\nplan"\n'
     cur.copy_expert = lambda statement, stream: (stream.read(), stream.read(), setattr(cur, "rowcount", 1))
     assert not load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, set())
-    assert cur.statements[-1] == "ROLLBACK TO SAVEPOINT copy_file"
+    assert cur.statements[-1] == 'ROLLBACK TO SAVEPOINT "copy_file"'
 
 
 def test_unknown_columns_are_copied_into_ignored_columns_of_the_partition():
@@ -149,7 +137,7 @@ def test_a_day_is_built_aside_keyed_and_swapped_in_before_its_audit_is_written()
     audits = load.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]},
                            "2026-11-20", "r1", "s", ignored_files={"s3://b/README": "ignored: not a .csv file"})
     assert [(a.file, a.loaded_by) for a in audits] == [("s3://b/f.csv", "copy"), ("s3://b/README", "ignored")]
-    order = [next(i for i, s in enumerate(conn.statements) if s.startswith(prefix)) for prefix in (
+    order = [next(i for i, s in enumerate(conn.statements) if prefix in s) for prefix in (
         'CREATE TABLE "s"."in_satisfaction_20261120_new" (LIKE "s"."in_satisfaction"',
         'ALTER TABLE "s"."in_satisfaction_20261120_new" ADD CONSTRAINT "in_satisfaction_20261120_new_pkey" PRIMARY KEY ("customer_id", ds)',
         'DROP TABLE IF EXISTS "s"."in_satisfaction_20261120"',

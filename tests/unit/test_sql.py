@@ -49,9 +49,9 @@ def test_each_fixed_table_is_created_under_its_quoted_qualified_name(table):
 
 
 def test_the_model_input_audit_reads_and_writes_the_schemas_tables():
-    statement = sql.statement("statements/audit_model_input.sql", "s", model_input_audit="model_input_audit",
+    statement = sql.statement("gates/audit_model_input.sql", "s", model_input_audit="model_input_audit",
                               in_charge="in_charge", in_satisfaction="in_satisfaction")
     identifiers = [part for part in statement.seq if isinstance(part, pgsql.Identifier)]
     assert {i.strings for i in identifiers} == {("s", "model_input_audit"), ("s", "in_charge"), ("s", "in_satisfaction")}
     with pytest.raises(KeyError):  # a table the statement names must be given
-        sql.statement("statements/audit_model_input.sql", "s", model_input_audit="model_input_audit")
+        sql.statement("gates/audit_model_input.sql", "s", model_input_audit="model_input_audit")

@@ -1,5 +1,5 @@
 -- The day's predictions per product type, written with the day's customer_predictions in the same transaction
--- (predictions.py, sql/statements/summarise_predictions.sql): how many customers, predicted or not, the
+-- (predictions.py, sql/ml/summarise_predictions.sql): how many customers, predicted or not, the
 -- spread of the predicted amounts and the model version. What the dashboard's overview counts and its
 -- Customers page charts, without reading every customer's row.
 CREATE TABLE IF NOT EXISTS {table} (

@@ -1,6 +1,6 @@
 -- Day %(ds)s of customer_predictions per product type (from model_satisfaction) into prediction_summary: how
 -- many customers, predicted or not, the spread of the amounts, the model version. The day's rows are deleted first
--- (sql/statements/clear_prediction_summary.sql), in the same transaction.
+-- (sql/ml/clear_prediction_summary.sql), in the same transaction.
 INSERT INTO {prediction_summary} (ds, product_type, customers, predicted, p10_cents, median_cents, p90_cents,
                                   model_version)
 SELECT p.ds,

@@ -1,0 +1,1 @@
+SELECT successful_charges, survey_answers FROM {model_input_audit} WHERE ds = %(day)s

@@ -1,0 +1,1 @@
+ALTER TABLE {new} ADD CONSTRAINT {index} {key}

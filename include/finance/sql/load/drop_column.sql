@@ -1,0 +1,1 @@
+ALTER TABLE {new} DROP COLUMN {column}

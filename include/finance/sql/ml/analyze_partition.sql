@@ -1,0 +1,2 @@
+-- The new rows' statistics, for the summary's join.
+ANALYZE {partition}

@@ -1,0 +1,1 @@
+SELECT max(ds)::text FROM {table}
