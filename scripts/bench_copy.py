@@ -24,7 +24,7 @@ def fastest_round(stack: Stack, rounds: int, prepare, copy, tables: list[str]) -
         started = time.perf_counter()
         copy()
         fastest = min(fastest, time.perf_counter() - started)
-        stack.psql("-c", "DROP TABLE " + ", ".join(tables))
+        stack.psql("-c", sql.text("stack/drop_tables.sql", tables=", ".join(tables)))
     return fastest
 
 
@@ -33,8 +33,8 @@ def copy_baseline(stack: Stack, files: list[Path], rounds: int = 2) -> float:
     (the fastest of `rounds`)."""
     def prepare():
         for kind, contract in CONTRACTS.items():
-            stack.psql("-c", f"CREATE TABLE copy_{kind} (LIKE {sql.quoted(settings.db_schema, contract.table)});"
-                       f" ALTER TABLE copy_{kind} DROP COLUMN ds, DROP COLUMN source_file, DROP COLUMN source_line")
+            stack.psql("-c", sql.text("stack/copy_table.sql", copy=f"copy_{kind}",
+                                      table=sql.quoted(settings.db_schema, contract.table)))
 
     def copy():
         for path in files:
@@ -71,9 +71,9 @@ def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
         with open(path) as file:
             columns = pgsql.SQL(", ").join(map(pgsql.Identifier, file.readline().strip().split(",")))
         lines.append(f"{schema.file_defaults_statement(table, str(path)).as_string(conn)};")
-        lines.append(pgsql.SQL("\\copy {} ({}) FROM {} WITH (FORMAT csv, HEADER true, FORCE_NULL ({}))").format(
-            table, columns, pgsql.Literal(str(path)), columns).as_string(conn))  # a meta-command: no ";"
-    lines.append(pgsql.SQL("ALTER TABLE {} ADD {};").format(table, schema.primary_key(contract.key)).as_string(conn))
+        lines.append(sql.compose("stack/copy_file.sql", table=table, columns=columns,
+                                 path=pgsql.Literal(str(path))).as_string(conn))  # a meta-command: no ";"
+    lines.append(f"{sql.compose('stack/add_primary_key.sql', table=table, key=schema.primary_key(contract.key)).as_string(conn)};")
     lines += [f"{schema.analyze_statement(contract, table).as_string(conn)};", "COMMIT;"]
     return "\n".join(lines) + "\n"
 
@@ -81,7 +81,7 @@ def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
 def wait_for_autovacuum(stack: Stack, timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if stack.psql("-Atc", "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'autovacuum worker'").strip() == "0":
+        if stack.psql("-Atc", sql.read("stack/autovacuum_workers.sql")).strip() == "0":
             return
         time.sleep(1)
     log(f"autovacuum still busy after {timeout:.0f} s: measuring the baseline anyway")

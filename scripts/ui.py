@@ -24,6 +24,8 @@ import urllib.error
 import urllib.parse
 from pathlib import Path
 
+from include.finance import sql
+from include.finance.schema import CUSTOMER_PREDICTIONS, LOAD_AUDIT
 from scripts.stack import (AIRFLOW_3, DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, settings,
                            wait_for)
 from scripts.stack.pipeline import forget_models, run_days
@@ -368,13 +370,13 @@ class AirflowUI:
 
     def stack_days(self) -> set[str]:
         """The days with a load in the stack's database."""
-        return {ds for ds, in self.stack_rows(f'SELECT DISTINCT ds::text FROM "{settings.db_schema}".load_audit')}
+        return {ds for ds, in self.stack_rows(sql.statement("stack/loaded_days.sql", settings.db_schema,
+                                                                   load_audit=LOAD_AUDIT))}
 
     def known_customer(self, ds: str) -> str:
         """A customer of day `ds` with a prediction: the one the walk searches for."""
-        [(customer,)] = self.stack_rows(f'SELECT customer_id FROM "{settings.db_schema}".customer_predictions'
-                                        " WHERE ds = %s AND predicted_amount_cents IS NOT NULL ORDER BY customer_id"
-                                        " OFFSET 7 LIMIT 1", ds)
+        [(customer,)] = self.stack_rows(sql.statement("stack/a_predicted_customer.sql", settings.db_schema,
+                                                             customer_predictions=CUSTOMER_PREDICTIONS), ds)
         return customer
 
     def run_state_shown(self) -> str | None:

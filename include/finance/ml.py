@@ -8,10 +8,8 @@ inside the functions, so importing this module (as DAG files do) stays cheap.
 
 import hashlib
 import importlib
-import io
 import logging
 import time
-from pathlib import Path
 
 import pandas as pd
 

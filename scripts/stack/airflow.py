@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from psycopg2 import sql
+from psycopg2 import sql as pgsql
+
+from include.finance import sql
 
 from .common import (AIRFLOW_3, DAGS_FOLDER, DASHBOARD_USER, LOCK, ROOT, UI_PASSWORD, UI_USER, StackError, http_ok,
                      local_secret, log, settings, wait_for)
@@ -214,13 +216,11 @@ class Airflow:
     def fresh_metadata(self) -> None:
         """Replace Airflow's metadata database by an empty, migrated one: a copy of a template migrated
         once per requirements.lock (`CREATE DATABASE ... TEMPLATE` takes 0.1 s, `airflow db migrate` 5 s)."""
-        key, template = metadata_template_key(), sql.Identifier(METADATA_TEMPLATE)
-        copy = sql.SQL("CREATE DATABASE {} TEMPLATE {}")
+        key = metadata_template_key()
         self.drop_database(METADATA_DB)
-        made_for = self.admin("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                              METADATA_TEMPLATE)
+        made_for = self.admin(sql.read("stack/database_comment.sql"), METADATA_TEMPLATE)
         if made_for == (key,):
-            self.admin(copy.format(sql.Identifier(METADATA_DB), template))
+            self.admin(sql.compose("stack/copy_database.sql", database=METADATA_DB, template=METADATA_TEMPLATE))
             self.configure_metadata_database()
             return
         self.drop_database(METADATA_TEMPLATE)
@@ -228,5 +228,5 @@ class Airflow:
         self.configure_metadata_database()
         log("airflow db migrate")
         self.airflow("db", "migrate")
-        self.admin(copy.format(template, sql.Identifier(METADATA_DB)))
-        self.admin(sql.SQL("COMMENT ON DATABASE {} IS {}").format(template, sql.Literal(key)))
+        self.admin(sql.compose("stack/copy_database.sql", database=METADATA_TEMPLATE, template=METADATA_DB))
+        self.admin(sql.compose("stack/comment_database.sql", database=METADATA_TEMPLATE, comment=pgsql.Literal(key)))

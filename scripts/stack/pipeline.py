@@ -104,7 +104,7 @@ def forget_models(stack) -> None:
     does. Starts the stack's PostgreSQL if it is not running (`run_pipeline` stops it); the MLflow server must
     not be running (it makes its store again when it starts)."""
     import psycopg2
-    from psycopg2 import sql
+    from include.finance import sql
 
     from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_MONITORING
 
@@ -112,7 +112,7 @@ def forget_models(stack) -> None:
     stack.drop_database(MLFLOW_DB)
     with psycopg2.connect(stack.db_uri(settings.db_name)) as conn, conn.cursor() as cur:
         for table in (MODEL_MONITORING, CUSTOMER_PREDICTIONS):
-            cur.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(settings.db_schema, table)))
+            cur.execute(sql.compose("stack/drop_table_cascade.sql", table=(settings.db_schema, table)))
     conn.close()
 
 

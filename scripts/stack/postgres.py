@@ -13,7 +13,9 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 
-from psycopg2 import sql
+from psycopg2 import sql as pgsql
+
+from include.finance import sql
 
 from .common import StackError, local_secret, log, running, settings, wait_for
 
@@ -27,7 +29,7 @@ METADATA_DB = "airflow"
 # session was ended by it in `make run` with both cores saturated, docs/benchmarks.md); it is twice the
 # scheduler's health-check threshold (30 s), within which a working scheduler finishes a whole loop.
 # Only the metadata database: the pipeline's own transactions (a champion decided under a table lock while
-# two models are scored) may legitimately wait longer on Python between statements.
+# two models are scored) may legitimately wait longer on Python between sql.
 METADATA_IDLE_IN_TRANSACTION_TIMEOUT = "60s"
 
 
@@ -166,7 +168,7 @@ class Postgres:
             verifier = encrypt_password(self.pg_password, PG_USER, conn, "scram-sha-256")
         finally:
             conn.close()
-        self.admin(sql.SQL("ALTER ROLE {} PASSWORD %s").format(sql.Identifier(PG_USER)), verifier)
+        self.admin(sql.compose("stack/set_password.sql", role=PG_USER), verifier)
 
     def admin(self, statement, *params):
         """One statement on the cluster's `postgres` database, outside a transaction; its first row, if any."""
@@ -182,15 +184,15 @@ class Postgres:
     def configure_metadata_database(self) -> None:
         """Settings of Airflow's metadata database, for the sessions opened after this (a per-database
         setting: a copy of the template made by `fresh_metadata` needs it again)."""
-        self.admin(sql.SQL("ALTER DATABASE {} SET idle_in_transaction_session_timeout = {}").format(
-            sql.Identifier(METADATA_DB), sql.Literal(METADATA_IDLE_IN_TRANSACTION_TIMEOUT)))
+        self.admin(sql.compose("stack/idle_in_transaction_timeout.sql", database=METADATA_DB,
+                                      timeout=pgsql.Literal(METADATA_IDLE_IN_TRANSACTION_TIMEOUT)))
 
     def _ensure_database(self, name: str) -> None:
-        if self.admin("SELECT 1 FROM pg_database WHERE datname = %s", name) is None:
-            self.admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        if self.admin(sql.read("stack/database_exists.sql"), name) is None:
+            self.admin(sql.compose("stack/create_database.sql", database=name))
 
     def drop_database(self, name: str) -> None:
-        self.admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        self.admin(sql.compose("stack/drop_database.sql", database=name))
 
 
 def private_folder(path: Path) -> Path:

@@ -9,8 +9,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-from psycopg2 import sql
+from psycopg2 import sql as pgsql
 
+from include.finance import sql
 from include.finance.contract import CONTRACTS
 from include.finance.report import model_table
 from include.finance.schema import (
@@ -37,12 +38,12 @@ MONITORING = ("model_version", "metric", "feature", "value", "threshold", "alert
 
 def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = "", **where) -> list[dict]:
     """Rows of settings.db_schema.`table` (`columns`, or their count) where each column equals its value."""
-    fields = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("count(*) AS count")
-    query = sql.SQL("SELECT {} FROM {}").format(fields, sql.Identifier(settings.db_schema, table))
-    if where:
-        query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in where)
-    if largest_first:
-        query += sql.SQL(" ORDER BY {} DESC").format(sql.Identifier(largest_first))
+    fields = pgsql.SQL(", ").join(map(pgsql.Identifier, columns)) if columns else pgsql.SQL("count(*) AS count")
+    conditions = pgsql.SQL(" AND ").join(pgsql.SQL("{} = %s").format(pgsql.Identifier(c)) for c in where)
+    query = sql.compose(
+        "stack/select.sql", fields=fields, table=(settings.db_schema, table),
+        where=pgsql.SQL(" WHERE {}").format(conditions) if where else pgsql.SQL(""),
+        order=pgsql.SQL(" ORDER BY {} DESC").format(pgsql.Identifier(largest_first)) if largest_first else pgsql.SQL(""))
     cur.execute(query, tuple(where.values()))
     return [dict(zip([d.name for d in cur.description], row)) for row in cur.fetchall()]
 

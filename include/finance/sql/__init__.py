@@ -7,12 +7,14 @@
   through `transform`, which fills them in the same way for the common-sql provider's operators.
 - `tables/<table>.sql`: the fixed tables, created where missing by `schema.create_tables`.
 - `schema/`, `load/`, `gates/`, `ml/`: what the tasks run through psycopg2 (or, in `gates/`, through a
-  provider's hook), by the part of the pipeline that runs them; `dashboard/`: the dashboard's queries.
+  provider's hook), by the part of the pipeline that runs them; `dashboard/`: the dashboard's queries;
+  `stack/`: the local stack's and the benchmarks' (scripts/).
 
-A file holds one step: one statement, or the few a step always runs together (psycopg2 sends them in one
-call). `{name}` is an identifier or a fragment composed with psycopg2.sql (`compose`, `statement`),
-or text an operator takes (`text`); `%(name)s` or `%s` is a value bound by psycopg2. `% ` in the SQL
-itself is written `%%`. tests/unit/test_sql.py fails on SQL text in a Python module outside this package.
+A file holds one step: one statement, or the few a step always runs together (psycopg2 sends them in
+one call). `{name}` is an identifier or a fragment composed with psycopg2.sql (`compose`, `statement`),
+or text an operator takes (`text`); `%(name)s` or `%s` is a value bound by psycopg2 (in a statement run
+with values, a `%` of the SQL itself is written `%%`). tests/unit/test_sql.py fails on SQL text in a
+Python module outside this package.
 """
 
 from __future__ import annotations

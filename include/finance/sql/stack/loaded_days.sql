@@ -1,0 +1,1 @@
+SELECT DISTINCT ds::text FROM {load_audit}
