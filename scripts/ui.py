@@ -26,13 +26,13 @@ from pathlib import Path
 
 from include.finance import sql
 from include.finance.schema import CUSTOMER_PREDICTIONS, LOAD_AUDIT
-from scripts.stack import (AIRFLOW_3, DAG_IDS, ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, settings,
+from scripts.stack import (AIRFLOW_3, DAG_IDS, PROJECT_ROOT, UI_PASSWORD, UI_USER, Stack, StackError, log, run_pipeline, settings,
                            wait_for)
 from scripts.stack.pipeline import forget_models, run_days
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
-IMAGES = ROOT / "docs" / "images"
+IMAGES = PROJECT_ROOT / "docs" / "images"
 
 
 def chromium_unavailable() -> str | None:
@@ -502,7 +502,7 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
     with open_ui(stack, shots, size=(2400, 1000)) as ui:  # wide: finance_elt's graph is one long row
         summary = run_pipeline(stack, switch_on=lambda _, dag_id: ui.switch_on(dag_id),
                                after=lambda _, runs: (ui.after(runs), ui.dashboard(runs)))
-    plots = {Path(p).name: ROOT / p for p in summary["plots"]}
+    plots = {Path(p).name: PROJECT_ROOT / p for p in summary["plots"]}
     now = dt.datetime.now(dt.timezone.utc)
     forget_models(stack)
     stack.extra_env["MOCK_DATA_SHIFT_FROM"] = f"{run_days(now, SHIFT_DAYS)[SHIFTED_FROM - 1]:%Y-%m-%d}"
@@ -515,7 +515,7 @@ def pictures(stack: Stack, images: Path = IMAGES) -> None:
                          (shots / "mlflow_model.png", "mlflow_model.png"),
                          (plots["comparison.png"], "comparison.png"),
                          (plots[f"{summary['model_card']['model']}.png"], "best_model.png"),
-                         (ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png"),
+                         (PROJECT_ROOT / next(p for p in shifted["plots"] if p.endswith("/monitoring.png")), "monitoring.png"),
                          *((shots / f"dashboard_{page or 'overview'}.png", f"dashboard_{page or 'overview'}.png")
                            for page, _ in DASHBOARD_PAGES)):
         log(small_png(source, images / name))

@@ -3,13 +3,12 @@ the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connectio
 
 import shutil
 import socket
-from pathlib import Path
 
 import pytest
 
 from scripts.stack import LOCAL, Stack, services_unavailable, settings
 
-ROOT = Path(__file__).resolve().parents[1]
+from include.finance.config import PROJECT_ROOT
 
 
 def process_clock() -> float:
@@ -42,7 +41,7 @@ def clone_processes(with_start: bool = False) -> list[str]:
 
     def inside(proc: psutil.Process) -> bool:
         cmdline, cwd = " ".join(proc.cmdline()), proc.cwd()
-        return f"{ROOT}/" in cmdline or cwd == str(ROOT) or cwd.startswith(f"{ROOT}/")
+        return f"{PROJECT_ROOT}/" in cmdline or cwd == str(PROJECT_ROOT) or cwd.startswith(f"{PROJECT_ROOT}/")
 
     me = psutil.Process()
     mine = {me.pid, *(p.pid for p in me.parents())}

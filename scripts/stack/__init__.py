@@ -19,7 +19,7 @@ from include.finance.airflow_api import AirflowAPI
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, METADATA_TEMPLATE, isolated, metadata_template_key
 from .api import TaskWatch, task_states, trigger, unpause
-from .common import (AIRFLOW_3, AIRFLOW_VERSION, DAG_IDS, DAGS_FOLDER, LOCAL, LOCK, ROOT, UI_PASSWORD, UI_USER,
+from .common import (AIRFLOW_3, AIRFLOW_VERSION, DAG_IDS, DAGS_FOLDER, LOCAL, LOCK, PROJECT_ROOT, UI_PASSWORD, UI_USER,
                      StackError, group_alive, log, reap, running, settings, wait_for)
 from .pipeline import last_complete_day, run_pipeline
 from .postgres import find_pg_bin
@@ -27,7 +27,7 @@ from .s3 import s3_client
 from .services import SERVICES, Stack, services_unavailable
 from .summary import ml_artifacts_prefix
 
-__all__ = ["AIRFLOW_3", "AIRFLOW_VERSION", "DAGS_FOLDER", "LOCAL", "LOCK", "AIRFLOW_PROCESSES", "CELERY_WORKERS", "DAG_IDS", "EXECUTORS", "METADATA_TEMPLATE", "ROOT", "SERVICES",
+__all__ = ["AIRFLOW_3", "AIRFLOW_VERSION", "DAGS_FOLDER", "LOCAL", "LOCK", "AIRFLOW_PROCESSES", "CELERY_WORKERS", "DAG_IDS", "EXECUTORS", "METADATA_TEMPLATE", "PROJECT_ROOT", "SERVICES",
            "UI_PASSWORD", "UI_USER", "AirflowAPI", "Stack", "StackError", "TaskWatch", "find_pg_bin", "group_alive",
            "isolated", "last_complete_day", "log", "metadata_template_key", "ml_artifacts_prefix", "reap",
            "run_pipeline", "running", "s3_client", "services_unavailable", "settings", "task_states", "trigger",

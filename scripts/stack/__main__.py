@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 
 from .airflow import AIRFLOW, EXECUTORS
-from .common import DAGS_FOLDER, ROOT, UI_PASSWORD, UI_USER, StackError, log
+from .common import DAGS_FOLDER, PROJECT_ROOT, UI_PASSWORD, UI_USER, StackError, log
 from .parse import parse, report
 from .pipeline import run_pipeline
 from .services import Stack
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "airflow":
             if not stack.pg_ready():
                 raise StackError("the local stack is not running (its metadata database is not there): `make up` first")
-            os.chdir(ROOT)
+            os.chdir(PROJECT_ROOT)
             os.execve(AIRFLOW, [AIRFLOW, *args.args], stack.env())
         else:
             found = parse(DAGS_FOLDER)

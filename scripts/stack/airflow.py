@@ -16,7 +16,7 @@ from psycopg2 import sql as pgsql
 
 from include.finance import sql
 
-from .common import (AIRFLOW_3, DAGS_FOLDER, DASHBOARD_USER, LOCK, ROOT, UI_PASSWORD, UI_USER, StackError, http_ok,
+from .common import (AIRFLOW_3, DAGS_FOLDER, DASHBOARD_USER, LOCK, PROJECT_ROOT, UI_PASSWORD, UI_USER, StackError, http_ok,
                      local_secret, log, settings, wait_for)
 from .postgres import METADATA_DB
 
@@ -28,7 +28,7 @@ CELERY_WORKERS = ("worker-1", "worker-2")  # also their host names
 CELERY_CONCURRENCY = 4  # tasks at once per worker
 METADATA_TEMPLATE = "airflow_template"  # an empty, migrated metadata database
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
-PRELOAD = [sys.executable, str(ROOT / "scripts" / "preload.py")]  # tasks fork from these processes
+PRELOAD = [sys.executable, str(PROJECT_ROOT / "scripts" / "preload.py")]  # tasks fork from these processes
 
 
 def metadata_template_key() -> str:
@@ -40,9 +40,9 @@ def isolated(hostname: str) -> list[str]:
     """A command prefix that runs a process as on a machine of its own (Celery workers): host name
     `hostname`, a fresh tmpfs as /tmp and working folder, the project's include/ read-only, and its own
     PID namespace, whose first process takes every other one with it when it is killed."""
-    root, include = shlex.quote(str(ROOT)), shlex.quote(str(ROOT / "include"))
+    root, include = shlex.quote(str(PROJECT_ROOT)), shlex.quote(str(PROJECT_ROOT / "include"))
     # a project under /tmp (a CI checkout) stays where it is: kept aside on /mnt, put back on the new /tmp
-    keep = ROOT.is_relative_to("/tmp")
+    keep = PROJECT_ROOT.is_relative_to("/tmp")
     setup = " && ".join([
         *([f"mount --rbind {root} /mnt"] if keep else []),
         "mount -t tmpfs -o mode=1777 scratch /tmp",
@@ -58,10 +58,10 @@ def dag_env(airflow_home: Path) -> dict[str, str]:
     """The environment Airflow and the DAG files read when they are imported: the stack's processes and `parse`."""
     return {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH", "")])),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         **({} if AIRFLOW_3 else {"AIRFLOW__CORE__ALLOWED_DESERIALIZATION_CLASSES": "airflow.* astro.*",
                                  **settings.astro_sdk_env()}),
@@ -177,7 +177,7 @@ class Airflow:
 
     def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """`airflow ARGS...` with the stack's environment, its output captured."""
-        proc = subprocess.run([AIRFLOW, *args], env=self.env(), cwd=ROOT, capture_output=True, text=True)
+        proc = subprocess.run([AIRFLOW, *args], env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True)
         if check and proc.returncode != 0:
             raise StackError(f"`airflow {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         return proc
@@ -195,7 +195,7 @@ class Airflow:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
             probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
             port = {"scheduler": self.health_port, "webserver": self.web_port, "api-server": self.web_port}.get(name)
-            self._spawn(name, [sys.executable, str(ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]],
+            self._spawn(name, [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]],
                         port=port)
         if self.executor == "celery":
             for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine

@@ -14,13 +14,12 @@ from pathlib import Path
 from include.finance.config import DAG_IDS, PROJECT_ROOT, Settings  # noqa: F401 (DAG_IDS: the stack's modules' too)
 from include.finance.edition import AIRFLOW_3, AIRFLOW_VERSION  # noqa: F401 (AIRFLOW_VERSION: the stack's modules')
 
-ROOT = PROJECT_ROOT
 
 # The edition is the venv's Airflow (make AIRFLOW=3 uses .venv-airflow3): its DAG folder, lock and local state.
 # (In the Airflow 3 edition's own Astro project, `make astro-project AIRFLOW=3`, its DAGs are dags/.)
-DAGS_FOLDER = ROOT / "airflow3" / "dags" if AIRFLOW_3 and (ROOT / "airflow3" / "dags").is_dir() else ROOT / "dags"
-LOCK = ROOT / ("requirements-airflow3.lock" if AIRFLOW_3 else "requirements.lock")
-LOCAL = ROOT / ".local" / "airflow3" if AIRFLOW_3 else ROOT / ".local"  # git-ignored
+DAGS_FOLDER = PROJECT_ROOT / "airflow3" / "dags" if AIRFLOW_3 and (PROJECT_ROOT / "airflow3" / "dags").is_dir() else PROJECT_ROOT / "dags"
+LOCK = PROJECT_ROOT / ("requirements-airflow3.lock" if AIRFLOW_3 else "requirements.lock")
+LOCAL = PROJECT_ROOT / ".local" / "airflow3" if AIRFLOW_3 else PROJECT_ROOT / ".local"  # git-ignored
 
 
 def local_settings(environ=os.environ) -> Settings:

@@ -15,9 +15,9 @@ from pathlib import Path
 
 from include.finance import schema
 
-from .common import AIRFLOW_3, DASHBOARD_USER, ROOT, StackError, http_ok, local_secret, log, settings, wait_for
+from .common import AIRFLOW_3, DASHBOARD_USER, PROJECT_ROOT, StackError, http_ok, local_secret, log, settings, wait_for
 
-DASHBOARD_VENV = ROOT / ".venv-dashboard"
+DASHBOARD_VENV = PROJECT_ROOT / ".venv-dashboard"
 
 
 def dashboard_unavailable() -> str | None:
@@ -31,7 +31,7 @@ def dashboard_unavailable() -> str | None:
 def dashboard_command(port: int) -> list[str]:
     """`streamlit run dashboard/app.py` from its venv on 127.0.0.1:`port`: no browser opened, no usage statistics,
     no traceback on a page, no file watcher."""
-    return [str(DASHBOARD_VENV / "bin" / "python"), "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+    return [str(DASHBOARD_VENV / "bin" / "python"), "-m", "streamlit", "run", str(PROJECT_ROOT / "dashboard" / "app.py"),
             "--server.address", "127.0.0.1", "--server.port", str(port), "--server.headless", "true",
             "--browser.gatherUsageStats", "false", "--client.showErrorDetails", "none",
             "--client.toolbarMode", "minimal", "--server.fileWatcherType", "none"]
@@ -71,7 +71,7 @@ class Dashboard:
     def dashboard_env(self) -> dict[str, str]:
         """The app's settings: the database as its read-only login, the links to Airflow's and MLflow's pages."""
         run_page = "dags/{dag_id}/runs/{run_id}" if AIRFLOW_3 else "dags/{dag_id}/grid?dag_run_id={run_id}"
-        return {**os.environ, "ENVIRONMENT": "local", "PYTHONPATH": str(ROOT),
+        return {**os.environ, "ENVIRONMENT": "local", "PYTHONPATH": str(PROJECT_ROOT),
                 "DASHBOARD_DB_HOST": settings.db_host, "DASHBOARD_DB_PORT": str(self.pg_port),
                 "DASHBOARD_DB_NAME": settings.db_name, "DASHBOARD_DB_USER": DASHBOARD_USER,
                 "DASHBOARD_DB_PASSWORD": self.dashboard_password,
@@ -84,7 +84,7 @@ class Dashboard:
         if reason:
             raise StackError(reason)
         self.ensure_dashboard_login()
-        self._spawn("dashboard", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--",
+        self._spawn("dashboard", [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), "--",
                                   *dashboard_command(self.dashboard_port)],
                     env=self.dashboard_env(), port=self.dashboard_port)
         wait_for(lambda: http_ok(f"{self.dashboard_url}/_stcore/health"), 120, "the dashboard",

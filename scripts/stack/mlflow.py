@@ -17,12 +17,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .common import ROOT, StackError, http_ok, local_secret, log, settings, wait_for
+from .common import PROJECT_ROOT, StackError, http_ok, local_secret, log, settings, wait_for
 
 MLFLOW_DB, MLFLOW_AUTH_DB = "mlflow", "mlflow_auth"
 MLFLOW_USER = "admin"
 MLFLOW_ARTIFACTS_PREFIX = "mlflow"  # of the data bucket
-MLFLOW_VENV = ROOT / ".venv-mlflow"
+MLFLOW_VENV = PROJECT_ROOT / ".venv-mlflow"
 
 
 def mlflow_unavailable() -> str | None:
@@ -110,7 +110,7 @@ class MLflow:
                   "--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "2",
                   "--serve-artifacts",
                   "--artifacts-destination", f"s3://{settings.data_bucket_name}/{MLFLOW_ARTIFACTS_PREFIX}"]
-        self._spawn("mlflow", [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--", *server], env=env,
+        self._spawn("mlflow", [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), "--", *server], env=env,
                     port=self.mlflow_port)
         wait_for(lambda: http_ok(f"{self.mlflow_url}/health"), 120, "the MLflow server", self.log_dir / "mlflow.log")
         log(f"MLflow on {self.mlflow_url} (login {MLFLOW_USER} / the password in {self.state_dir / 'mlflow_password'})")

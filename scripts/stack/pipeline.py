@@ -9,12 +9,12 @@ import os
 from pathlib import Path
 
 from .api import LOGICAL_DATE, NEWEST_FIRST, UPSTREAM_EVENTS, TaskWatch, quote, run_task_instances, task_states, trigger, unpause
-from .common import AIRFLOW_3, DAG_IDS, ROOT, StackError, log, settings, wait_for
+from .common import AIRFLOW_3, DAG_IDS, PROJECT_ROOT, StackError, log, settings, wait_for
 from .mlflow import MLFLOW_DB
 from .summary import print_summary
 from .summary import summary as run_summary
 
-SUMMARY = ROOT / "include" / "results" / "summary.json"
+SUMMARY = PROJECT_ROOT / "include" / "results" / "summary.json"
 
 
 def last_complete_day(now: dt.datetime) -> dt.datetime:

@@ -16,7 +16,7 @@ from include.finance.airflow_api import AirflowAPI
 from include.finance.storage import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
-from .common import (AIRFLOW_3, LOCAL, ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log,
+from .common import (AIRFLOW_3, LOCAL, PROJECT_ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log,
                      port_holder, process_tree, reap, settings)
 from .dashboard import Dashboard, dashboard_unavailable
 from .mlflow import MLflow, mlflow_unavailable
@@ -96,7 +96,7 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow, Dashboard):
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.pid_file(name).parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_dir / f"{name}.log", "ab") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or self.env(), cwd=ROOT,
+            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env or self.env(), cwd=PROJECT_ROOT,
                                     start_new_session=True)
         self.pid_file(name).write_text(str(proc.pid))
 

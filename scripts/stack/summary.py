@@ -25,7 +25,7 @@ from include.finance.schema import (
 from include.finance.storage import ml_run_prefix
 
 from .api import run_task_instances
-from .common import ROOT, settings
+from .common import PROJECT_ROOT, settings
 from .s3 import inside, s3_client
 
 MODEL_INPUT = ("successful_charges", "other_currency_charges", "implausible_charges", "survey_answers", "orphan_surveys")
@@ -130,7 +130,7 @@ def summary(stack, runs: dict, plots_dir: Path, each_day: list[dict] | None = No
         "model_card": json.loads(get_object(stack, ml_artifacts_prefix(ml_run) + "model_card.json")),
         "mlflow": tracking(stack, client),
         "days": days,
-        "plots": sorted(str(p.relative_to(ROOT)) if p.is_relative_to(ROOT) else str(p)
+        "plots": sorted(str(p.relative_to(PROJECT_ROOT)) if p.is_relative_to(PROJECT_ROOT) else str(p)
                         for p in download(stack, ml_artifacts_prefix(ml_run) + "plots/", plots_dir)),
         "executor": stack.executor,
         "task_hosts": dict(sorted(hosts.items())),

@@ -27,11 +27,11 @@ import pytest
 from scripts import astro_project
 from tests.editions import AIRFLOW_3, edition_only
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 INTEGRITY_TEST = ".astro/test_dag_integrity_default.py"  # the path the CLI passes, relative to AIRFLOW_HOME
 DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 
-pytestmark = pytest.mark.skipif(not (ROOT / ".git").exists(), reason="copies the edition's Astro project from a git "
+pytestmark = pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="copies the edition's Astro project from a git "
                                 "checkout; the image has none (there `astro dev parse` runs the integrity test itself)")
 
 
@@ -42,7 +42,7 @@ def write_project(target: Path) -> Path:
     for name in astro_project.project_files():
         if not name.startswith("build/"):
             (target / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, target / name)
+            shutil.copy2(PROJECT_ROOT / name, target / name)
     return target
 
 
@@ -70,7 +70,7 @@ def project(tmp_path_factory):
 
 def test_the_integrity_test_passes_as_the_astro_cli_runs_it(project):
     if AIRFLOW_3:
-        assert (project / INTEGRITY_TEST).read_text() == (ROOT / "airflow3" / INTEGRITY_TEST).read_text()
+        assert (project / INTEGRITY_TEST).read_text() == (PROJECT_ROOT / "airflow3" / INTEGRITY_TEST).read_text()
         assert not (project / "airflow3" / "dags").exists()  # the edition's DAGs are dags/ there, and only there
     out = run_integrity_test(project)
     summary = out.stdout.splitlines()[-1] if out.stdout else ""
@@ -97,7 +97,7 @@ def test_the_cli_template_is_refused_by_airflow_3(project):
     """Why the Airflow 3 edition carries its own copy: the template this repository's root ships (the CLI's, which
     its Airflow 3 template matches on this point) fails in that edition's project before it parses a DAG."""
     template = project / ".astro" / "test_cli_template.py"
-    shutil.copy2(ROOT / INTEGRITY_TEST, template)
+    shutil.copy2(PROJECT_ROOT / INTEGRITY_TEST, template)
     try:
         out = run_integrity_test(project, str(template.relative_to(project)))
     finally:

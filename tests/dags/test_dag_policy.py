@@ -12,7 +12,7 @@ from include.finance import alerts
 from tests import editions
 from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, DAGS_FOLDER, MappedOperator
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 DAG_IDS = ["in_finance_data", "finance_elt", "finance_ml"]
 
 
@@ -158,13 +158,13 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     import base64
     import importlib.metadata
 
-    env = {**os.environ, "ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "finance", "PYTHONPATH": str(ROOT),
+    env = {**os.environ, "ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "finance", "PYTHONPATH": str(PROJECT_ROOT),
            "ASTRONOMER_AIRFLOW_IMAGE": "images.astronomer.cloud/org/deployment:deploy-1",
            "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "astronomer-deployment-1"}
     from include.finance.config import settings
 
     out = subprocess.run([sys.executable, "-c", RENDER_POD, str(DAGS_FOLDER), json.dumps(settings.models[0])],
-                         env=env, capture_output=True, text=True, cwd=ROOT)
+                         env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert out.returncode == 0, out.stderr[-3000:]
     lines = {line.split(" ", 1)[0]: line.split(" ", 1)[1] for line in out.stdout.splitlines() if line[:4] in ("KIND", "POD ")}
     assert lines["KIND"] == "DecoratedMappedOperator _KubernetesDecoratedOperator"  # mapped over the models
@@ -196,7 +196,7 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
             continue
         seen.add(module)
         if module.split(".")[0] == "include":
-            path = ROOT / (module.replace(".", "/") + ".py")
+            path = PROJECT_ROOT / (module.replace(".", "/") + ".py")
             todo |= imports(path.read_text()) if path.exists() else set()
         elif module.split(".")[0] not in sys.stdlib_module_names:
             external.add(module.split(".")[0])
@@ -231,9 +231,9 @@ print(json.dumps(seen))
 
 
 def test_parsing_opens_no_connection_and_runs_no_query():
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
     files = [str(DAGS_FOLDER / f"{d}.py") for d in DAG_IDS]
-    out = subprocess.run([sys.executable, "-c", PROBE, *files], env=env, capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-c", PROBE, *files], env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
     assert out.returncode == 0, out.stderr[-2000:]
     seen = json.loads(out.stdout.strip().splitlines()[-1])
     assert seen == {"queries": [], "connects": [], "connections": []}

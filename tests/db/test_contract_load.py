@@ -8,7 +8,6 @@ the database server in the middle of a load. The schema's name needs quoting: ev
 import datetime as dt
 import gzip
 import json
-from pathlib import Path
 
 import psycopg2
 import pytest
@@ -21,7 +20,6 @@ from tests.editions import AIRFLOW_3
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = "Load Test"
 BUCKET = "load-test"
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"

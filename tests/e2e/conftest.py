@@ -23,7 +23,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
 from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
@@ -438,7 +437,7 @@ def in_worker(stack, name: str, command: str) -> subprocess.CompletedProcess:
 def probe_worker_isolation(stack) -> dict:
     """What each worker sees: its host name, whether another worker's /tmp file is visible, whether it
     can write into include/."""
-    from scripts.stack import CELERY_WORKERS, ROOT as PROJECT
+    from scripts.stack import CELERY_WORKERS, PROJECT_ROOT as PROJECT
 
     first, second = CELERY_WORKERS
     seen = {name: in_worker(stack, name, "hostname").stdout.strip() for name in CELERY_WORKERS}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -120,4 +120,4 @@ def test_customer_predictions_hold_each_day_with_one_model_version(backfill, fin
 
 def test_the_monitoring_plot_is_uploaded_with_the_last_run(backfill):
     [plot] = [Path(p) for p in backfill["summary"]["plots"] if p.endswith("/monitoring.png")]
-    assert (plot if plot.is_absolute() else ROOT / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (plot if plot.is_absolute() else PROJECT_ROOT / plot).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -3,7 +3,6 @@ moto's S3, and the load itself replaced by a recorder."""
 
 import gzip
 import json
-from pathlib import Path
 from unittest import mock
 
 import boto3
@@ -13,7 +12,6 @@ from moto import mock_aws
 from include.finance import hooks, load
 from include.finance.config import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 DS = "2026-11-20"
 SETTINGS = Settings(aws_conn_id="aws_test", db_conn_id="postgres_test", db_schema="odd schema", data_bucket_name="bucket")

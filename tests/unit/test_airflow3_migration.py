@@ -10,7 +10,7 @@ import pytest
 
 from tests.editions import AIRFLOW_3, edition_only
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent))
 
 
@@ -23,7 +23,7 @@ CLI_TEMPLATE = "airflow3/.astro/test_dag_integrity_default.py"
 def air(*paths: str, exclude: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
     excludes = [arg for path in exclude for arg in ("--extend-exclude", path)]
     return subprocess.run([RUFF, "check", "--no-cache", "--select", "AIR", "--preview", "--output-format", "concise",
-                           *excludes, *paths], cwd=ROOT, capture_output=True, text=True)
+                           *excludes, *paths], cwd=PROJECT_ROOT, capture_output=True, text=True)
 
 
 @pytest.mark.skipif(RUFF is None and not AIRFLOW_3, reason=edition_only("ruff is a tool of the Airflow 3 edition's lock: "

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 MISSING = "moto_server not installed in this Python environment (a stand-in reason)"
 
 GENERATED = {
@@ -85,7 +85,7 @@ def run_generated(tmp_path: Path, ci: str | None) -> tuple[int, str, dict[str, s
         (tmp_path / name).write_text(text)
     (tmp_path / "pytest.ini").write_text("[pytest]\n")  # the rootdir: not the repository's settings
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "PYTEST_ADDOPTS")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
     if ci is not None:
         env["CI"] = ci
     report = tmp_path / f"report-{ci}.xml"

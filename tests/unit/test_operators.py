@@ -16,9 +16,10 @@ from astro.table import Metadata, Table  # noqa: E402
 
 from include.finance import operators  # noqa: E402
 from include.finance.edition import AirflowFailException  # noqa: E402
+from include.finance.config import PROJECT_ROOT  # noqa: E402
 from include.finance.contract import CHARGE, SATISFACTION  # noqa: E402
 from include.finance.operators import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, ROOT, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
+from tests.unit.input_fixtures import (DS, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
                                        one_file_per_kind, put, satisfaction_day)
 
 
@@ -60,7 +61,7 @@ def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
 
     client, _ = s3
     one_file_per_kind(client)
-    mapped = DagBag(str(ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"].get_task(
+    mapped = DagBag(str(PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"].get_task(
         "load_input_files")
     assert mapped.operator_class is ContractLoadOperator
     for kwargs in operators.day_loads(DS, SETTINGS):

@@ -17,7 +17,7 @@ import yaml
 
 from include.finance import edition
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 
 # Astro Runtime tag -> the Apache Airflow version it ships.
 # Sources: astronomer/astro-cli pkg/runtimeversions/testdata/catalog.json (entries cut from
@@ -58,7 +58,7 @@ CLI_HOST_PORTS = {5432, 8080}
 
 
 def read(rel: str) -> str:
-    return (ROOT / rel).read_text()
+    return (PROJECT_ROOT / rel).read_text()
 
 
 def load_yaml(rel: str):
@@ -323,10 +323,10 @@ def test_only_the_edition_module_asks_which_airflow_runs():
     """include/finance/edition.py is the one edition switch: no other module of the project checks Airflow's
     version or catches an ImportError to find out (the Astro CLI's own generated test aside)."""
     asks = re.compile(r"except ImportError|version\(\"apache-airflow\"\)|airflow import __version__|airflow\.__version__")
-    mine = ROOT / "include" / "finance" / "edition.py"
-    offenders = [f"{path.relative_to(ROOT)}:{number}"
+    mine = PROJECT_ROOT / "include" / "finance" / "edition.py"
+    offenders = [f"{path.relative_to(PROJECT_ROOT)}:{number}"
                  for folder in ("include", "dags", "airflow3/dags", "plugins", "scripts", "tests", "dashboard")
-                 for path in sorted((ROOT / folder).rglob("*.py")) if path != mine and path != Path(__file__)
+                 for path in sorted((PROJECT_ROOT / folder).rglob("*.py")) if path != mine and path != Path(__file__)
                  for number, line in enumerate(path.read_text().splitlines(), 1) if asks.search(line)]
     assert not offenders, f"ask include/finance/edition.py instead: {offenders}"
 
@@ -352,10 +352,10 @@ def test_the_local_stacks_fixed_ports_lie_below_the_ephemeral_port_range():
     from include.finance.config import PROFILES
 
     ports = {"local profile: db_port": PROFILES["local"].db_port}  # the stack's PostgreSQL
-    for script in sorted((ROOT / "scripts").rglob("*.py")):
+    for script in sorted((PROJECT_ROOT / "scripts").rglob("*.py")):
         text = script.read_text()
         for match in re.finditer(r'(?:(?P<arg>\w+_port)=|"(?P<env>\w+_PORT)", ")(?P<port>\d+)', text):
-            ports[f"{script.relative_to(ROOT)}: {match['arg'] or match['env']}"] = int(match["port"])
+            ports[f"{script.relative_to(PROJECT_ROOT)}: {match['arg'] or match['env']}"] = int(match["port"])
     assert len(ports) == 18
     assert {name: port for name, port in ports.items() if not 1024 <= port < 32768} == {}
 
@@ -373,7 +373,7 @@ def test_the_airflow3_astro_project_is_the_repository_with_the_editions_files(tm
     project = astro_project.write(tmp_path / "airflow3")
     assert (project / "Dockerfile").read_text() == read("airflow3/Dockerfile")
     assert (project / "requirements.txt").read_text() == read("airflow3/requirements.txt")
-    assert sorted(p.name for p in (project / "dags").glob("*.py")) == sorted(p.name for p in (ROOT / "airflow3" / "dags").glob("*.py"))
+    assert sorted(p.name for p in (project / "dags").glob("*.py")) == sorted(p.name for p in (PROJECT_ROOT / "airflow3" / "dags").glob("*.py"))
     assert (project / "dags" / "finance_elt.py").read_text() == read("airflow3/dags/finance_elt.py")
     assert yaml.safe_load((project / ".astro" / "config.yaml").read_text())["project"]["name"] == "finance-elt-ml-airflow3"
     for same in ("packages.txt", "airflow_settings.yaml", "docker-compose.override.yml", ".env_example", ".dockerignore",
@@ -391,7 +391,7 @@ def test_the_airflow3_astro_project_is_the_repository_with_the_editions_files(tm
 
 
 def test_env_file_is_git_ignored_and_kept_out_of_the_image():
-    gitignore = (ROOT / ".gitignore").read_text().splitlines() if (ROOT / ".gitignore").exists() else []
+    gitignore = (PROJECT_ROOT / ".gitignore").read_text().splitlines() if (PROJECT_ROOT / ".gitignore").exists() else []
     assert ".env" in [line.strip() for line in gitignore], ".env (real credentials) must be in .gitignore"
     dockerignore = [line.strip() for line in read(".dockerignore").splitlines()]
     assert ".env" in dockerignore, ".env must not be copied into the image"
@@ -402,7 +402,7 @@ def test_dag_integrity_exceptions_name_existing_files():
     lines = read(".astro/dag_integrity_exceptions.txt").splitlines()
     for entry in (line.strip() for line in lines):
         if entry and not entry.startswith("#"):
-            assert (ROOT / entry).is_file(), f"stale DAG integrity exception: {entry}"
+            assert (PROJECT_ROOT / entry).is_file(), f"stale DAG integrity exception: {entry}"
 
 
 def test_dag_integrity_test_is_the_cli_template():
@@ -453,11 +453,11 @@ def test_readme_pictures_exist_are_small_pngs_and_all_are_used():
     from PIL import Image
 
     used = set(re.findall(r"!\[[^\]]*\]\((docs/images/[^)]+)\)", read("README.md")))
-    assert used == {f"docs/images/{p.name}" for p in (ROOT / "docs" / "images").iterdir()}
+    assert used == {f"docs/images/{p.name}" for p in (PROJECT_ROOT / "docs" / "images").iterdir()}
     for rel in used:
-        with Image.open(ROOT / rel) as image:
+        with Image.open(PROJECT_ROOT / rel) as image:
             assert image.format == "PNG", rel
-        assert (ROOT / rel).stat().st_size < 200_000, f"{rel} is over 200 kB: make pictures writes small ones"
+        assert (PROJECT_ROOT / rel).stat().st_size < 200_000, f"{rel} is over 200 kB: make pictures writes small ones"
 
 
 # ----------------------------------------------------------------------------- README and docs
@@ -479,7 +479,7 @@ def heading_anchors(markdown: str) -> set[str]:
 
 def local_links(rel: str) -> list[tuple[Path, str]]:
     """(target file, anchor) of every link in a Markdown file that is not to the web."""
-    source = ROOT / rel
+    source = PROJECT_ROOT / rel
     links = []
     for target in MARKDOWN_LINK.findall(source.read_text()):
         if re.match(r"[a-z]+:", target):
@@ -495,18 +495,18 @@ def test_readme_is_short_and_every_docs_page_it_links_exists():
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move the long parts to docs/"
     docs_links = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", text))
     assert docs_links, "README.md links no docs/*.md page"
-    missing = sorted(link for link in docs_links if not (ROOT / link).is_file())
+    missing = sorted(link for link in docs_links if not (PROJECT_ROOT / link).is_file())
     assert not missing, f"README.md links docs pages that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("rel", ["README.md", *sorted(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))])
+@pytest.mark.parametrize("rel", ["README.md", *sorted(f"docs/{p.name}" for p in (PROJECT_ROOT / "docs").glob("*.md"))])
 def test_markdown_links_point_at_existing_files_and_headings(rel):
     broken = []
     for path, anchor in local_links(rel):
         if not path.exists():
-            broken.append(f"{path.relative_to(ROOT)} (no such file)")
+            broken.append(f"{path.relative_to(PROJECT_ROOT)} (no such file)")
         elif anchor and path.suffix == ".md" and anchor not in heading_anchors(path.read_text()):
-            broken.append(f"{path.relative_to(ROOT)}#{anchor} (no such heading)")
+            broken.append(f"{path.relative_to(PROJECT_ROOT)}#{anchor} (no such heading)")
     assert not broken, f"{rel} has broken links: {broken}"
 
 

@@ -13,7 +13,7 @@ from packaging.version import Version
 
 from tests.editions import edition_only
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 
 # Astro Runtime major -> the Python of its images without a -python-X.Y suffix. Source: astronomer/astro-cli
 # airflow/standalone.go, af2RuntimePythonDefaults ("13": "3.12"; the runtime catalog carries none for Airflow 2).
@@ -38,39 +38,39 @@ def pins(path: Path) -> dict[str, str]:
 
 def base_image() -> tuple[str, str | None]:
     """The runtime version of the Dockerfile's FROM tag and its -python-X.Y suffix, if any."""
-    image = re.search(r"^FROM\s+\S+:(\S+)", (ROOT / "Dockerfile").read_text(), re.M).group(1)
+    image = re.search(r"^FROM\s+\S+:(\S+)", (PROJECT_ROOT / "Dockerfile").read_text(), re.M).group(1)
     match = re.fullmatch(r"(\d+\.\d+\.\d+)(?:-python-(\d+\.\d+))?", image)
     assert match, f"unexpected runtime tag {image!r}"
     return match.group(1), match.group(2)
 
 
 def overridden() -> set[str]:
-    lines = (ROOT / "overrides.txt").read_text().splitlines()
+    lines = (PROJECT_ROOT / "overrides.txt").read_text().splitlines()
     return {canonicalize_name(Requirement(line).name) for line in lines if line.strip() and not line.startswith("#")}
 
 
 def test_image_pins_match_the_lock():
-    lock, image = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
+    lock, image = pins(PROJECT_ROOT / "requirements.lock"), pins(PROJECT_ROOT / "requirements.txt")
     assert image, "requirements.txt pins nothing"
     assert {name: lock.get(name) for name in image} == image
 
 
 def test_local_pins_match_the_lock():
-    lock, local = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements-local.in")
+    lock, local = pins(PROJECT_ROOT / "requirements.lock"), pins(PROJECT_ROOT / "requirements-local.in")
     assert local["apache-airflow"] == "2.11.2"
     assert {name: lock.get(name) for name in local} == local
 
 
 def test_the_lock_pins_everything():
-    lines = [l for l in (ROOT / "requirements.lock").read_text().splitlines() if l and not l.lstrip().startswith("#")]
+    lines = [l for l in (PROJECT_ROOT / "requirements.lock").read_text().splitlines() if l and not l.lstrip().startswith("#")]
     assert len(lines) > 200 and all("==" in l for l in lines)
-    assert int(pins(ROOT / "requirements.lock")["pyarrow"].split(".")[0]) < 26  # pyarrow 26 needs numpy 2 (STACK.md)
+    assert int(pins(PROJECT_ROOT / "requirements.lock")["pyarrow"].split(".")[0]) < 26  # pyarrow 26 needs numpy 2 (STACK.md)
 
 
 def test_the_lock_is_resolved_for_the_images_python():
     version, suffix = base_image()
     image_python = suffix or RUNTIME_DEFAULT_PYTHON[version.split(".")[0]]
-    lock_python = re.search(r"--python-version (\S+)", (ROOT / "Makefile").read_text()).group(1)
+    lock_python = re.search(r"--python-version (\S+)", (PROJECT_ROOT / "Makefile").read_text()).group(1)
     assert image_python == lock_python, f"the image runs Python {image_python}, the lock is resolved for {lock_python}"
 
 
@@ -79,7 +79,7 @@ def test_no_pin_contradicts_what_the_runtime_ships():
     runtime's version of what the image does not reinstall (Airflow itself)."""
     version, _ = base_image()
     shipped = {canonicalize_name(name): v for name, v in RUNTIME_PACKAGES[version].items()}
-    lock, image = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
+    lock, image = pins(PROJECT_ROOT / "requirements.lock"), pins(PROJECT_ROOT / "requirements.txt")
     downgrades = {name: (image[name], v) for name, v in shipped.items() if name in image and Version(image[name]) < Version(v)}
     assert downgrades == {}
     assert {name: lock.get(name) for name in shipped if name not in image} == {
@@ -90,8 +90,8 @@ def test_the_image_installs_the_locked_astro_sdk_and_pins_its_other_dependencies
     """The Dockerfile installs the lock's astro-sdk-python with --no-deps (its Flask-Session cap would
     downgrade Airflow's): every other dependency of it is pinned in requirements.txt (or comes with
     Airflow) at a version it accepts, and each cap overrides.txt lifts is really contradicted by the lock."""
-    lock, image = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements.txt")
-    step = re.search(r"pip install --no-cache-dir --no-deps astro-sdk-python==(\S+)", (ROOT / "Dockerfile").read_text())
+    lock, image = pins(PROJECT_ROOT / "requirements.lock"), pins(PROJECT_ROOT / "requirements.txt")
+    step = re.search(r"pip install --no-cache-dir --no-deps astro-sdk-python==(\S+)", (PROJECT_ROOT / "Dockerfile").read_text())
     assert step and step.group(1) == lock["astro-sdk-python"]
     assert "astro-sdk-python" not in image
     try:
@@ -114,24 +114,24 @@ def test_the_image_installs_the_locked_astro_sdk_and_pins_its_other_dependencies
 
 # --- the Airflow 3 edition: airflow3/requirements.txt, airflow3/Dockerfile, requirements-airflow3.lock -----------
 
-AIRFLOW3_LOCK = ROOT / "requirements-airflow3.lock"
+AIRFLOW3_LOCK = PROJECT_ROOT / "requirements-airflow3.lock"
 
 
 def test_the_airflow3_editions_pins_match_its_lock():
     lock = pins(AIRFLOW3_LOCK)
-    for source in (ROOT / "airflow3" / "requirements.txt", ROOT / "requirements-airflow3.in"):
+    for source in (PROJECT_ROOT / "airflow3" / "requirements.txt", PROJECT_ROOT / "requirements-airflow3.in"):
         pinned = pins(source)
         assert pinned and {name: lock.get(name) for name in pinned} == pinned, source.name
     assert lock["apache-airflow"].startswith("3.") and "astro-sdk-python" not in lock
-    assert "pyarrow" in pins(ROOT / "airflow3" / "requirements.txt")  # Airflow 3's XCom of DataFrames needs it
+    assert "pyarrow" in pins(PROJECT_ROOT / "airflow3" / "requirements.txt")  # Airflow 3's XCom of DataFrames needs it
 
 
 def test_the_airflow3_lock_serves_the_local_python_and_the_images_with_one_version_of_each_package():
     """Runtime 3.3 has no Python 3.11 image: the lock is resolved for 3.11 and later at once (uv --universal),
     and no package the image's Python 3.12 installs differs from what the local 3.11 venv has."""
-    makefile = (ROOT / "Makefile").read_text()
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert re.search(r"^LOCK_IN := --universal requirements-airflow3.in$", makefile, re.M)
-    image_python = re.search(r"^FROM \S+-python-(\d+\.\d+)$", (ROOT / "airflow3" / "Dockerfile").read_text(), re.M).group(1)
+    image_python = re.search(r"^FROM \S+-python-(\d+\.\d+)$", (PROJECT_ROOT / "airflow3" / "Dockerfile").read_text(), re.M).group(1)
     assert Version(image_python) > Version("3.11")
     names = [canonicalize_name(line.split("==")[0]) for line in AIRFLOW3_LOCK.read_text().splitlines()
              if "==" in line and not line.lstrip().startswith("#")]

@@ -2,14 +2,13 @@
 the tables and statements take their tables as quoted, schema-qualified identifiers."""
 
 import re
-from pathlib import Path
 
 import pytest
 from psycopg2 import sql as pgsql
 
 from include.finance import schema, sql
 
-ROOT = Path(__file__).resolve().parents[2]
+from include.finance.config import PROJECT_ROOT
 
 
 def placeholders(name: str) -> set[str]:
@@ -92,10 +91,10 @@ def sql_strings(source: str) -> list[tuple[int, str]]:
 def test_every_statement_is_a_file_of_the_sql_package():
     """No module outside include/finance/sql/ (the tests aside) holds SQL text: its statements are files there,
     its identifiers composed by psycopg2.sql from the file's text."""
-    modules = [path for folder in SOURCE_FOLDERS for path in sorted((ROOT / folder).rglob("*.py"))
+    modules = [path for folder in SOURCE_FOLDERS for path in sorted((PROJECT_ROOT / folder).rglob("*.py"))
                if sql.FOLDER not in path.parents]
     assert len(modules) > 50
-    found = [f"{path.relative_to(ROOT)}:{line}: {text[:80]!r}"
+    found = [f"{path.relative_to(PROJECT_ROOT)}:{line}: {text[:80]!r}"
              for path in modules for line, text in sql_strings(path.read_text())]
     assert found == []
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SUPERVISE = [sys.executable, str(ROOT / "scripts" / "supervise.py"), "--start-grace", "0.5", "--probe-every", "0.5",
+from include.finance.config import PROJECT_ROOT
+SUPERVISE = [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), "--start-grace", "0.5", "--probe-every", "0.5",
              "--stop-grace", "2"]
 
 # The supervised command: each start appends "<its pid> <its detached grandchild's pid>" to a file, then
