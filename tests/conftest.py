@@ -7,7 +7,6 @@ import socket
 import pytest
 
 from scripts.stack import LOCAL, Stack, services_unavailable, settings
-
 from include.finance.config import PROJECT_ROOT
 
 

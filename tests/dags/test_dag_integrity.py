@@ -26,10 +26,9 @@ import pytest
 
 from scripts import astro_project
 from tests.editions import AIRFLOW_3, edition_only
+from include.finance.config import DAG_IDS, PROJECT_ROOT
 
-from include.finance.config import PROJECT_ROOT
 INTEGRITY_TEST = ".astro/test_dag_integrity_default.py"  # the path the CLI passes, relative to AIRFLOW_HOME
-DAG_IDS = ("in_finance_data", "finance_elt", "finance_ml")
 
 pytestmark = pytest.mark.skipif(not (PROJECT_ROOT / ".git").exists(), reason="copies the edition's Astro project from a git "
                                 "checkout; the image has none (there `astro dev parse` runs the integrity test itself)")

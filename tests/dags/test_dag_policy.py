@@ -11,9 +11,7 @@ import pytest
 from include.finance import alerts
 from tests import editions
 from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, DAGS_FOLDER, MappedOperator
-
-from include.finance.config import PROJECT_ROOT
-DAG_IDS = ["in_finance_data", "finance_elt", "finance_ml"]
+from include.finance.config import DAG_IDS, PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")

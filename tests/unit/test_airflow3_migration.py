@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from tests.editions import AIRFLOW_3, edition_only
-
 from include.finance.config import PROJECT_ROOT
 RUFF = shutil.which("ruff", path=str(Path(sys.executable).parent))
 

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from include.finance import edition
-
 from include.finance.config import PROJECT_ROOT
 
 # Astro Runtime tag -> the Apache Airflow version it ships.

@@ -12,7 +12,6 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from tests.editions import edition_only
-
 from include.finance.config import PROJECT_ROOT
 
 # Astro Runtime major -> the Python of its images without a -python-X.Y suffix. Source: astronomer/astro-cli

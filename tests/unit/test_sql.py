@@ -7,7 +7,6 @@ import pytest
 from psycopg2 import sql as pgsql
 
 from include.finance import schema, sql
-
 from include.finance.config import PROJECT_ROOT
 
 
