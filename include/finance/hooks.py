@@ -6,10 +6,11 @@ from contextlib import closing
 from include.finance.config import settings
 
 
-def s3_hook():
+def s3_hook(conn_id: str | None = None):
+    """The S3 hook of the pipeline's bucket connection (or `conn_id`'s: an operator's own)."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=settings.aws_conn_id)
+    return S3Hook(aws_conn_id=conn_id or settings.aws_conn_id)
 
 
 def db_connection(conn_id: str | None = None):

@@ -12,7 +12,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
 from include.finance.contract import CONTRACTS, MAX_LINE_BYTES, ContractError
-from include.finance import load
+from include.finance import hooks, load
 from include.finance.load import check_headers
 
 # What the header check reads of a file: a header is a line, of MAX_LINE_BYTES at most; one byte more shows a
@@ -180,7 +180,7 @@ def checked_day_inputs(ds: str, settings) -> dict[str, tuple[str, str]]:
     from include.finance.contract import KINDS
 
     inputs = day_inputs(settings.data_bucket_name, ds, KINDS)
-    errors = check_input_files(S3Hook(aws_conn_id=settings.aws_conn_id), {kind: path for kind, (path, _) in inputs.items()},
+    errors = check_input_files(hooks.s3_hook(settings.aws_conn_id), {kind: path for kind, (path, _) in inputs.items()},
                                {kind: manifest for kind, (_, manifest) in inputs.items()})
     if errors:
         raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))

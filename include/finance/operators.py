@@ -10,7 +10,6 @@ streams the files (no pandas round trip) and quarantines bad rows: see `include/
 from __future__ import annotations
 
 from airflow.exceptions import AirflowFailException
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.utils.state import TaskInstanceState
 from astro.constants import FileType
 from astro.files import File
@@ -46,7 +45,7 @@ class ContractLoadOperator(LoadFileOperator):
         try:
             with hooks.db_connection(self.output_table.conn_id) as conn:
                 self.loaded_files = load_input_files(
-                    S3Hook(aws_conn_id=self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
+                    hooks.s3_hook(self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
                     context["ds"], context["run_id"], self.output_table.metadata.schema, self.log)
         except ContractError as error:  # the files will not change by themselves: no retry
             raise AirflowFailException(str(error)) from error

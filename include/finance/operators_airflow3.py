@@ -46,14 +46,12 @@ class ContractLoadOperator(BaseOperator):
         self.loaded_files: dict[str, int] = {}  # s3:// path -> bytes, of the files the last run loaded
 
     def execute(self, context) -> str:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
-        from include.finance.hooks import db_connection
+        from include.finance.hooks import db_connection, s3_hook
         from include.finance.input_files import load_input_files
 
         try:
             with db_connection(self.conn_id) as conn:
-                self.loaded_files = load_input_files(S3Hook(aws_conn_id=self.aws_conn_id), conn, self.kind, self.path,
+                self.loaded_files = load_input_files(s3_hook(self.aws_conn_id), conn, self.kind, self.path,
                                                      self.manifest, context["ds"], context["run_id"], self.schema,
                                                      self.log)
         except ContractError as error:  # the files will not change by themselves: no retry
