@@ -7,26 +7,25 @@ with an S3 outage, a database restart, a scheduler that hangs, the browser and a
 the CeleryExecutor with a scheduler that hangs and one worker killed while it trains. What a test needs
 from Airflow's metadata is recorded while that run's stack is up (each run starts from fresh metadata).
 The scenarios after a run (the browser, the stopping days, the rerun; the workers' isolation) are
-recorded one by one: one that fails fails its own tests only (`Record`)."""
+recorded one by one: one that fails fails its own tests only (`Record`). The faults are in faults.py, the
+backfill's run in backfill_run.py, the gate days in gate_days.py, the scheduler's hang in scheduler_hang.py."""
 
 import datetime as dt
 import gzip
 import json
 import os
-import signal
-import subprocess
 import threading
-import time
 import urllib.parse
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from scripts.stack import AIRFLOW_3, EXECUTORS, group_alive, reap, run_pipeline, services_unavailable  # noqa: E402
-from scripts.stack.pipeline import forget_models, run_days  # noqa: E402
+from scripts.stack import EXECUTORS, run_pipeline, services_unavailable  # noqa: E402
 from scripts.ui import chromium_unavailable, open_ui  # noqa: E402
 from tests.conftest import clone_processes  # noqa: E402
+from tests.e2e.backfill_run import run_backfill  # noqa: E402
+from tests.e2e.faults import (finished_state, kill_a_worker_while_it_trains, probe_worker_isolation,  # noqa: E402
+                              restart_postgres_during_the_load, s3_outage)
 from tests.e2e.gate_days import run_gate_days  # noqa: E402
 from tests.e2e.scheduler_hang import hang_the_scheduler  # noqa: E402
 
@@ -162,7 +161,7 @@ def run_stopping_days(stack) -> dict:
             client.put_object(Bucket=bucket, Key=manifest_key(kind, day), Body=json.dumps(
                 {"kind": kind, "ds": day, "keys": [e["key"] for e in entries], "files": entries}).encode())
         run = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
-        state = wait_for(lambda: _finished(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
+        state = wait_for(lambda: finished_state(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
         tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
         log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"
                / "task_id=check_input_files" / "attempt=1.log")
@@ -170,77 +169,6 @@ def run_stopping_days(stack) -> dict:
                       "tasks": {ti["task_id"]: ti["state"] for ti in tis["task_instances"]},
                       "tries": {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"]}}
     return found
-
-
-S3_OUTAGE_SECONDS = 60
-
-
-def s3_outage(stack, outage: dict) -> None:
-    """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
-    (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
-    from include.finance.storage import MANIFESTS_PREFIX
-
-    stack.stop_s3()
-    outage["from"] = dt.datetime.now(dt.timezone.utc)
-    time.sleep(S3_OUTAGE_SECONDS)
-    outage["to"] = dt.datetime.now(dt.timezone.utc)
-    stack.start_s3()
-    stack.restore_s3(skip=(MANIFESTS_PREFIX,))
-
-
-def _one_value(stack, database: str, query: str):
-    """The first column of the first row of a query, or None when there is none (or no server yet)."""
-    import psycopg2
-
-    try:
-        with psycopg2.connect(stack.db_uri(database)) as conn, conn.cursor() as cur:
-            cur.execute(query)
-            row = cur.fetchone()
-        conn.close()
-    except psycopg2.Error:
-        return None
-    return row[0] if row else None
-
-
-def restart_postgres_during_the_load(stack, done: threading.Event, fault: dict) -> None:
-    """Restart the PostgreSQL server (Airflow's metadata and the data) while the charge load runs.
-
-    From the start an exclusive lock on in_charge is held (its tables made first, as the DAG makes
-    them: creating them again does not wait for it), so the load's first statement on it waits; the
-    server is restarted while it waits, which ends the lock and the load's try. Records the waiting
-    statement, when, and the postmaster's PIDs."""
-    import psycopg2
-
-    from include.finance import schema
-
-    with closing(psycopg2.connect(stack.db_uri("finance"))) as conn:
-        schema.create_tables(conn, "public")
-    locker = psycopg2.connect(stack.db_uri("finance"))
-    try:
-        locker.cursor().execute("LOCK TABLE public.in_charge IN ACCESS EXCLUSIVE MODE")  # held until the restart
-        waiting = ("SELECT query FROM pg_stat_activity WHERE datname = 'finance' AND wait_event_type = 'Lock'"
-                   f" AND pid <> {locker.get_backend_pid()}")
-        deadline = time.monotonic() + 900  # never hold the load for good
-        while not done.is_set() and not fault.get("waiting") and time.monotonic() < deadline:
-            fault["waiting"] = _one_value(stack, "finance", waiting)
-            time.sleep(0.2)
-        if not fault.get("waiting"):
-            return
-        fault["processes"] = clone_processes()  # a task is running: the load
-        if AIRFLOW_3:  # its process is titled by its task instance's id
-            fault["load_ti"] = _one_value(stack, "airflow", "SELECT id::text FROM task_instance WHERE dag_id = 'finance_elt'"
-                                          " AND task_id = 'load_input_files' AND map_index = 0 AND state = 'running'")
-        fault["postmaster_before"] = stack.pids()["postgres"]
-        fault["at"] = dt.datetime.now(dt.timezone.utc)
-        stack.stop_postgres()
-        time.sleep(3)
-        stack.start_postgres()
-        fault["postmaster_after"] = stack.pids()["postgres"]
-    finally:
-        try:
-            locker.close()  # the lock goes with it, whatever happened above
-        except psycopg2.Error:
-            pass
 
 
 def day_snapshot(stack, ds: str) -> dict:
@@ -325,15 +253,6 @@ def download_ml_artifacts(stack, runs, folder: Path) -> None:
         client.download_file(settings.data_bucket_name, item["Key"], str(target))
 
 
-def _run(stack, dag_id: str, run_id: str) -> dict:
-    return stack.api("GET", f"dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id)}")
-
-
-def _finished(stack, dag_id: str, run_id: str) -> str | None:
-    state = _run(stack, dag_id, run_id)["state"]
-    return state if state in ("success", "failed") else None
-
-
 def rerun_the_same_day(stack, runs) -> dict:
     """Clear and rerun in_finance_data, then finance_elt, for the day just run (finance_ml paused)."""
     from scripts.stack import wait_for
@@ -345,7 +264,7 @@ def rerun_the_same_day(stack, runs) -> dict:
         run_id = runs[dag_id]["dag_run_id"]
         stack.api("POST", f"dags/{dag_id}/clearTaskInstances",
                   {"dry_run": False, "dag_run_id": run_id, "reset_dag_runs": True, "only_failed": False})
-        rerun[dag_id] = wait_for(lambda: _finished(stack, dag_id, run_id), 600, f"the rerun of {dag_id}", every=3)
+        rerun[dag_id] = wait_for(lambda: finished_state(stack, dag_id, run_id), 600, f"the rerun of {dag_id}", every=3)
     rerun["after"] = day_snapshot(stack, ds)
     return rerun
 
@@ -422,64 +341,6 @@ def run_local(stack, input_dir) -> dict:
     return record
 
 
-def worker_namespace_pid(stack, name: str) -> int:
-    """The first process inside a Celery worker's namespaces (the child of its `unshare`)."""
-    unshare = int(stack.pid_file(name).read_text())
-    return int(Path(f"/proc/{unshare}/task/{unshare}/children").read_text().split()[0])
-
-
-def in_worker(stack, name: str, command: str) -> subprocess.CompletedProcess:
-    """Run a shell command inside a worker's mount, UTS and PID namespaces, as its tasks see the machine."""
-    return subprocess.run(["nsenter", "-t", str(worker_namespace_pid(stack, name)), "-m", "-u", "-p", "sh", "-c",
-                           command], capture_output=True, text=True, cwd="/")
-
-
-def probe_worker_isolation(stack) -> dict:
-    """What each worker sees: its host name, whether another worker's /tmp file is visible, whether it
-    can write into include/."""
-    from scripts.stack import CELERY_WORKERS, PROJECT_ROOT as PROJECT
-
-    first, second = CELERY_WORKERS
-    seen = {name: in_worker(stack, name, "hostname").stdout.strip() for name in CELERY_WORKERS}
-    written = in_worker(stack, first, "echo scratch > /tmp/from-worker-1 && cat /tmp/from-worker-1")
-    seen["first_wrote_its_tmp"] = written.stdout.strip() == "scratch"
-    seen["second_sees_it"] = in_worker(stack, second, "test -e /tmp/from-worker-1").returncode == 0
-    seen["host_sees_it"] = Path("/tmp/from-worker-1").exists()
-    seen["include_writable"] = in_worker(stack, first, f"touch {PROJECT}/include/.probe").returncode == 0
-    return seen
-
-
-def kill_a_worker_while_it_trains(stack, done: threading.Event, kill: dict) -> None:
-    """Once a training task runs, SIGKILL the worker that runs it: its process group and, with the first
-    process of its PID namespace, every process in it (the tasks included). Records what it hit."""
-    import psycopg2
-
-    while not done.is_set():
-        try:
-            with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
-                cur.execute("SELECT hostname, map_index, try_number FROM task_instance WHERE dag_id = 'finance_ml'"
-                            " AND task_id = 'train_model_task' AND state = 'running' AND hostname <> ''")
-                running = cur.fetchall()
-            conn.close()
-        except psycopg2.Error:  # the metadata database is not there yet, or not migrated yet
-            running = []
-        if running:
-            worker = running[0][0]
-            kill["processes"] = clone_processes()
-            os.killpg(int(stack.pid_file(worker).read_text()), signal.SIGKILL)
-            kill.update(worker=worker, at=dt.datetime.now(dt.timezone.utc),
-                        tasks=sorted((m, t) for host, m, t in running if host == worker))
-            pgid = int(stack.pid_file(worker).read_text())
-            for _ in range(50):  # gone, once this process (its parent) has collected its exit status
-                reap(pgid)
-                if not group_alive(pgid):
-                    break
-                time.sleep(0.1)
-            kill["group_alive_after"] = group_alive(pgid)
-            return
-        time.sleep(0.1)
-
-
 def run_celery(stack, input_dir) -> dict:
     """The same run under the CeleryExecutor with two isolated workers; one of them is killed while it
     trains, and its tasks must finish on the other."""
@@ -502,131 +363,6 @@ def run_celery(stack, input_dir) -> dict:
         for fault in faults:
             fault.join()
     return record
-
-
-BACKFILL_DAYS = 4
-SHIFTED_FROM = 3  # the first shifted day of the backfill (1-based)
-# Gains of a day's model over the champion on unshifted or on shifted days alike are noise (below 0.01 in
-# every run measured); the shift's gain is about 0.18: with this margin the decision of each day is the same
-# on every date the test runs (the data of each day depends on its date).
-BACKFILL_MARGIN = "0.02"
-
-
-MLFLOW_OUTAGE_SECONDS = 15  # longer than a try of a task that logs (MLflow's client gives up after about 11 s); with the
-# server's start (17 s on a quiet machine) shorter than the 41 s between a task's first and second try
-
-
-def mlflow_outage_while_registering(stack, done: threading.Event, outage: dict) -> None:
-    """Once the last day's finance_ml run's `choose_champion` runs (it registers the day's model version in MLflow),
-    stop the MLflow server for MLFLOW_OUTAGE_SECONDS, then start it again. Records when, and the server's PIDs.
-    The last day's: a finance_ml run slowed down on an earlier day would still run when the next days' dataset
-    events come, and one run would take them all (it works on the latest day, `artifacts.day_of`)."""
-    while not done.is_set():
-        running = _one_value(stack, "airflow", "SELECT run_id FROM task_instance WHERE dag_id = 'finance_ml' AND"
-                                               " task_id = 'choose_champion' AND state = 'running' AND (SELECT count(*)"
-                                               f" FROM dag_run WHERE dag_id = 'finance_ml') = {BACKFILL_DAYS}")
-        if running:
-            outage.update(run_id=running, pid_before=stack.pids()["mlflow"], **{"from": dt.datetime.now(dt.timezone.utc)})
-            stack._stop("mlflow")
-            time.sleep(MLFLOW_OUTAGE_SECONDS)
-            outage["to"] = dt.datetime.now(dt.timezone.utc)
-            stack.start_mlflow()
-            outage["pid_after"] = stack.pids()["mlflow"]
-            return
-        time.sleep(0.2)
-
-
-def choose_champion_tries(stack, run_id: str) -> list[dict]:
-    """Every try of `choose_champion` in finance_ml run `run_id` (Airflow's metadata), with its log."""
-    import psycopg2
-
-    columns = ("try_number", "state", "start_date", "end_date")
-    tries = []
-    with psycopg2.connect(stack.db_uri("airflow")) as conn, conn.cursor() as cur:
-        for table in ("task_instance_history", "task_instance"):
-            cur.execute(f"SELECT {', '.join(columns)} FROM {table} WHERE dag_id = 'finance_ml' AND"
-                        " task_id = 'choose_champion' AND run_id = %s", (run_id,))
-            tries += [dict(zip(columns, row)) for row in cur.fetchall()]
-    conn.close()
-    for t in tries:
-        log = (stack.airflow_home / "logs" / "dag_id=finance_ml" / f"run_id={run_id}" / "task_id=choose_champion"
-               / f"attempt={t['try_number']}.log")
-        t["log"] = log.read_text() if log.exists() else ""
-    return sorted(tries, key=lambda t: t["try_number"])
-
-
-def run_backfill(stack) -> dict:
-    """`make run DAYS=4` with MOCK_DATA_SHIFT_FROM on the third day, from an empty registry (as a new
-    deployment starts): the model registry, the predictions and the monitoring day by day. The MLflow server
-    is down for a while as the last day's model is registered."""
-    now = dt.datetime.now(dt.timezone.utc)  # the days are chosen once
-    days = [day.date().isoformat() for day in run_days(now, BACKFILL_DAYS)]
-    forget_models(stack)
-    env = {"MOCK_DATA_SHIFT_FROM": days[SHIFTED_FROM - 1], "PROMOTION_MARGIN": BACKFILL_MARGIN}
-    stack.extra_env.update(env)
-    outage, tries, done = {}, {}, threading.Event()
-    fault = threading.Thread(target=mlflow_outage_while_registering, args=(stack, done, outage), daemon=True)
-    fault.start()
-
-    def after(stack, runs):
-        if outage.get("run_id"):
-            tries["choose_champion"] = choose_champion_tries(stack, outage["run_id"])
-
-    try:
-        summary = run_pipeline(stack, timeout=1500, days=BACKFILL_DAYS, clock=lambda: now, after=after,
-                               summary_path=stack.state_dir / "backfill" / "summary.json")
-    finally:
-        done.set()
-        fault.join()
-        for name in env:
-            stack.extra_env.pop(name)
-    logs = {}
-    for ds, run_id in summary["ml_runs"].items():
-        log = (stack.airflow_home / "logs" / "dag_id=finance_ml" / f"run_id={run_id}" / "task_id=monitor_model"
-               / "attempt=1.log")
-        logs[ds] = log.read_text()
-    worse = retrain_with(stack, days[-1], {**env, "ML_MODELS": WORSE_MODEL})
-    return {"days": days, "summary": summary, "monitor_logs": logs, "shifted_from": SHIFTED_FROM,
-            "margin": float(BACKFILL_MARGIN), "worse": worse, "mlflow_outage": outage, "mlflow_port": stack.mlflow_port,
-            **tries}
-
-
-# A model far below the others on this data (cross-validated R2 about 0.66 against 0.73 on a shifted day)
-WORSE_MODEL = "RandomForest"
-
-
-def retrain_with(stack, ds: str, env: dict) -> dict:
-    """A manual finance_ml run for day `ds` (conf {"ds": ...}) with `env` set: its registry entry (MLflow's), the
-    registered model's aliases, and the day's predictions by model version, read after it succeeded."""
-    import psycopg2
-
-    from include.finance import registry
-    from scripts.stack import unpause, wait_for
-    from scripts.stack.api import trigger_with_conf
-    from scripts.stack.pipeline import dags_loaded
-    from scripts.stack.summary import ml_version
-
-    stack.extra_env.update(env)
-    stack.up(fresh_metadata=True)
-    try:
-        wait_for(lambda: dags_loaded(stack), 180, "the DAGs in the scheduler")
-        unpause(stack, "finance_ml")
-        run = trigger_with_conf(stack, "finance_ml", {"ds": ds})
-        state = wait_for(lambda: _finished(stack, "finance_ml", run["dag_run_id"]), 600, "the manual finance_ml run",
-                         every=2)
-        client = stack.mlflow_client()
-        entry = registry.of_run(client, ml_version(_run(stack, "finance_ml", run["dag_run_id"])))
-        aliases = dict(client.get_registered_model(registry.settings.mlflow_registered_model).aliases)
-        with psycopg2.connect(stack.db_uri("finance")) as conn, conn.cursor() as cur:
-            cur.execute("SELECT model_version, count(*) FROM public.customer_predictions WHERE ds = %s"
-                        " GROUP BY model_version", (ds,))
-            predictions = dict(cur.fetchall())
-        conn.close()
-    finally:
-        stack.down()
-        for name in env:
-            stack.extra_env.pop(name)
-    return {"state": state, "entry": entry, "aliases": aliases, "predictions": predictions}
 
 
 def saved_objects(stack) -> list[str]:
