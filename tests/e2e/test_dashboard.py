@@ -1,4 +1,4 @@
-"""The results dashboard in headless Chromium (scripts/ui.py `AirflowUI.dashboard`): after the LocalExecutor run
+"""The results dashboard in headless Chromium (scripts/ui/dashboard_walk.py `DashboardWalk.dashboard`): after the LocalExecutor run
 and its gate-tripping days, every page of the run's day renders, and what it shows equals what the database holds
 (read here with SQL of the test's own); another day, a customer search, the CSV download. Then the dashboard on a
 fresh database, and on one it cannot reach."""

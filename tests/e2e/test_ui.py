@@ -1,5 +1,5 @@
 """The Airflow UI in headless Chromium, as a user meets it: log in, see the DAGs, switch them on,
-follow the dataset from finance_elt to finance_ml, see every run succeed (scripts/ui.py)."""
+follow the dataset from finance_elt to finance_ml, see every run succeed (scripts/ui/airflow.py)."""
 
 from pathlib import Path
 

@@ -1,0 +1,5 @@
+import sys
+
+from .pictures import main
+
+sys.exit(main())
