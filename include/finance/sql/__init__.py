@@ -33,7 +33,7 @@ def read(path: str) -> str:
     return (FOLDER / path).read_text()
 
 
-def compose(path: str, **parts: pgsql.Composable | str | tuple[str, ...]) -> pgsql.Composed:
+def compose(path: str, /, **parts: pgsql.Composable | str | tuple[str, ...]) -> pgsql.Composed:
     """The statement in `path` with each `{name}` filled in by `parts[name]`: a psycopg2.sql Composable as it
     is (a literal, a list of columns), a str as a quoted name, a tuple as a quoted, qualified name."""
     def part(value):
@@ -44,7 +44,7 @@ def compose(path: str, **parts: pgsql.Composable | str | tuple[str, ...]) -> pgs
     return pgsql.SQL(read(path)).format(**{name: part(value) for name, value in parts.items()})
 
 
-def statement(path: str, schema: str, **tables: str) -> pgsql.Composed:
+def statement(path: str, schema: str, /, **tables: str) -> pgsql.Composed:
     """The statement in `path` with each `{name}` filled in by `"schema"."tables[name]"`."""
     return compose(path, **{name: (schema, table) for name, table in tables.items()})
 
@@ -59,7 +59,7 @@ def quoted(*parts: str) -> str:
     return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
 
-def text(path: str, **parts: str) -> str:
+def text(path: str, /, **parts: str) -> str:
     """The statement in `path` as text, each `{name}` replaced by `parts[name]` as it is (quote names with
     `quoted`): for hooks and operators that take SQL text, never for values."""
     return read(path).format(**parts).strip()
