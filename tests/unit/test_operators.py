@@ -1,6 +1,6 @@
 """The Astro SDK edition's operators (include/finance/operators.py) on moto's S3, the load itself replaced
-by a recorder (tests/db/test_contract_load.py runs it for real). Airflow 2 only: the Airflow 3 edition's are
-tested in test_operators_airflow3.py."""
+by a recorder (tests/db/test_contract_load.py runs it for real): what only this edition has (what both have:
+test_contract_load_operator.py). Airflow 2 only: the Airflow 3 edition's are tested in test_operators_airflow3.py."""
 
 import pytest
 
@@ -16,11 +16,9 @@ from astro.table import Metadata, Table  # noqa: E402
 
 from include.finance import operators  # noqa: E402
 from include.finance.edition import AirflowFailException  # noqa: E402
-from include.finance.config import PROJECT_ROOT  # noqa: E402
 from include.finance.contract import CHARGE, SATISFACTION  # noqa: E402
 from include.finance.operators import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
-                                       one_file_per_kind, put, satisfaction_day)
+from tests.unit.input_fixtures import DS, SETTINGS, one_file_per_kind, put  # noqa: E402
 
 
 def test_day_loads_is_one_load_per_kind_or_fails_without_retry(s3):
@@ -56,42 +54,6 @@ def test_the_load_is_a_load_file_operator_with_its_file_and_table_as_lineage():
     assert op.inlets == [op.input_file] and op.outlets == [op.output_table]
 
 
-def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
-    from airflow.models import DagBag
-
-    client, _ = s3
-    one_file_per_kind(client)
-    mapped = DagBag(str(PROJECT_ROOT / "dags" / "finance_elt.py"), include_examples=False).dags["finance_elt"].get_task(
-        "load_input_files")
-    assert mapped.operator_class is ContractLoadOperator
-    for kwargs in operators.day_loads(DS, SETTINGS):
-        task = mapped.unmap(kwargs)
-        assert isinstance(task, ContractLoadOperator) and (task.kind, task.output_table.name) == (
-            kwargs["kind"], kwargs["output_table"].name)
-        assert task.retries >= 2
-
-
-def test_execute_loads_the_listed_files_with_their_lines_and_lists_the_others(s3, recorded_loads):
-    client, _ = s3
-    manifest, a, b = satisfaction_day(client)
-    op = operator(manifest=manifest)
-
-    assert op.execute({"ds": DS, "run_id": "r1"}) is op.output_table
-    [call] = recorded_loads
-    assert call["contract"] is SATISFACTION
-    assert_recorded_the_listed_files(call, manifest)
-    prefix = f"s3://bucket/satisfaction/dt={DS}/"
-    assert op.loaded_files == {prefix + "a.csv": len(a), prefix + "b.csv.gz": len(b)}  # what lineage reports
-
-
-def test_a_broken_manifest_fails_the_load_without_retry(s3, recorded_loads):
-    client, _ = s3
-    put(client, f"manifests/dt={DS}/satisfaction.json", b"not json")
-    with pytest.raises(AirflowFailException, match="not a manifest of files with their rows"):
-        operator(manifest=f"s3://bucket/manifests/dt={DS}/satisfaction.json").execute({"ds": DS, "run_id": "r1"})
-    assert recorded_loads == []
-
-
 def test_the_output_table_must_be_the_contracts():
     op = operator("charge")
     op.output_table = Table(conn_id="postgres_test", name="in_satisfaction")
@@ -118,5 +80,3 @@ def test_lineage_reports_the_loaded_files_and_the_table_with_the_contracts_colum
     assert (table.namespace, table.name) == (same.openlineage_dataset_namespace(), same.openlineage_dataset_name())
     assert [(f.name, f.type) for f in table.facets["schema"].fields] == [(c.name, c.sql_type) for c in SATISFACTION.columns]
     assert table.facets["output_database_facet"].schema == "odd schema"
-
-

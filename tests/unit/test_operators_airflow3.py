@@ -1,5 +1,6 @@
 """The Airflow 3 edition's adapters (include/finance/operators_airflow3.py) on moto's S3, the load itself
-replaced by a recorder; the end-to-end run of that edition (make test AIRFLOW=3) runs them for real."""
+replaced by a recorder: what only this edition has (what both have: test_contract_load_operator.py); the
+end-to-end run of that edition (make test AIRFLOW=3) runs them for real."""
 
 import pytest
 
@@ -12,8 +13,7 @@ from include.finance import operators_airflow3 as adapters  # noqa: E402
 from include.finance.edition import AirflowFailException  # noqa: E402
 from include.finance.contract import SATISFACTION  # noqa: E402
 from include.finance.operators_airflow3 import ContractLoadOperator  # noqa: E402
-from tests.unit.input_fixtures import (DS, SETTINGS, assert_recorded_the_listed_files,  # noqa: E402
-                                       one_file_per_kind, put, satisfaction_day)
+from tests.unit.input_fixtures import DS, SETTINGS, one_file_per_kind, put  # noqa: E402
 
 PREFIX = f"s3://bucket/satisfaction/dt={DS}/"
 
@@ -33,38 +33,6 @@ def test_day_loads_is_one_plain_load_per_kind_or_fails_without_retry(s3):
     put(client, f"charge/dt={DS}/part.csv", b"id\n")
     with pytest.raises(AirflowFailException, match="part.csv: required columns amount"):
         adapters.day_loads(DS, SETTINGS)
-
-
-def test_finance_elts_mapped_load_unmaps_into_a_contract_load_per_kind(s3):
-    from tests.editions import DAGS_FOLDER, dagbag
-
-    client, _ = s3
-    one_file_per_kind(client)
-    mapped = dagbag(DAGS_FOLDER / "finance_elt.py").dags["finance_elt"].get_task("load_input_files")
-    assert mapped.operator_class is ContractLoadOperator
-    for kwargs in adapters.day_loads(DS, SETTINGS):
-        task = mapped.unmap(kwargs)
-        assert isinstance(task, ContractLoadOperator) and (task.kind, task.path) == (kwargs["kind"], kwargs["path"])
-        assert task.retries >= 2 and {"kind", "path", "manifest"} <= set(task.template_fields)
-
-
-def test_execute_loads_the_listed_files_with_their_lines_and_lists_the_others(s3, recorded_loads):
-    client, _ = s3
-    manifest, a, b = satisfaction_day(client)
-    op = operator(manifest)
-    assert op.execute({"ds": DS, "run_id": "r1"}) == "odd schema.in_satisfaction"
-    [call] = recorded_loads
-    assert call["contract"] is SATISFACTION
-    assert_recorded_the_listed_files(call, manifest)
-    assert op.loaded_files == {PREFIX + "a.csv": len(a), PREFIX + "b.csv.gz": len(b)}  # what lineage reports
-
-
-def test_a_broken_manifest_fails_the_load_without_retry(s3, recorded_loads):
-    client, _ = s3
-    put(client, f"manifests/dt={DS}/satisfaction.json", b"not json")
-    with pytest.raises(AirflowFailException, match="not a manifest of files with their rows"):
-        operator(f"s3://bucket/manifests/dt={DS}/satisfaction.json").execute({"ds": DS, "run_id": "r1"})
-    assert recorded_loads == []
 
 
 def test_lineage_reports_each_loaded_file_and_the_table_with_the_contracts_columns(s3):
