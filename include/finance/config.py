@@ -251,3 +251,9 @@ def _cast(name: str, kind: str, raw: str):
 
 
 settings = Settings.from_env()
+
+
+def or_settings(**given) -> tuple:
+    """Each value given, or where it is None the setting its keyword names: the one home of a default that a
+    function's parameter would otherwise repeat (`or_settings(ml_seed=seed)`)."""
+    return tuple(getattr(settings, name) if value is None else value for name, value in given.items())

@@ -13,6 +13,7 @@ import time
 
 import pandas as pd
 
+from include.finance.config import or_settings
 from include.finance.contract import CONTRACTS
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ def answered(frame: pd.DataFrame):
     return frame[FEATURES].notna().all(axis=1)
 
 
-def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50) -> dict:
+def engineer_features(df: pd.DataFrame, test_size: float | None = None, seed: int | None = None,
+                      min_rows: int | None = None) -> dict:
     """Keep the usable rows of model_satisfaction and split them into a train and a test set.
 
     A customer who paid but never answered the survey has NULL scores and product type (the LEFT
@@ -50,8 +52,11 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
 
     Returns {"train": DataFrame, "test": DataFrame, "rows": {...}}; each frame holds the key, the
     features and the target (the Astro SDK's XCom round trip may reorder rows, so they travel together).
+    `test_size`, `seed` and `min_rows` not given are the settings' (ML_TEST_SIZE, ML_SEED, MIN_MODEL_ROWS).
     """
     from sklearn.model_selection import train_test_split
+
+    test_size, seed, min_rows = or_settings(ml_test_size=test_size, ml_seed=seed, min_model_rows=min_rows)
 
     columns = [KEY] + FEATURES + [TARGET]
     missing = [c for c in columns if c not in df.columns]
@@ -84,8 +89,8 @@ def engineer_features(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, 
     return {"train": train.reset_index(drop=True), "test": test.reset_index(drop=True), "rows": rows}
 
 
-def split_train_test(df: pd.DataFrame, test_size: float = 0.2, seed: int = 42, min_rows: int = 50,
-                     day: str = "") -> dict:
+def split_train_test(df: pd.DataFrame, test_size: float | None = None, seed: int | None = None,
+                     min_rows: int | None = None, day: str = "") -> dict:
     """`engineer_features` as finance_ml's task: too few rows fail it at once, since retrying cannot help."""
     from include.finance.edition import AirflowFailException
 
@@ -142,7 +147,7 @@ def cv_splitter(folds: int, seed: int):
 
 
 def train_model(features: dict, name: str, model_class: str, hyper_parameters: dict | None = None,
-                folds: int = 5, seed: int = 42, keep=None) -> dict:
+                folds: int | None = None, seed: int | None = None, keep=None) -> dict:
     """Cross-validate one model on the training set, fit it on the whole training set, score the test set.
 
     `cv_r2` is the mean R2 over `folds` seeded folds of the training set (`cv_r2_std` their spread):
@@ -156,6 +161,7 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     `keep(result, pipeline, example)`, if given, keeps the fitted Pipeline (finance_ml logs it to MLflow,
     `tracking.log_model_run`, with 5 test rows as its input example); what it returns is added to the result.
     """
+    folds, seed = or_settings(ml_cv_folds=folds, ml_seed=seed)
     from sklearn.inspection import permutation_importance
     from sklearn.metrics import r2_score
     from sklearn.model_selection import cross_val_score
@@ -196,12 +202,13 @@ def train_model(features: dict, name: str, model_class: str, hyper_parameters: d
     return {**result, **(keep(result, pipeline, X_test.head(5)) if keep else {})}
 
 
-def cv_r2_of(predict, features: dict, folds: int = 5, seed: int = 42) -> float:
+def cv_r2_of(predict, features: dict, folds: int | None = None, seed: int | None = None) -> float:
     """Mean R2 of a fixed predictor (a function of the feature frame) over the same folds `train_model` uses.
 
     With the generator's true conditional mean as `predict`, this is what the data allows on exactly
     the rows the models are cross-validated on.
     """
+    folds, seed = or_settings(ml_cv_folds=folds, ml_seed=seed)
     from sklearn.metrics import r2_score
 
     train = _sorted(features["train"])

@@ -42,6 +42,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from include.finance.config import or_settings
 from include.finance.contract import CONTRACTS, KINDS
 from include.finance.storage import part_name
 
@@ -217,10 +218,10 @@ def write_part(
     part: int,
     *,
     logical_date: dt.date,
-    customers: int = 2000,
-    scale: float = 1.0,
-    parts: int = 4,
-    seed: int = 42,
+    customers: int | None = None,
+    scale: float | None = None,
+    parts: int | None = None,
+    seed: int | None = None,
     shift_from: dt.date | None = None,
 ) -> dict[str, int]:
     """Write part `part` (of `parts`) of one day's charges and satisfaction scores as CSV text into
@@ -229,7 +230,10 @@ def write_part(
     Customers are split evenly across parts; a part is generated `BATCH_CUSTOMERS` customers at a
     time, each part from its own seeded streams, so parts can be written by separate processes.
     From `shift_from` on (if given) the customers come from the shifted population (module docstring).
+    `customers`, `scale`, `parts` and `seed` not given are the settings' (MOCK_DATA_CUSTOMERS, ...).
     """
+    customers, scale, parts, seed = or_settings(mock_data_customers=customers, mock_data_scale=scale,
+                                                mock_data_parts=parts, mock_data_seed=seed)
     n_customers = int(round(customers * scale))
     if n_customers < 1 or parts < 1 or not 0 <= part < parts:
         raise ValueError(f"need at least one customer and part 0 <= part < parts, got {n_customers=} {part=} {parts=}")
@@ -265,17 +269,20 @@ def generate_mock_data(
     out_dir: str | Path,
     logical_date: dt.date,
     *,
-    customers: int = 2000,
-    scale: float = 1.0,
-    parts: int = 4,
-    seed: int = 42,
+    customers: int | None = None,
+    scale: float | None = None,
+    parts: int | None = None,
+    seed: int | None = None,
     shift_from: dt.date | None = None,
 ) -> dict[str, list[Path]]:
     """Write every part of one day into local files; return their paths per kind (tests, benches and
     `make run DATA=...` examples; the ingestion DAG streams each part to object storage instead).
 
     Files land in `<out_dir>/charge/charge_part_NNN.csv` and `<out_dir>/satisfaction/satisfaction_part_NNN.csv`.
+    `customers`, `scale`, `parts` and `seed` not given are the settings' (`write_part`).
     """
+    customers, scale, parts, seed = or_settings(mock_data_customers=customers, mock_data_scale=scale,
+                                                mock_data_parts=parts, mock_data_seed=seed)
     if parts < 1:
         raise ValueError(f"need at least one part, got {parts=}")
     out_dir = Path(out_dir)
