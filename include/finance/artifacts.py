@@ -30,8 +30,8 @@ from include.finance.hooks import s3_hook
 log = logging.getLogger(__name__)
 
 
-def run_prefix(ts_nodash: str) -> str:
-    return storage.ml_run_prefix(settings.ml_artifacts_prefix, ts_nodash)
+def run_prefix(run_key: str) -> str:
+    return storage.ml_run_prefix(settings.ml_artifacts_prefix, run_key)
 
 
 def upload(data: bytes, key: str, s3=None) -> str:
@@ -49,14 +49,14 @@ def read(uri: str, s3=None) -> bytes:
         raise OSError(f"cannot read {uri}: {error}") from error
 
 
-def upload_plot(figure, name: str, ts_nodash: str, s3=None, mlflow_run_id: str | None = None) -> str:
+def upload_plot(figure, name: str, run_key: str, s3=None, mlflow_run_id: str | None = None) -> str:
     """A plot of `include.finance.plots` as `plots/<name>.png` of the run, and of MLflow run `mlflow_run_id`."""
     from include.finance import plots, tracking
 
     png = plots.save(figure)
     if mlflow_run_id:
         tracking.log_file(mlflow_run_id, png, f"{name}.png", "plots")
-    return upload(png, f"{run_prefix(ts_nodash)}plots/{name}.png", s3)
+    return upload(png, f"{run_prefix(run_key)}plots/{name}.png", s3)
 
 
 def library_versions() -> dict:
@@ -127,7 +127,7 @@ def day_of(dataset_events: dict | None, conf: dict | None, latest_day) -> str:
     return str(day)
 
 
-def publish_best_model(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str, day_run: dict,
+def publish_best_model(features: dict, results: list[dict], run_id: str, run_key: str, ds: str, day_run: dict,
                        dataset_events: dict | None = None, s3=None, registered_rows_sha256: str | None = None) -> dict:
     """The model with the best cross-validated R2 (logged to MLflow by its training task): its training rows and
     its model card, uploaded; returns the card. `version` (the run's key in the bucket) is the run key the model
@@ -140,15 +140,15 @@ def publish_best_model(features: dict, results: list[dict], run_id: str, ts_noda
     rows_bytes = gzip.compress(features["train"][ml.FEATURES].to_csv(index=False).encode(), mtime=0)
     digest = hashlib.sha256(rows_bytes).hexdigest()
     if registered_rows_sha256 not in (None, digest):
-        raise ValueError(f"the model of run {ts_nodash} is registered with training rows of SHA-256 "
+        raise ValueError(f"the model of run {run_key} is registered with training rows of SHA-256 "
                          f"{registered_rows_sha256}, this run's have {digest}: the day's data changed since. A "
                          "registered model is never replaced: trigger a new finance_ml run for the day instead")
-    prefix = run_prefix(ts_nodash)
+    prefix = run_prefix(run_key)
     uri = f"s3://{settings.data_bucket_name}/{prefix}"
     data = {"table": f"{settings.db_schema}.{schema.MODEL_SATISFACTION}", **source_of(dataset_events), "ds": ds}
     artifacts = {"model_card": uri + "model_card.json", "plots": uri + "plots/",
                  "training_rows": uri + "training_rows.csv.gz"}
-    card = {"run_id": run_id, "version": ts_nodash, **model_card(best, results, features["rows"], data, artifacts),
+    card = {"run_id": run_id, "version": run_key, **model_card(best, results, features["rows"], data, artifacts),
             "training_rows_sha256": digest}  # registry.candidate_of records it
     card["mlflow"]["day_run_id"] = day_run["run_id"]
     card["mlflow"]["experiment_id"] = day_run["experiment_id"]

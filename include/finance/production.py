@@ -35,14 +35,14 @@ DECISION_COLUMNS = ("ds", "run_id", "model", "version", "decision", "reason", "c
                     "incumbent_version", "serving_version", "mlflow_run_id", "mlflow_experiment_id")
 
 
-def publish_candidate(features: dict, results: list[dict], run_id: str, ts_nodash: str, ds: str, day_run: dict,
+def publish_candidate(features: dict, results: list[dict], run_id: str, run_key: str, ds: str, day_run: dict,
                       dataset_events: dict | None) -> dict:
     """`artifacts.publish_best_model`, which a rerun may not use to replace the training rows of a registered
     model; the model card also goes onto the day's MLflow run."""
     client = tracking.client()
     with tracking.reaching(client):
-        registered = registry.of_run(client, ts_nodash)
-    card = artifacts.publish_best_model(features, results, run_id, ts_nodash, ds, day_run, dataset_events,
+        registered = registry.of_run(client, run_key)
+    card = artifacts.publish_best_model(features, results, run_id, run_key, ds, day_run, dataset_events,
                                         registered_rows_sha256=registered and registered["training_rows_sha256"])
     tracking.log_file(day_run["run_id"], json.dumps(card, indent=2).encode(), "model_card.json")
     return card
@@ -124,9 +124,9 @@ def predict_customers(decided: dict) -> dict:
                 **predictions.write_predictions(conn, settings.db_schema, decided["ds"], model, serving["version"])}
 
 
-def plot_monitoring(card: dict, ts_nodash: str) -> str:
+def plot_monitoring(card: dict, run_key: str) -> str:
     with db_connection() as conn:
         rows = monitoring.history(conn, settings.db_schema, card["data"]["ds"])
     png = plots.save(plots.monitoring_history(rows))
     tracking.log_file(card["mlflow"]["day_run_id"], png, "monitoring.png", "plots")
-    return artifacts.upload(png, f"{artifacts.run_prefix(ts_nodash)}plots/monitoring.png")
+    return artifacts.upload(png, f"{artifacts.run_prefix(run_key)}plots/monitoring.png")

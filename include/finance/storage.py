@@ -33,9 +33,9 @@ def manifest_key(kind: str, ds: str) -> str:
     return f"{MANIFESTS_PREFIX}dt={ds}/{kind}.json"
 
 
-def ml_run_prefix(prefix: str, ts_nodash: str) -> str:
-    """Where one finance_ml run keeps its model card, training rows and plots (ts_nodash: the run's logical date)."""
-    return f"{prefix}/{ts_nodash}/"
+def ml_run_prefix(prefix: str, run_key: str) -> str:
+    """Where one finance_ml run keeps its model card, training rows and plots (`run_key`: the run's key, `tasks.run_key`)."""
+    return f"{prefix}/{run_key}/"
 
 
 def input_files(folder: Path, kinds: tuple[str, ...]) -> dict[str, list[str]]:
