@@ -38,11 +38,12 @@ from airflow.decorators import dag, task, task_group
 from astro import sql as aql
 from astro.table import Metadata, Table
 
-from include.finance import checks, schema, sql, tasks
+from include.finance import schema, sql, tasks
 from include.finance.config import settings
-from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.contract import CONTRACTS
+from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.operators import CleanupOperator, ContractLoadOperator, day_loads
+from include.finance.quality import gate_operators
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 IN_CHARGE, IN_SATISFACTION = CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table
@@ -85,9 +86,9 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
     template_searchpath=[str(sql.FOLDER)],  # the transforms' .sql files, read when the DAG is parsed
 )
 def finance_elt():
-    @task_group(default_args=checks.ingest_sensor_args())
+    @task_group(default_args=gate_operators.ingest_sensor_args())
     def wait_for_ingest():
-        checks.ingest_sensors()
+        gate_operators.ingest_sensors()
 
     loads = check_input_files()
     loaded = ContractLoadOperator.partial(task_id="load_input_files").expand_kwargs(loads)
@@ -95,9 +96,9 @@ def finance_elt():
 
     @task_group
     def check_loaded():
-        checks.loaded_checks()
+        gate_operators.loaded_checks()
 
-    check_model_input = checks.model_input_check()
+    check_model_input = gate_operators.model_input_check()
     successful_charges = aql.transform_file(
         "select_successful_charges.sql", task_id="select_successful_charges",
         parameters={"in_charge": _table(IN_CHARGE), "day": "{{ ds }}", "currency": settings.model_currency,
@@ -116,7 +117,7 @@ def finance_elt():
 
     @task_group
     def check_model_satisfaction():
-        checks.model_satisfaction_checks()
+        gate_operators.model_satisfaction_checks()
 
     published = staging >> check_model_satisfaction() >> publish_model_satisfaction()
 

@@ -10,7 +10,7 @@ newest day in the table).
    table has more), and the table's size for the model card.
    `split_train_test` (`@aql.dataframe`): reads them as a DataFrame, leaves out (and counts) customers
    without survey answers, stops with a clear message if too few rows remain, splits train and test.
-2. `start_tracking`: the run's MLflow run (`include/finance/tracking.py`) in the experiment
+2. `start_tracking`: the run's MLflow run (`include/finance/training/tracking.py`) in the experiment
    `MLFLOW_EXPERIMENT`, named `<day> <run key>`, on the server of the connection `mlflow_default` (or
    of MLflow's own variables, where they are set).
    `train_model_task`, mapped over `settings.models` (`include/finance/config.py`): each model is one
@@ -28,10 +28,10 @@ newest day in the table).
    and on the day's run.
 5. `publish_best_model`: the model with the best `cv_r2` (in MLflow already, from its training task):
    its `model_card.json` (with its nested run, its model's URI and the SHA-256 of its model.pkl, which
-   `include.finance.tracking.load_model` checks before unpickling) and `training_rows.csv.gz`, the
+   `include.finance.training.tracking.load_model` checks before unpickling) and `training_rows.csv.gz`, the
    features it learned from, for the drift monitoring of later days, uploaded under the same run key;
    the card also on the day's MLflow run.
-6. Models in production (`include/finance/production.py`), on MLflow's model registry: `monitor_model`
+6. Models in production (`include/finance/production/steps.py`), on MLflow's model registry: `monitor_model`
    measures the champion (the version with the alias `champion`, serving until now) on the day's rows:
    its R2 and each feature's drift, into `model_monitoring` and as metrics of the day's MLflow run, with
    an alert over `R2_DECAY` / `DRIFT_PSI_THRESHOLD`; `choose_champion` registers the new model as a
@@ -44,10 +44,10 @@ newest day in the table).
    matches its version's tag.
 7. `cleanup` (a teardown task) drops the temporary tables once everything else has finished.
 
-The work is done in `include/finance/`: `ml.py` (features, training, selection), `plots.py`,
-`artifacts.py` (the model card and what a run uploads), `tracking.py` (MLflow's runs and models),
-`production.py` with `registry.py` (the model registry on MLflow), `monitoring.py`, `drift.py` and
-`predictions.py`.
+The work is done in `include/finance/training/` (`ml.py`: features, training, selection; `plots.py`;
+`artifacts.py`: the model card and what a run uploads; `tracking.py`: MLflow's runs and models) and
+`include/finance/production/` (`steps.py`, each a task, with `registry.py`: the model registry on MLflow;
+`monitoring.py`, `drift.py` and `predictions.py`).
 """
 
 
@@ -59,8 +59,9 @@ from astro.table import Metadata, Table
 from include.finance import schema, sql, tasks
 from include.finance.config import settings
 from include.finance.dag_defaults import DAG_DEFAULTS, default_args
-from include.finance.ml import split_train_test
 from include.finance.operators import CleanupOperator
+from include.finance.production import steps
+from include.finance.training.ml import split_train_test
 
 model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
 
@@ -69,10 +70,10 @@ train_model_task = tasks.training_task()
 store_metrics = task(tasks.store_metrics)
 plot_model_results = task(tasks.plot_model_results)
 plot_comparison = task(tasks.plot_comparison)
-monitor_model = task(tasks.monitor_model)
-choose_champion = task(tasks.choose_champion)
-predict_customers = task(tasks.predict_customers)
-plot_monitoring = task(tasks.plot_monitoring)
+monitor_model = task(steps.monitor_model)
+choose_champion = task(steps.choose_champion)
+predict_customers = task(steps.predict_customers)
+plot_monitoring = task(steps.plot_monitoring)
 
 
 @task
@@ -83,7 +84,7 @@ def data_day(triggering_dataset_events=None, dag_run=None) -> str:
 @task
 def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id=None,
                        triggering_dataset_events=None) -> dict:
-    return tasks.publish_best_model(features, results, day, day_run, run_id, triggering_dataset_events)
+    return steps.publish_best_model(features, results, day, day_run, run_id, triggering_dataset_events)
 
 
 @task(multiple_outputs=False)

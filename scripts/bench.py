@@ -35,8 +35,8 @@ import threading
 from pathlib import Path
 
 from include.finance.contract import CONTRACTS
+from include.finance.ingestion.bucket import partition_prefix
 from include.finance.report import text_table
-from include.finance.storage import partition_prefix
 from scripts.bench_copy import contract_copy_baseline, copy_baseline
 from scripts.bench_dashboard import page_seconds, report
 from scripts.stack import EXECUTORS, LOCAL, Stack, log, run_pipeline, s3_client, settings

@@ -63,7 +63,7 @@ def contract_copy_baseline(stack: Stack, files: list[Path], ds: str, rounds: int
 
 
 def _contract_copy_script(conn, contract, files: list[Path], ds: str) -> str:
-    """The psql script: the load's statements (`include/finance/load.py`), each file by `\\copy` instead of `COPY FROM STDIN`."""
+    """The psql script: the load's statements (`include/finance/loading/load_day.py`), each file by `\\copy` instead of `COPY FROM STDIN`."""
     table = pgsql.Identifier(f"copy_contract_{contract.kind}")
     lines = ["BEGIN;"]
     lines.append(f"{schema.new_partition_statement(contract, pgsql.Identifier(settings.db_schema, contract.table), table, ds).as_string(conn)};")

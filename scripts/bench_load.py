@@ -29,9 +29,10 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg2  # noqa: E402
 
-from include.finance import load, load_files, schema  # noqa: E402
+from include.finance import schema
 from include.finance.contract import CHARGE  # noqa: E402
-from include.finance.mock_data import generate_mock_data  # noqa: E402
+from include.finance.ingestion.mock_data import generate_mock_data  # noqa: E402
+from include.finance.loading import load_day, load_file
 from scripts.bench_copy import copy_baseline  # noqa: E402
 from scripts.stack import LOCAL, Stack, settings  # noqa: E402
 
@@ -47,7 +48,7 @@ def read_file(path: Path):
 
 def all_bad(scale: float, folder: Path) -> tuple[Path, Path]:
     """One charge part of SCALE (part 1 of 4) as generated, and the same with one field more on every row."""
-    from include.finance.mock_data import write_part
+    from include.finance.ingestion.mock_data import write_part
 
     folder.mkdir(parents=True, exist_ok=True)
     clean, bad = folder / "charge_part_000.csv", folder / "all_bad_part_000.csv"
@@ -64,16 +65,16 @@ def vm_mb(field: str) -> float:
     return int(re.search(rf"{field}:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
 
 
-def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple[float, float, load_files.FileAudit]:
+def load_in_a_fork(stack: Stack, path: Path, ds: str, row_reader: bool) -> tuple[float, float, load_file.FileAudit]:
     """Seconds, the peak RSS (VmHWM) of a forked process that loads `path` (as an Airflow task process
     is forked), and its audit."""
     receive, send = multiprocessing.Pipe(duplex=False)
 
     def run() -> None:
         if row_reader:
-            load_files.copy_file = lambda *args: False
+            load_file.copy_file = lambda *args: False
         conn = psycopg2.connect(stack.db_uri(settings.db_name))
-        [audit] = load.load_day(conn, CHARGE, {str(path): read_file(path)}, ds, "bench", settings.db_schema)
+        [audit] = load_day.load_day(conn, CHARGE, {str(path): read_file(path)}, ds, "bench", settings.db_schema)
         conn.close()
         send.send((vm_mb("VmHWM"), audit))
 
@@ -123,13 +124,13 @@ def main() -> None:
         conn = psycopg2.connect(stack.db_uri(settings.db_name))
         schema.create_tables(conn, settings.db_schema)
         started = time.perf_counter()
-        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
+        load_day.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
         contract_seconds = time.perf_counter() - started
-        copy_file, load_files.copy_file = load_files.copy_file, lambda *args: False
+        copy_file, load_file.copy_file = load_file.copy_file, lambda *args: False
         started = time.perf_counter()
-        load.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
+        load_day.load_day(conn, CHARGE, {str(p): read_file(p) for p in files}, "2026-01-01", "bench", settings.db_schema)
         reader_seconds = time.perf_counter() - started
-        load_files.copy_file = copy_file
+        load_file.copy_file = copy_file
         conn.close()
         copy_seconds = copy_baseline(stack, files, rounds=1)
     finally:

@@ -32,9 +32,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from include.finance import ml, mock_data  # noqa: E402
 from include.finance.config import settings  # noqa: E402
 from include.finance.contract import CONTRACTS  # noqa: E402
+from include.finance.ingestion import mock_data
+from include.finance.training import ml
 
 DAY = dt.date(2026, 11, 20)
 

@@ -16,9 +16,8 @@ import inspect
 import sys
 
 import matplotlib
-from sqlalchemy.orm import configure_mappers
-
 from airflow.__main__ import main
+from sqlalchemy.orm import configure_mappers
 
 from include.finance.edition import DagBag
 
@@ -40,7 +39,7 @@ if __name__ == "__main__":
     # save_model runs it) maps each installed distribution to its modules, once per process: 0.4-2 s of CPU
     from mlflow.utils.requirements_utils import warn_dependency_requirement_mismatches
 
-    from include.finance.tracking import pip_requirements
+    from include.finance.training.tracking import pip_requirements
 
     warn_dependency_requirement_mismatches(pip_requirements())
     sys.argv = ["airflow", *sys.argv[1:]]

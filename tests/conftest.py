@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from scripts.stack import LOCAL, Stack, services_unavailable, settings
 from include.finance.config import PROJECT_ROOT
+from scripts.stack import LOCAL, Stack, services_unavailable, settings
 
 
 def process_clock() -> float:
@@ -159,13 +159,14 @@ def mlflow_env(mlflow_server, monkeypatch, request):
     registered model and experiment of the test's own (named after it): MLflow's client on them."""
     import dataclasses
 
-    from include.finance import production, registry, tracking
+    from include.finance.production import registry, steps
+    from include.finance.training import tracking
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.mlflow_url)
     monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", mlflow_server.mlflow_password)
     name = request.node.name.replace("[", "_").replace("]", "").replace("-", "_")[:60]
     own = dataclasses.replace(tracking.settings, mlflow_experiment=name, mlflow_registered_model=name)
-    for module in (tracking, registry, production):
+    for module in (tracking, registry, steps):
         monkeypatch.setattr(module, "settings", own)
     return tracking.client()

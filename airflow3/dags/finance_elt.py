@@ -15,12 +15,13 @@ each task does), with Airflow 3's own pieces where that one uses the Astro SDK (
 
 from airflow.sdk import Asset, dag, task, task_group
 
-from include.finance import checks, schema, tasks
+from include.finance import schema, tasks
 from include.finance.config import settings
 from include.finance.contract import CONTRACTS
 from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.operators_airflow3 import (AVG_PER_CUSTOMER, SUCCESSFUL_CHARGES, ContractLoadOperator, cleanup,
                                                 day_loads, transform)
+from include.finance.quality import gate_operators
 
 model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
 IN_CHARGE, IN_SATISFACTION = CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table
@@ -56,9 +57,9 @@ def publish_model_satisfaction(ds=None, data_interval_start=None, data_interval_
     doc_md=__doc__,
 )
 def finance_elt():
-    @task_group(default_args=checks.ingest_sensor_args())
+    @task_group(default_args=gate_operators.ingest_sensor_args())
     def wait_for_ingest():
-        checks.ingest_sensors()
+        gate_operators.ingest_sensors()
 
     loads = check_input_files()
     loaded = ContractLoadOperator.partial(task_id="load_input_files").expand_kwargs(loads)
@@ -66,9 +67,9 @@ def finance_elt():
 
     @task_group
     def check_loaded():
-        checks.loaded_checks()
+        gate_operators.loaded_checks()
 
-    check_model_input = checks.model_input_check()
+    check_model_input = gate_operators.model_input_check()
     successful_charges = transform(
         "select_successful_charges.sql", SUCCESSFUL_CHARGES, tables={"in_charge": IN_CHARGE},
         parameters={"day": "{{ ds }}", "currency": settings.model_currency, "max_amount": settings.max_charge_amount},
@@ -85,7 +86,7 @@ def finance_elt():
 
     @task_group
     def check_model_satisfaction():
-        checks.model_satisfaction_checks()
+        gate_operators.model_satisfaction_checks()
 
     published = staging >> check_model_satisfaction() >> publish_model_satisfaction()
 

@@ -14,7 +14,8 @@ from airflow.sdk import Asset, dag, task
 from include.finance import schema, tasks
 from include.finance.config import settings
 from include.finance.dag_defaults import DAG_DEFAULTS, default_args
-from include.finance.ml import split_train_test
+from include.finance.production import steps
+from include.finance.training.ml import split_train_test
 
 model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
 
@@ -22,10 +23,10 @@ train_model_task = tasks.training_task()
 store_metrics = task(tasks.store_metrics)
 plot_model_results = task(tasks.plot_model_results)
 plot_comparison = task(tasks.plot_comparison)
-monitor_model = task(tasks.monitor_model)
-choose_champion = task(tasks.choose_champion)
-predict_customers = task(tasks.predict_customers)
-plot_monitoring = task(tasks.plot_monitoring)
+monitor_model = task(steps.monitor_model)
+choose_champion = task(steps.choose_champion)
+predict_customers = task(steps.predict_customers)
+plot_monitoring = task(steps.plot_monitoring)
 
 
 @task
@@ -45,7 +46,7 @@ def select_model_rows(day: str):
 @task(multiple_outputs=False)  # the card travels whole
 def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id=None,
                        triggering_asset_events=None) -> dict:
-    return tasks.publish_best_model(features, results, day, day_run, run_id, triggering_asset_events)
+    return steps.publish_best_model(features, results, day, day_run, run_id, triggering_asset_events)
 
 
 @task(multiple_outputs=False)

@@ -6,7 +6,7 @@ Every DAG sets `on_failure_callback=FAILURE_CALLBACKS` in its default_args. `log
     TASK FAILED dag=finance_elt task=load_input_files[1] run=scheduled__2026-11-20T00:00:00+00:00 try=3 error=... log=http://...
 
 at ERROR level: into the task's log, or, for a task whose process died, into the log of the DAG
-processor, which then runs the callback. The model monitoring (`monitoring.py`) raises drift and decay
+processor, which then runs the callback. The model monitoring (`production/monitoring.py`) raises drift and decay
 alerts without failing anything: `notify_model_alert` writes
 
     MODEL ALERT dag=finance_ml task=monitor_model run=... ds=2026-11-29 model=... drift: product_type PSI 0.468 > 0.200 ...

@@ -80,7 +80,7 @@ class Settings:
     # Connections (defined in .env / the local stack / the deployment, never in code) and where the data is.
     aws_conn_id: str = "aws_default"
     db_conn_id: str = "postgres_default"
-    mlflow_conn_id: str = "mlflow_default"  # the MLflow tracking server and model registry (include/finance/tracking.py)
+    mlflow_conn_id: str = "mlflow_default"  # the MLflow tracking server and model registry (include/finance/training/tracking.py)
     db_schema: str = "public"
     db_host: str = ""  # default: the profile's
     db_port: int = 0  # default: the profile's
@@ -90,7 +90,7 @@ class Settings:
     # Where the results dashboard is (dashboard/app.py), for the Airflow UI's link to it (plugins/finance_dashboard.py).
     dashboard_url: str = "http://localhost:8501"
     # Object storage layout: <kind>/dt=<logical date>/<kind>_part_NNN.csv, and one manifest per kind and date
-    # that is written last and marks the partition complete (include/finance/storage.py).
+    # that is written last and marks the partition complete (include/finance/ingestion/bucket.py).
     data_bucket_name: str = "finance-elt-ml-data"
     # Sensors: seconds between checks of the deferrable S3 sensors, and when to give up waiting for a day's
     # files. An unreachable S3 endpoint fails a check; it is retried after 15, 30, 60, 120, 240 s.
@@ -117,7 +117,7 @@ class Settings:
     mock_data_customers: int = 2000  # at scale 1
     mock_data_parts: int = 4  # part files per kind
     # From this day on (an ISO date, e.g. 2026-01-03; empty: never) the generated customers buy dearer plans
-    # and their amounts follow another speed effect: a planted shift for the model monitoring (mock_data.py).
+    # and their amounts follow another speed effect: a planted shift for the model monitoring (ingestion/mock_data.py).
     mock_data_shift_from: str = ""
     # A folder with the user's own CSVs (charge/*.csv, satisfaction/*.csv, or *.csv.gz) to ingest instead of mock
     # data: a path on the machine that runs in_finance_data's tasks (on a deployment, the worker's; relative to
@@ -139,7 +139,7 @@ class Settings:
     # whose versions are the runs' best models; the serving version carries the alias `champion`.
     mlflow_experiment: str = "finance_ml"
     mlflow_registered_model: str = "finance_satisfaction"
-    # Models in production (include/finance/registry.py, drift.py): a run's best model replaces the serving one
+    # Models in production (include/finance/production/registry.py, drift.py): a run's best model replaces the serving one
     # (the champion) only if its R2 on the day's held-out rows beats the champion's on the same rows by this much.
     promotion_margin: float = 0.01
     # Monitoring alerts: an input feature whose PSI against the champion's training rows exceeds this, and a
@@ -154,7 +154,7 @@ class Settings:
     # Secrets that let the pods pull that image (Astro's names for a deployment's registry), comma-separated.
     k8s_image_pull_secrets: tuple[str, ...] = ("image-pull-secret", "per-dp-registry-pull-secret")
     # The Kubernetes secret whose keys MLFLOW_TRACKING_URI, MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD the
-    # training pods get as environment variables: where they log their models (include/finance/tracking.py).
+    # training pods get as environment variables: where they log their models (include/finance/training/tracking.py).
     k8s_mlflow_secret: str = "mlflow-tracking"
 
     @classmethod

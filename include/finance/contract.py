@@ -12,11 +12,11 @@ the declared columns before it reaches a table:
   out of range) is *rejected* with its line number, the reason and the raw text, and the other rows
   load.
 - Values are read the way PostgreSQL reads them, so that a clean file can go straight to `COPY`
-  (`include/finance/load_files.py`) and give the same rows: numbers and booleans may have spaces around
+  (`include/finance/loading/load_file.py`) and give the same rows: numbers and booleans may have spaces around
   them, booleans are PostgreSQL's spellings, text is kept as it is (an empty field is NULL; a required
   text made of spaces only is missing).
 
-This module declares the contracts and their value checks; `include/finance/reader.py` reads a file
+This module declares the contracts and their value checks; `include/finance/loading/reader.py` reads a file
 against one (`RowReader`), `include/finance/schema.py` turns one into tables and CHECK constraints.
 """
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 BIGINT_MAX = 2**63 - 1
 # Limits that keep a hostile file's cost linear and its memory bounded, the same on the COPY path
-# (include/finance/load_files.py) and in the row reader: a longer physical line is rejected as one row; a
+# (include/finance/loading/load_file.py) and in the row reader: a longer physical line is rejected as one row; a
 # record whose quoted field is still open after MAX_RECORD_LINES lines or MAX_LINE_BYTES is taken as a
 # quote never closed: its first line is rejected and reading resumes at the next line.
 MAX_LINE_BYTES = 1 << 20

@@ -4,7 +4,7 @@
 output `Table` in the database, the same lineage), loading under the data contract. Unlike
 `LoadFileOperator`, which infers column types from the first rows and matches columns by position, it
 loads into the tables `schema.create_tables` made with the declared types, matches columns by name,
-streams the files (no pandas round trip) and quarantines bad rows: see `include/finance/load.py`.
+streams the files (no pandas round trip) and quarantines bad rows: see `include/finance/loading/load_day.py`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from astro.sql.operators.cleanup import CleanupOperator as AstroCleanupOperator
 from astro.sql.operators.load_file import LoadFileOperator
 from astro.table import BaseTable, Metadata, Table
 
-from include.finance import hooks
+from include.finance import connections
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS, ContractError
-from include.finance.input_files import checked_day_inputs, load_input_files
+from include.finance.loading.day_files import checked_day_inputs, load_input_files
 
 
 class ContractLoadOperator(LoadFileOperator):
@@ -43,9 +43,9 @@ class ContractLoadOperator(LoadFileOperator):
         if self.output_table.name != CONTRACTS[self.kind].table:
             raise ValueError(f"the {self.kind} contract loads into {CONTRACTS[self.kind].table}, not {self.output_table.name}")
         try:
-            with hooks.db_connection(self.output_table.conn_id) as conn:
+            with connections.db_connection(self.output_table.conn_id) as conn:
                 self.loaded_files = load_input_files(
-                    hooks.s3_hook(self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
+                    connections.s3_hook(self.input_file.conn_id), conn, self.kind, self.input_file.path, self.manifest,
                     context["ds"], context["run_id"], self.output_table.metadata.schema, self.log)
         except ContractError as error:  # the files will not change by themselves: no retry
             raise AirflowFailException(str(error)) from error

@@ -13,19 +13,19 @@ Airflow 3 only: it imports `airflow.sdk`.
 
 from __future__ import annotations
 
-from include.finance.edition import AirflowFailException
 from airflow.providers.common.sql.operators.sql import SQLExecuteQueryOperator
 from airflow.sdk import BaseOperator
 
 from include.finance import sql
 from include.finance.config import Settings, settings
 from include.finance.contract import CONTRACTS, ContractError
+from include.finance.edition import AirflowFailException
 from include.finance.sql import quoted
 
 
 def day_loads(ds: str, settings: Settings) -> list[dict]:
     """The ContractLoadOperator arguments of the day, one per kind (`input_files.checked_day_inputs`)."""
-    from include.finance.input_files import checked_day_inputs
+    from include.finance.loading.day_files import checked_day_inputs
 
     return [{"kind": kind, "path": path, "manifest": manifest}
             for kind, (path, manifest) in checked_day_inputs(ds, settings).items()]
@@ -46,8 +46,8 @@ class ContractLoadOperator(BaseOperator):
         self.loaded_files: dict[str, int] = {}  # s3:// path -> bytes, of the files the last run loaded
 
     def execute(self, context) -> str:
-        from include.finance.hooks import db_connection, s3_hook
-        from include.finance.input_files import load_input_files
+        from include.finance.connections import db_connection, s3_hook
+        from include.finance.loading.day_files import load_input_files
 
         try:
             with db_connection(self.conn_id) as conn:
@@ -64,7 +64,7 @@ class ContractLoadOperator(BaseOperator):
         from airflow.providers.openlineage.extractors import OperatorLineage
         from airflow.sdk import BaseHook
 
-        from include.finance.input_files import split_s3_path
+        from include.finance.loading.day_files import split_s3_path
 
         contract = CONTRACTS[self.kind]
         inputs = [Dataset(namespace=f"s3://{bucket}", name=key)
@@ -107,7 +107,7 @@ def select_rows(file: str, tables: dict[str, str], parameters: dict):
 
     import pandas as pd
 
-    from include.finance.hooks import db_connection
+    from include.finance.connections import db_connection
 
     with db_connection() as conn, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="pandas only supports SQLAlchemy", category=UserWarning)

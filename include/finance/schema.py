@@ -16,9 +16,10 @@ import logging
 import psycopg2
 from psycopg2 import sql as pgsql
 
-from include.finance import ml, sql
-from include.finance.sql import quoted
+from include.finance import sql
 from include.finance.contract import CONTRACTS, Contract, text
+from include.finance.sql import quoted
+from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 

@@ -10,58 +10,46 @@ dataset (Airflow 2) or asset (Airflow 3) a task emits, and the name of the trigg
 from __future__ import annotations
 
 from include.finance.config import settings
+from include.finance.connections import db_connection, s3_hook
 from include.finance.contract import KINDS
 from include.finance.edition import get_current_context, task
-from include.finance.hooks import db_connection, s3_hook
-
-
-def run_key() -> str:
-    """The run's key in the bucket (`ml-runs/<key>/`), also its model's version: its logical date's `ts_nodash`;
-    a run Airflow 3 starts for an asset event has no logical date: then when it was due (`run_after`)."""
-    context = get_current_context()
-    return context.get("ts_nodash") or context["dag_run"].run_after.strftime("%Y%m%dT%H%M%S")
-
-
-def events_by_uri(events) -> dict:
-    """The events that triggered a run by their dataset's (Airflow 2: already) or asset's (Airflow 3) URI."""
-    return {getattr(key, "uri", key): list(events[key]) for key in events or {}}
-
+from include.finance.run_context import events_by_uri, run_key
 
 # --- in_finance_data ---------------------------------------------------------------------------------
 
 def clear_partition(ds=None) -> int:
     """Remove the day's old files and manifests: a rerun must not keep stale parts."""
-    from include.finance import storage
+    from include.finance.ingestion import bucket
 
-    return storage.clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
+    return bucket.clear_partition(s3_hook(), settings.data_bucket_name, ds, KINDS)
 
 
 def plan_parts() -> list[dict]:
     """One entry per upload_part task: a generated part number, or one of the user's files."""
-    from include.finance import storage
+    from include.finance.ingestion import bucket
 
-    return storage.plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
+    return bucket.plan_parts(settings.input_data_dir, KINDS, settings.mock_data_parts)
 
 
 def upload_part(part: dict, ds=None, logical_date=None) -> list[dict]:
     """Produce one part and stream it to the bucket; report each object's key, rows and bytes."""
     from functools import partial
 
-    from include.finance import mock_data, storage
+    from include.finance.ingestion import bucket, mock_data
 
     get_current_context()["part_label"] = part.get("file") or f"part {part['part']}"  # the map_index_template's
     generate = partial(mock_data.write_part, logical_date=logical_date.date(), customers=settings.mock_data_customers,
                        scale=settings.mock_data_scale, parts=settings.mock_data_parts, seed=settings.mock_data_seed,
                        shift_from=settings.shift_from)
-    return storage.upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
+    return bucket.upload_part(s3_hook(), settings.data_bucket_name, ds, part, KINDS, generate)
 
 
 def write_manifests(reports: list[list[dict]], ds=None) -> list[str]:
     """Mark the day complete, after every part is uploaded and found in the bucket."""
-    from include.finance import storage
+    from include.finance.ingestion import bucket
 
     uploaded = [report for part in reports for report in part]
-    return storage.write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
+    return bucket.write_manifests(s3_hook(), settings.data_bucket_name, ds, uploaded, KINDS)
 
 
 # --- finance_elt -------------------------------------------------------------------------------------
@@ -77,7 +65,7 @@ def create_tables() -> None:
 def audit_model_input(ds=None, run_id=None) -> dict:
     """Count what the day's model table will leave out (charges in other currencies or with an
     implausible amount, survey answers without charges) into model_input_audit; the rows stay loaded."""
-    from include.finance import model_input
+    from include.finance.quality import model_input
 
     with db_connection() as conn:
         return model_input.audit_model_input(conn, settings.db_schema, ds, run_id, settings.model_currency,
@@ -102,8 +90,8 @@ def train(features: dict, name: str, model_class: str, hyper_parameters: dict, f
           day_run: dict) -> dict:
     """One model, trained and logged as a nested run of the day's MLflow run `day_run`."""
     # imported here: in a Kubernetes pod this function's source is all that runs
-    from include.finance.ml import train_model
-    from include.finance.tracking import log_model_run
+    from include.finance.training.ml import train_model
+    from include.finance.training.tracking import log_model_run
 
     return train_model(features, name, model_class, hyper_parameters, folds, seed,
                        keep=lambda result, pipeline, example: log_model_run(day_run, result, pipeline, example))
@@ -134,7 +122,8 @@ def training_task():
 
 
 def store_metrics(results: list[dict], run_id=None) -> int:
-    from include.finance import metrics, schema
+    from include.finance import schema
+    from include.finance.training import metrics
 
     with db_connection() as conn:
         return metrics.store_metrics(conn, settings.db_schema, schema.MODEL_METRICS, run_id, list(results))
@@ -142,7 +131,7 @@ def store_metrics(results: list[dict], run_id=None) -> int:
 
 def plot_model_results(model_results: dict) -> str:
     """One model's plot, in the bucket and on its nested MLflow run."""
-    from include.finance import artifacts, plots
+    from include.finance.training import artifacts, plots
 
     return artifacts.upload_plot(plots.predicted_vs_true(model_results), model_results["model"], run_key(),
                                  mlflow_run_id=model_results["mlflow_run_id"])
@@ -150,7 +139,7 @@ def plot_model_results(model_results: dict) -> str:
 
 def plot_comparison(results: list[dict], day_run: dict) -> str:
     """Every model's scores side by side, in the bucket and on the day's MLflow run."""
-    from include.finance import artifacts, plots
+    from include.finance.training import artifacts, plots
 
     return artifacts.upload_plot(plots.model_comparison(list(results)), "comparison", run_key(),
                                  mlflow_run_id=day_run["run_id"])
@@ -158,7 +147,7 @@ def plot_comparison(results: list[dict], day_run: dict) -> str:
 
 def start_tracking(day: str, run_id: str, events) -> dict:
     """The day's run in MLflow (`tracking.start_day_run`), which each model's training logs a nested run under."""
-    from include.finance import artifacts, tracking
+    from include.finance.training import artifacts, tracking
 
     key = run_key()
     return tracking.start_day_run(key, day, run_id, artifacts.source_of(events_by_uri(events)),
@@ -167,38 +156,9 @@ def start_tracking(day: str, run_id: str, events) -> dict:
 
 def data_day(events, conf) -> str:
     """The day of model_satisfaction the run works on (`artifacts.day_of`)."""
-    from include.finance import artifacts, schema
+    from include.finance import schema
+    from include.finance.training import artifacts
 
     with db_connection() as conn:
         return artifacts.day_of(events_by_uri(events), conf,
                                 lambda: schema.latest_day(conn, settings.db_schema, schema.MODEL_SATISFACTION))
-
-
-def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id: str, events) -> dict:
-    from include.finance import production
-
-    return production.publish_candidate(features, list(results), run_id, run_key(), day, day_run, events_by_uri(events))
-
-
-def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
-    from include.finance import production
-
-    return production.monitor(features, card, card["data"]["ds"], run_id, get_current_context())
-
-
-def choose_champion(features: dict, card: dict) -> dict:
-    from include.finance import production
-
-    return production.choose_champion(features, card)
-
-
-def predict_customers(decided: dict) -> dict:
-    from include.finance import production
-
-    return production.predict_customers(decided)
-
-
-def plot_monitoring(card: dict) -> str:
-    from include.finance import production
-
-    return production.plot_monitoring(card, run_key())

@@ -49,15 +49,14 @@ class MLflow:
         return local_secret(self.state_dir / "mlflow_password")
 
     def mlflow_connection(self) -> dict:
-        """The Airflow connection the tasks log to the server with (`include/finance/tracking.py`)."""
+        """The Airflow connection the tasks log to the server with (`include/finance/training/tracking.py`)."""
         return {"conn_type": "http", "host": "127.0.0.1", "port": self.mlflow_port, "schema": "http",
                 "login": MLFLOW_USER, "password": self.mlflow_password}
 
     def mlflow_client(self):
         """MLflow's client on the server, logged in as the tasks are (the scripts' summary and tests read through it)."""
+        from include.finance.training.tracking import client_settings
         from mlflow import MlflowClient
-
-        from include.finance.tracking import client_settings
 
         client_settings()
         os.environ.update(MLFLOW_TRACKING_USERNAME=MLFLOW_USER, MLFLOW_TRACKING_PASSWORD=self.mlflow_password)

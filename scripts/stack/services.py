@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from include.finance.airflow_api import AirflowAPI
-from include.finance.storage import MANIFESTS_PREFIX
+from include.finance.ingestion.bucket import MANIFESTS_PREFIX
 
 from .airflow import AIRFLOW_PROCESSES, CELERY_WORKERS, EXECUTORS, Airflow, isolated
-from .common import (AIRFLOW_3, LOCAL, PROJECT_ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all, kill_group, log,
-                     port_holder, process_tree, reap, settings)
+from .common import (AIRFLOW_3, LOCAL, PROJECT_ROOT, UI_PASSWORD, UI_USER, StackError, group_alive, kill_all,
+                     kill_group, log, port_holder, process_tree, reap, settings)
 from .dashboard import Dashboard, dashboard_unavailable
 from .mlflow import MLflow, mlflow_unavailable
 from .postgres import Postgres, find_pg_bin

@@ -13,16 +13,10 @@ from psycopg2 import sql as pgsql
 
 from include.finance import sql
 from include.finance.contract import CONTRACTS
+from include.finance.ingestion.bucket import ml_run_prefix
 from include.finance.report import model_table
-from include.finance.schema import (
-    CUSTOMER_PREDICTIONS,
-    LOAD_AUDIT,
-    MODEL_INPUT_AUDIT,
-    MODEL_METRICS,
-    MODEL_MONITORING,
-    MODEL_SATISFACTION,
-)
-from include.finance.storage import ml_run_prefix
+from include.finance.schema import (CUSTOMER_PREDICTIONS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS,
+                                    MODEL_MONITORING, MODEL_SATISFACTION)
 
 from .api import run_task_instances
 from .common import PROJECT_ROOT, settings
@@ -50,7 +44,7 @@ def select(cur, table: str, columns: tuple[str, ...] = (), largest_first: str = 
 
 def ml_version(ml_run: dict) -> str:
     """A finance_ml run's key in the bucket, which the model registry calls its model's version."""
-    # tasks.run_key: Airflow 3 starts an asset-triggered run without a logical date, due at its run_after
+    # run_context.run_key: Airflow 3 starts an asset-triggered run without a logical date, due at its run_after
     return dt.datetime.fromisoformat(ml_run.get("logical_date") or ml_run["run_after"]).strftime("%Y%m%dT%H%M%S")
 
 
@@ -61,7 +55,7 @@ def ml_artifacts_prefix(ml_run: dict) -> str:
 
 def production(cur, client, each_day: list[dict]) -> dict:
     """Per day run: the model registry's decision (from MLflow), the monitoring rows, the predictions written back."""
-    from include.finance import registry
+    from include.finance.production import registry
 
     days = {}
     for runs in each_day:
@@ -83,7 +77,7 @@ def production(cur, client, each_day: list[dict]) -> dict:
 def tracking(stack, client) -> dict:
     """Where the runs and models are in MLflow, read back from its server: the experiment, the registered model and
     the version with the alias `champion`."""
-    from include.finance import registry
+    from include.finance.production import registry
 
     experiment = client.get_experiment_by_name(settings.mlflow_experiment)
     champion = registry.champion(client)

@@ -16,7 +16,7 @@ class MLflowWalk:
         HTTP basic auth once (a page whose URL holds the login cannot fetch), then opens the pages without it."""
         from selenium.webdriver.common.by import By
 
-        from include.finance.registry import CHAMPION
+        from include.finance.production.registry import CHAMPION
         from scripts.stack.mlflow import MLFLOW_USER
 
         url = self.stack.mlflow_url

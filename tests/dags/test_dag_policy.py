@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from include.finance import alerts
+from include.finance.config import DAG_IDS, PROJECT_ROOT
 from tests import editions
 from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, DAGS_FOLDER, MappedOperator
-from include.finance.config import DAG_IDS, PROJECT_ROOT
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ def test_policy(dagbag, dag_id):
         assert alerts.log_failure in (task.on_failure_callback or []), f"{dag_id}.{task.task_id} fails silently"
 
 
-# finance_elt's quality gates: data checks in the database (include/finance/checks.py)
+# finance_elt's quality gates: data checks in the database (include/finance/quality/gate_operators.py)
 GATES = {
     "finance_elt": {"check_loaded.check_in_charge_columns", "check_loaded.check_in_charge_rows",
                     "check_loaded.check_charge_rejected_share", "check_loaded.check_in_satisfaction_columns",
@@ -63,8 +63,8 @@ def test_a_quality_gate_fails_at_once_and_every_task_keeps_its_retries(dagbag, d
     """A data check gives the same answer on the same rows: a failing gate raises GateFailed, an
     AirflowFailException, which Airflow does not retry. Its retries stay for what a retry mends (the
     database restarting), as every task's do (an outage or a restart passes)."""
-    from include.finance.checks import GateFailed, RowsColumnCheckOperator, TableGateOperator
     from include.finance.edition import AirflowFailException
+    from include.finance.quality.gate_operators import GateFailed, RowsColumnCheckOperator, TableGateOperator
 
     dag = dagbag.dags[dag_id]
     assert check_tasks(dag) == GATES[dag_id], "every data check is a gate of the list above"
@@ -175,8 +175,8 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     assert container["command"][:2] == ["bash", "-cx"]
     assert "python /tmp/script.py /tmp/script.in /airflow/xcom/return.json" in container["command"][2]
     script = base64.b64decode(next(e["value"] for e in container["env"] if e["name"] == "__PYTHON_SCRIPT")).decode()
-    assert "from include.finance.ml import train_model" in script
-    assert "from include.finance.tracking import log_model_run" in script
+    assert "from include.finance.training.ml import train_model" in script
+    assert "from include.finance.training.tracking import log_model_run" in script
 
     def imports(source: str) -> set[str]:
         names = set()
@@ -262,8 +262,8 @@ def test_the_input_files_are_read_only_after_the_sensors_saw_them(dagbag):
 def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_retry(dagbag, rows):
     import pandas as pd
 
-    from include.finance import ml
     from include.finance.edition import AirflowFailException
+    from include.finance.training import ml
 
     table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
     split_train_test = dagbag.dags["finance_ml"].get_task("split_train_test").python_callable

@@ -12,10 +12,10 @@ import json
 import psycopg2
 import pytest
 
-from include.finance import load, load_files
+from include.finance.loading import load_day, load_file
 from include.finance.contract import SATISFACTION
-from include.finance.input_files import check_input_files
-from include.finance.mock_data import generate_mock_data
+from include.finance.loading.day_files import check_input_files
+from include.finance.ingestion.mock_data import generate_mock_data
 from tests.editions import AIRFLOW_3
 
 from tests.db.load_helpers import (BUCKET, CHARGE_HEADER, SAT_HEADER, SCHEMA, audit, clear, db, put, query,  # noqa: F401
@@ -133,12 +133,12 @@ def test_the_audit_counts_the_rows_that_landed_so_its_identity_can_fail(db, s3, 
     clear(s3, ds)
     put(s3, ds, "charge", "part_000.csv", CATALOGUE["i_duplicates.csv"][0])
     assert audit(db, ds, "charge") == {}
-    drop_duplicates = load.drop_duplicates
-    monkeypatch.setattr(load, "drop_duplicates", lambda *args: drop_duplicates(*args) and {})  # deletes, reports none
+    drop_duplicates = load_day.drop_duplicates
+    monkeypatch.setattr(load_day, "drop_duplicates", lambda *args: drop_duplicates(*args) and {})  # deletes, reports none
     with pytest.raises(psycopg2.errors.CheckViolation, match="load_audit"):
         run_load("charge", ds)
     assert audit(db, ds, "charge") == {}
-    monkeypatch.setattr(load, "drop_duplicates", drop_duplicates)
+    monkeypatch.setattr(load_day, "drop_duplicates", drop_duplicates)
     run_load("charge", ds)
     assert {file: counts[:4] for file, counts in audit(db, ds, "charge").items()} == {"part_000.csv": (3, 2, 0, 1)}
 
@@ -243,7 +243,7 @@ def test_a_line_of_max_line_bytes_loads_by_either_path_and_one_byte_more_is_reje
     when COPY refuses another row of its file; one byte more makes COPY give its file up, and the row
     reader rejects that row alone."""
     from include.finance.contract import MAX_LINE_BYTES
-    from include.finance.input_files import CHUNK_BYTES
+    from include.finance.loading.day_files import CHUNK_BYTES
 
     def row(customer: str, size: int) -> bytes:
         start = f"{customer},1,2,3,basic,".encode()  # then an unknown column, as long as it takes
@@ -255,7 +255,7 @@ def test_a_line_of_max_line_bytes_loads_by_either_path_and_one_byte_more_is_reje
              "s3://x/over.csv": header + row("cus_4", MAX_LINE_BYTES + 1) + b"cus_5,4,5,6,premium,n\n"}
     assert [len(body.split(b"\n")[1]) for body in files.values()] == [MAX_LINE_BYTES, MAX_LINE_BYTES, MAX_LINE_BYTES + 1]
     conn = psycopg2.connect(stack.db_uri("finance"))
-    audits = load.load_day(conn, SATISFACTION, {
+    audits = load_day.load_day(conn, SATISFACTION, {
         name: (lambda body=body: iter([body[i:i + CHUNK_BYTES] for i in range(0, len(body), CHUNK_BYTES)]))
         for name, body in files.items()}, ds, "limit", SCHEMA)
     conn.close()
@@ -329,5 +329,5 @@ def test_clean_files_go_by_copy_and_give_the_rows_the_row_reader_gives(db, s3, t
     assert [(r[1], r[2], r[3], r[8], r[9], r[11]) for r in edge] == [
         ("ch_e1", 1500, 1500, "  spaces kept  ", False, None), ("ch_e2", 42, 0, 'quoted, with "quotes"', True, None)]
 
-    monkeypatch.setattr(load_files, "copy_file", lambda *args: False)  # every file through the row reader
+    monkeypatch.setattr(load_file, "copy_file", lambda *args: False)  # every file through the row reader
     assert load_both_kinds() == (tables, audits, {"row reader"})

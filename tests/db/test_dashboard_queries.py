@@ -7,7 +7,9 @@ import pytest
 from psycopg2 import sql
 
 from dashboard import queries
-from include.finance import metrics, monitoring, predictions, production, schema
+from include.finance import schema
+from include.finance.production import monitoring, predictions, steps
+from include.finance.training import metrics
 from tests.conftest import free_port
 from tests.db.test_production import SpeedModel
 
@@ -67,8 +69,8 @@ def conn(schema_db):
     predictions.write_predictions(conn, SCHEMA, DAY, SpeedModel(), "1")
     metrics.store_metrics(conn, SCHEMA, schema.MODEL_METRICS, "ml_1", [result("Ridge", 0.8), result("Forest", 0.85)])
     metrics.store_metrics(conn, SCHEMA, schema.MODEL_METRICS, "ml_0", [result("Lasso", 0.99)])  # another run's
-    production.store_decision(conn, SCHEMA, decided(DAY, "ml_1", "1", "not promoted"), "7")
-    production.store_decision(conn, SCHEMA, decided(DAY, "ml_1", "1", "promoted", "Forest"), "7")  # a retry's
+    steps.store_decision(conn, SCHEMA, decided(DAY, "ml_1", "1", "not promoted"), "7")
+    steps.store_decision(conn, SCHEMA, decided(DAY, "ml_1", "1", "promoted", "Forest"), "7")  # a retry's
     monitoring.store(conn, SCHEMA, DAY, "ml_1", [
         {"model_version": "1", "metric": "r2", "feature": "", "value": 0.7, "threshold": 0.6, "alert": False},
         {"model_version": "1", "metric": "psi", "feature": "product_type", "value": 0.3, "threshold": 0.2, "alert": True},

@@ -1,14 +1,15 @@
 """Every quality gate of finance_elt on small tables in the real PostgreSQL: it passes on good rows, and a
 failure says what it measured against what it allows (the setting's name and value) in the data's words,
 not the check operator's query and results. The operators are the ones the DAG files place
-(`include/finance/checks.py`), built with settings of their own; tests/e2e/test_gates_explained.py sees the
+(`include/finance/quality/gate_operators.py`), built with settings of their own; tests/e2e/test_gates_explained.py sees the
 same messages in the task logs of real runs."""
 
 import pytest
 
-from include.finance import checks, schema, sql
+from include.finance import schema, sql
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS
+from include.finance.quality import gate_operators
 
 pytestmark = pytest.mark.integration
 
@@ -33,9 +34,9 @@ def t(name: str) -> str:
 
 
 def task(task_id: str, built=None):
-    """The gate `task_id` as checks.py builds it for the DAG files (with `built`'s settings)."""
+    """The gate `task_id` as quality/gate_operators.py builds it for the DAG files (with `built`'s settings)."""
     s = built or settings()
-    tasks = [*checks.loaded_checks(s), checks.model_input_check(s), *checks.model_satisfaction_checks(s)]
+    tasks = [*gate_operators.loaded_checks(s), gate_operators.model_input_check(s), *gate_operators.model_satisfaction_checks(s)]
     return next(op for op in tasks if op.task_id == task_id)
 
 
@@ -44,7 +45,7 @@ def run(op, day: str = DAY) -> str | None:
     op.render_template_fields({"ds": day})
     try:
         op.execute({"ds": day})
-    except checks.GateFailed as failed:
+    except gate_operators.GateFailed as failed:
         message = str(failed)
         assert "SELECT" not in message and "check_result" not in message, "the provider's report is not the message"
         return message
@@ -103,7 +104,7 @@ def test_the_loaded_gates_pass_on_a_good_day(db):
     surveys(db, [(f"cus_{i}", 1, 2, 3) for i in range(1, 4)])
     for kind in ("charge", "satisfaction"):
         audit_file(db, kind, "part.csv", read=3, loaded=3)
-    assert {op.task_id: run(op) for op in checks.loaded_checks(settings())} == {
+    assert {op.task_id: run(op) for op in gate_operators.loaded_checks(settings())} == {
         "check_in_charge_columns": None, "check_in_charge_rows": None, "check_charge_rejected_share": None,
         "check_in_satisfaction_columns": None, "check_in_satisfaction_rows": None,
         "check_satisfaction_rejected_share": None}
@@ -196,7 +197,7 @@ def test_a_day_the_audit_did_not_count_fails_saying_so(db):
 
 def test_the_model_table_gates_pass_on_enough_good_customers(db):
     staging(db, [(f"cus_{i}", 1, 2, 3, 100.5) for i in range(50)])
-    assert [run(op) for op in checks.model_satisfaction_checks(settings())] == [None, None]
+    assert [run(op) for op in gate_operators.model_satisfaction_checks(settings())] == [None, None]
 
 
 def test_a_model_table_of_too_few_customers_says_how_many_and_what_the_day_had(db):
@@ -234,7 +235,7 @@ def test_when_the_words_cannot_be_found_the_checks_own_failure_stands(db, monkey
     op.render_template_fields({"ds": DAY})
     with pytest.raises(AirflowException, match="few_orphan_surveys") as failed:
         op.execute({"ds": DAY})
-    assert not isinstance(failed.value, checks.GateFailed)
+    assert not isinstance(failed.value, gate_operators.GateFailed)
 
 
 def test_the_staging_table_named_here_is_the_one_the_gates_read():

@@ -6,7 +6,8 @@ gates that stop a day (too many rejects, no rows, implausible amounts, orphan su
 import psycopg2
 import pytest
 
-from include.finance import load, load_files, schema
+from include.finance import schema
+from include.finance.loading import load_day, load_file
 from include.finance.contract import SATISFACTION
 
 from tests.db.load_helpers import (BUCKET, CHARGE_HEADER, SAT_HEADER, SCHEMA, audit, clear, db, put, query,  # noqa: F401
@@ -44,14 +45,14 @@ def test_a_failed_load_leaves_the_previous_day_untouched(stack, db, s3):
     files = {"s3://x/part_000.csv": lambda: iter([SAT_HEADER + b"cus_9,1,1,1,basic\n"]), "s3://x/part_001.csv": broken}
     conn = psycopg2.connect(stack.db_uri("finance"))
     with pytest.raises(ConnectionError):
-        load.load_day(conn, SATISFACTION, files, ds, "bad", SCHEMA)
+        load_day.load_day(conn, SATISFACTION, files, ds, "bad", SCHEMA)
     conn.close()
     assert (snapshot(db, "in_satisfaction"), audit(db, ds, "satisfaction")) == before
     assert query(db, "SELECT count(*) FROM pg_tables WHERE tablename LIKE %s", "%_new") == [(0,)]
 
 
 def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_everything(stack, db, s3, monkeypatch):
-    monkeypatch.setattr(load_files, "COPY_BUFFER_BYTES", 4096)  # rows reach the server in many COPY batches
+    monkeypatch.setattr(load_file, "COPY_BUFFER_BYTES", 4096)  # rows reach the server in many COPY batches
     ds = "2026-03-21"
     clear(s3, ds)
     rows = b"".join(b"cus_%d,%d,5,5,basic\n" % (i, i % 11) for i in range(5000))
@@ -66,7 +67,7 @@ def test_a_database_restart_during_a_load_fails_it_cleanly_and_the_retry_loads_e
 
     conn = psycopg2.connect(stack.db_uri("finance"))
     with pytest.raises(psycopg2.Error, match="(?i)connection|terminat"):
-        load.load_day(conn, SATISFACTION, {"s3://x/part_000.csv": restart_midway}, ds, "attempt_1", SCHEMA)
+        load_day.load_day(conn, SATISFACTION, {"s3://x/part_000.csv": restart_midway}, ds, "attempt_1", SCHEMA)
     conn.close()
     run_load("satisfaction", ds, run_id="attempt_2")  # what the task's retry does
     conn = psycopg2.connect(stack.db_uri("finance"))

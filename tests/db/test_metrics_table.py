@@ -2,7 +2,7 @@
 
 import pytest
 
-from include.finance.metrics import store_metrics
+from include.finance.training.metrics import store_metrics
 
 pytestmark = pytest.mark.integration
 

@@ -7,8 +7,9 @@ import urllib.request
 
 import pytest
 
-from include.finance import ml, registry, tracking
-from include.finance.registry import CHALLENGER, CHAMPION
+from include.finance.production import registry
+from include.finance.production.registry import CHALLENGER, CHAMPION
+from include.finance.training import ml, tracking
 from tests.unit.model_tables import BOOSTING, LINEAR, satisfaction_table
 
 pytestmark = pytest.mark.integration

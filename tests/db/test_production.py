@@ -3,7 +3,8 @@ written back, the monitoring rows. The model registry's decisions are in MLflow:
 
 import pytest
 
-from include.finance import ml, monitoring, predictions
+from include.finance.production import monitoring, predictions
+from include.finance.training import ml
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ audit, and the tables `schema.create_tables` makes."""
 import pytest
 
 from include.finance import schema, sql
-from include.finance.model_input import audit_model_input
+from include.finance.quality.model_input import audit_model_input
 
 pytestmark = pytest.mark.integration
 

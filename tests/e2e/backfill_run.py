@@ -9,7 +9,6 @@ from scripts.stack import run_pipeline
 from scripts.stack.pipeline import forget_models, run_days
 from tests.e2e.faults import dag_run, finished_state, one_value
 
-
 BACKFILL_DAYS = 4
 
 
@@ -113,7 +112,7 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
     registered model's aliases, and the day's predictions by model version, read after it succeeded."""
     import psycopg2
 
-    from include.finance import registry
+    from include.finance.production import registry
     from scripts.stack import unpause, wait_for
     from scripts.stack.api import trigger_with_conf
     from scripts.stack.pipeline import dags_loaded

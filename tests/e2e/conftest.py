@@ -96,7 +96,7 @@ def input_dir(stack):
 
     from include.finance.config import settings
     from include.finance.contract import MAX_LINE_BYTES
-    from include.finance.mock_data import generate_mock_data
+    from include.finance.ingestion.mock_data import generate_mock_data
 
     folder = stack.state_dir / "input"
     files = generate_mock_data(folder, dt.date(2026, 1, 1), customers=settings.mock_data_customers,
@@ -146,7 +146,7 @@ def run_stopping_days(stack) -> dict:
     check_input_files."""
     from scripts.stack import s3_client, settings, trigger, wait_for
 
-    from include.finance.storage import manifest_key, partition_prefix
+    from include.finance.ingestion.bucket import manifest_key, partition_prefix
 
     client, bucket, found = s3_client(stack), settings.data_bucket_name, {}
     for day, (files, absent, _) in STOPPING_DAYS.items():

@@ -14,14 +14,13 @@ from pathlib import Path
 from scripts.stack import AIRFLOW_3, group_alive, reap
 from tests.conftest import clone_processes
 
-
 S3_OUTAGE_SECONDS = 60
 
 
 def s3_outage(stack, outage: dict) -> None:
     """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
     (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
-    from include.finance.storage import MANIFESTS_PREFIX
+    from include.finance.ingestion.bucket import MANIFESTS_PREFIX
 
     stack.stop_s3()
     outage["from"] = dt.datetime.now(dt.timezone.utc)
@@ -101,7 +100,8 @@ def in_worker(stack, name: str, command: str) -> subprocess.CompletedProcess:
 def probe_worker_isolation(stack) -> dict:
     """What each worker sees: its host name, whether another worker's /tmp file is visible, whether it
     can write into include/."""
-    from scripts.stack import CELERY_WORKERS, PROJECT_ROOT as PROJECT
+    from scripts.stack import CELERY_WORKERS
+    from scripts.stack import PROJECT_ROOT as PROJECT
 
     first, second = CELERY_WORKERS
     seen = {name: in_worker(stack, name, "hostname").stdout.strip() for name in CELERY_WORKERS}

@@ -98,7 +98,7 @@ def failure_message(log: str) -> str | None:
 
 def _manifest_rows(body: bytes) -> int:
     """What in_finance_data lists for a file (storage.data_rows)."""
-    from include.finance.storage import data_rows
+    from include.finance.ingestion.bucket import data_rows
 
     with tempfile.NamedTemporaryFile(suffix=".csv") as file:
         file.write(body)
@@ -125,9 +125,8 @@ def _temporary_tables(stack) -> list[str]:
 def run_gate_days(stack) -> dict:
     """Each of GATE_DAYS through finance_elt: its run's state, its tasks' states and tries, and the log of each
     gate task that failed; the temporary tables left after the last day."""
+    from include.finance.ingestion.bucket import manifest_key, partition_prefix
     from scripts.stack import s3_client, settings, trigger, wait_for
-
-    from include.finance.storage import manifest_key, partition_prefix
 
     client, bucket, found = s3_client(stack), settings.data_bucket_name, {}
     for day, scenario in GATE_DAYS.items():

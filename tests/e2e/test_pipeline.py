@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from include.finance import ml, mock_data
 from include.finance.config import PROJECT_ROOT, settings
+from include.finance.ingestion import mock_data
+from include.finance.training import ml
 from scripts.stack import AIRFLOW_3, AIRFLOW_PROCESSES
 
 pytestmark = pytest.mark.integration
@@ -175,7 +176,8 @@ def test_each_model_is_a_nested_mlflow_run_and_the_best_is_a_version_and_the_cha
     models:/<name>@champion after its SHA-256 is checked."""
     from sklearn.metrics import r2_score
 
-    from include.finance import registry, tracking
+    from include.finance.production import registry
+    from include.finance.training import tracking
 
     card, client = pipeline["model_card"], mlflow_server.mlflow_client()
     day_run = client.get_run(card["mlflow"]["day_run_id"])

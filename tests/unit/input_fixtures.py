@@ -9,8 +9,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from include.finance import hooks, load
+from include.finance import connections
 from include.finance.config import Settings
+from include.finance.loading import load_day
 
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 DS = "2026-11-20"
@@ -47,8 +48,8 @@ CHARGE_HEADER = b"id,amount,amount_captured,currency,created,customer_id,paid,st
 def recorded_loads(monkeypatch):
     """`load.load_day` records what it was given instead of loading (and no database is opened)."""
     calls = []
-    monkeypatch.setattr(hooks, "db_connection", lambda conn_id=None: mock.MagicMock())
-    monkeypatch.setattr(load, "load_day", lambda conn, contract, files, **kwargs: calls.append(
+    monkeypatch.setattr(connections, "db_connection", lambda conn_id=None: mock.MagicMock())
+    monkeypatch.setattr(load_day, "load_day", lambda conn, contract, files, **kwargs: calls.append(
         {"contract": contract, "files": {name: b"".join(open_file()) for name, open_file in files.items()}, **kwargs}))
     return calls
 

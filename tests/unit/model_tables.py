@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from include.finance import ml
+from include.finance.training import ml
 
 LINEAR = ("sklearn.linear_model.LinearRegression", {})
 BOOSTING = ("sklearn.ensemble.HistGradientBoostingRegressor",

@@ -1,18 +1,26 @@
-"""docs/architecture.md draws the core's layers: every import between include/finance's modules points to the
-same layer or one below, but for the exceptions the page names."""
+"""docs/architecture.md draws the core's packages and layers: every import between include/finance's modules points
+to the same layer or one below, but for the exceptions the page names; every package says what it holds."""
 
 import ast
+import inspect
 import re
 
 from include.finance.config import PROJECT_ROOT
 
 CORE = PROJECT_ROOT / "include" / "finance"
 PAGE = PROJECT_ROOT / "docs" / "architecture.md"
-UPWARD = {("config", "schema"), ("schema", "ml")}  # the page names them: "Two arrows still point up"
+UPWARD = {("config", "schema"), ("schema", "training.ml")}  # the page names them: "Two arrows still point up"
 
 
 def modules() -> set[str]:
-    return {p.stem for p in CORE.glob("*.py") if p.stem != "__init__"} | {"sql"}
+    """The core's modules by their dotted names under include.finance (`training.ml`); `sql` is one, a package."""
+    found = {".".join(p.relative_to(CORE).with_suffix("").parts) for p in CORE.rglob("*.py")
+             if p.stem != "__init__" and "sql" not in p.relative_to(CORE).parts}
+    return found | {"sql"}
+
+
+def path_of(name: str):
+    return CORE / "sql" / "__init__.py" if name == "sql" else CORE / (name.replace(".", "/") + ".py")
 
 
 def layers() -> list[set[str]]:
@@ -22,19 +30,20 @@ def layers() -> list[set[str]]:
     for line in block.splitlines():
         match = re.match(r"^ ([A-Za-z-]+)\s{2,}(.*)$", line)
         if match:
-            found.append({word for word in re.findall(r"[a-z_0-9]+", match.group(2)) if word in known})
+            found.append({word for word in re.findall(r"[a-z_0-9.]+", match.group(2)) if word in known})
     return found
 
 
 def imports(path) -> set[str]:
     """The core's modules that `path` imports."""
-    found = set()
+    found, known = set(), modules()
     for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module == "include.finance":
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("include.finance."):
-            found.add(node.module.split(".")[2])
-    return found & modules()
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("include.finance"):
+            package = node.module.removeprefix("include.finance").lstrip(".")
+            for alias in node.names:  # a module of a package, or a name of a module
+                module = f"{package}.{alias.name}".lstrip(".")
+                found.add(module if module in known else package)
+    return found & known
 
 
 def test_every_module_of_the_core_is_in_one_layer_of_the_page():
@@ -45,9 +54,34 @@ def test_every_module_of_the_core_is_in_one_layer_of_the_page():
 def test_imports_point_down_the_layers_but_for_the_ones_the_page_names():
     rank = {name: depth for depth, layer in enumerate(layers()) for name in layer}  # 0: the top
     upward = {(name, imported) for name in modules() - {"sql"}
-              for imported in imports(CORE / f"{name}.py") if rank[imported] < rank[name]}
+              for imported in imports(path_of(name)) if rank[imported] < rank[name]}
     assert upward == UPWARD
-    assert "`config` takes a table name from\n`schema`, and `schema` takes the model table's columns from `ml`" in PAGE.read_text()
+    assert "`config` takes a table name from\n`schema`, and `schema` takes the model table's columns from `training.ml`" in (
+        PAGE.read_text())
+
+
+def test_the_core_is_a_few_packages_each_saying_what_it_holds():
+    packages = sorted(p.parent.name for p in CORE.glob("*/__init__.py") if p.parent.name != "sql")  # sql: the files
+    assert packages == ["ingestion", "loading", "production", "quality", "training"]
+    for name in packages:
+        doc = ast.get_docstring(ast.parse((CORE / name / "__init__.py").read_text())) or ""
+        assert len(doc) > 100 and "\n\n" not in doc.strip(), f"include/finance/{name}/__init__.py: one paragraph"
+        assert f"`{name}/`" in PAGE.read_text(), f"docs/architecture.md does not name include/finance/{name}/"
+
+
+def test_a_dags_task_body_is_at_most_one_hop_away():
+    """Each task a DAG file makes of a core function (`task(module.function)`) takes it from tasks or
+    production.steps, whose functions are the task bodies; none passes through another module to its body."""
+    import include.finance.production.steps as steps
+    import include.finance.tasks as tasks
+
+    for dag_file in [*(PROJECT_ROOT / "dags").glob("*.py"), *(PROJECT_ROOT / "airflow3" / "dags").glob("*.py")]:
+        for call in re.findall(r"\btask\((\w+)\.(\w+)\)", dag_file.read_text()):
+            assert call[0] in ("tasks", "steps"), f"{dag_file.name}: task({call[0]}.{call[1]})"
+            assert hasattr({"tasks": tasks, "steps": steps}[call[0]], call[1])
+    delegating = [name for name, body in vars(tasks).items() if callable(body) and getattr(body, "__module__", "") ==
+                  tasks.__name__ and "steps." in inspect.getsource(body)]
+    assert delegating == [], f"tasks.py passes these on to production.steps: {delegating}"
 
 
 MODULE_LINES, TEST_MODULE_LINES = 300, 500

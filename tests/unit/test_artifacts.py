@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from model_tables import BOOSTING, LINEAR, Kept, satisfaction_table, train
 
-from include.finance import artifacts, ml, plots, tracking
 from include.finance.config import settings
+from include.finance.training import artifacts, ml, plots, tracking
 
 BUCKET = settings.data_bucket_name
 DAY_RUN = {"run_id": "day-run", "experiment_id": "7"}
@@ -169,7 +169,7 @@ def registered(card: dict) -> dict:
     tags `registry.register` gives it (`registry.entry_of`)."""
     from mlflow.entities.model_registry import ModelVersion, ModelVersionTag
 
-    from include.finance import registry
+    from include.finance.production import registry
 
     candidate = registry.candidate_of(card)
     tags = [ModelVersionTag(registry.PREFIX + name, str(candidate[name])) for name in registry.FIELDS]
@@ -217,20 +217,21 @@ def no_database():
 
 @pytest.fixture
 def monitor(monkeypatch):
-    """`production.monitor` of the day `features` for the registered `champion`, whose fitted Pipeline is `model`,
+    """`steps.monitor_model` of the day `features` for the registered `champion`, whose fitted Pipeline is `model`,
     with its training rows in the fake bucket `s3`; returns the rows it would store."""
-    from include.finance import production, registry
+    from include.finance.production import registry, steps
 
     def run(features, champion, model, s3):
-        monkeypatch.setattr(production, "db_connection", no_database)
+        monkeypatch.setattr(steps, "db_connection", no_database)
         monkeypatch.setattr(tracking, "client", lambda: SimpleNamespace(tracking_uri="http://mlflow.test"))
         monkeypatch.setattr(registry, "incumbent", lambda client, run_key: champion)
-        monkeypatch.setattr(production, "load", lambda client, entry, uri=None: model)
+        monkeypatch.setattr(steps, "load", lambda client, entry, uri=None: model)
         monkeypatch.setattr(tracking, "log_monitoring", lambda run_id, rows, alerts: None)
         monkeypatch.setattr(artifacts, "s3_hook", lambda: s3)
-        monkeypatch.setattr(production.monitoring, "store", lambda conn, schema, ds, run_id, rows: len(rows))
-        card = {"version": "20261122T000000", "mlflow": {"day_run_id": "day-run-2"}}
-        return production.monitor(features, card, "2026-11-21", "run_2", {})
+        monkeypatch.setattr(steps.monitoring, "store", lambda conn, schema, ds, run_id, rows: len(rows))
+        monkeypatch.setattr(steps, "get_current_context", lambda: {})
+        card = {"version": "20261122T000000", "mlflow": {"day_run_id": "day-run-2"}, "data": {"ds": "2026-11-21"}}
+        return steps.monitor_model(features, card, "run_2")
 
     return run
 
@@ -240,13 +241,13 @@ def test_the_champions_tampered_training_rows_are_refused_before_drift_is_measur
     rows = monitor(features, champion, model, s3)
     assert {r["metric"] for r in rows} == {"r2", "psi", "ks"}
     tamper(s3, champion["training_rows_uri"])
-    monkeypatch.setattr("include.finance.drift.feature_drift", lambda *args: pytest.fail("drift measured"))
+    monkeypatch.setattr("include.finance.production.drift.feature_drift", lambda *args: pytest.fail("drift measured"))
     with pytest.raises(ValueError, match="training_rows.csv.gz has SHA-256 [0-9a-f]{64} but the model registry says"):
         monitor(features, champion, model, s3)
 
 
 def test_a_champion_without_a_training_rows_digest_is_refused_before_drift_is_measured(monitor, monkeypatch):
     features, champion, s3, model = published_linear_model()
-    monkeypatch.setattr("include.finance.drift.feature_drift", lambda *args: pytest.fail("drift measured"))
+    monkeypatch.setattr("include.finance.production.drift.feature_drift", lambda *args: pytest.fail("drift measured"))
     with pytest.raises(ValueError, match="^the model registry has no training_rows_sha256: refusing to measure drift"):
         monitor(features, {**champion, "training_rows_sha256": None}, model, s3)

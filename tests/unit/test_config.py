@@ -66,7 +66,7 @@ def test_bad_values_are_named(env, message):
 
 
 def test_models_are_declared_once_and_reproducible():
-    from include.finance import ml
+    from include.finance.training import ml
 
     models = Settings.from_env({}).models
     names = [m["name"] for m in models]

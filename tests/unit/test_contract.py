@@ -11,7 +11,7 @@ from include.finance.contract import (
     SATISFACTION,
     ContractError,
 )
-from include.finance.reader import RowReader, match_header
+from include.finance.loading.reader import RowReader, match_header
 
 SAT_HEADER = "customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 
@@ -242,7 +242,7 @@ def test_a_duplicated_header_column_is_an_error():
 def test_the_generated_charges_satisfy_the_contract(tmp_path):
     import datetime as dt
 
-    from include.finance.mock_data import generate_mock_data
+    from include.finance.ingestion.mock_data import generate_mock_data
 
     files = generate_mock_data(tmp_path, dt.date(2026, 1, 1), customers=200, parts=1)
     for contract in (CHARGE, SATISFACTION):

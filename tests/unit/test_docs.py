@@ -77,5 +77,7 @@ def test_readme_says_where_things_live_in_one_section():
     assert text.count("## Where things live") == 1 and "## Folders" not in text
     section = text.split("## Where things live", 1)[1].split("\n## ", 1)[0]
     for path in ("dags/", "airflow3/", "include/finance/sql/", "include/finance/config.py", "include/finance/contract.py",
-                 "include/finance/ml.py", "dashboard/app.py", "scripts/", "docs/architecture.md"):
+                 "include/finance/", "dashboard/app.py", "scripts/", "docs/architecture.md"):
         assert f"{path}`" in section or f"({path})" in section, path
+    for package in ("ingestion", "loading", "quality", "training", "production"):  # the core's, each said
+        assert f"`{package}/`" in section, package

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from model_tables import satisfaction_table
 
-from include.finance import drift, ml
+from include.finance.production import drift
+from include.finance.training import ml
 
 SPEED = "customer_satisfaction_speed"
 

@@ -1,6 +1,6 @@
-from include.finance import gates
 from include.finance.config import Settings
 from include.finance.contract import CONTRACTS, KINDS
+from include.finance.quality import gates
 
 
 def test_the_thresholds_come_from_the_settings():

@@ -6,7 +6,7 @@ from unittest import mock
 
 from psycopg2 import sql as pgsql
 
-from include.finance.metrics import COLUMNS, store_metrics
+from include.finance.training.metrics import COLUMNS, store_metrics
 
 
 def identifiers(composed) -> list:

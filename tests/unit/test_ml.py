@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from model_tables import BOOSTING, LINEAR, Kept, satisfaction_table, train, true_mean
 
-from include.finance import ml
-from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 from include.finance.contract import CONTRACTS
+from include.finance.training import ml
+from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 
 
 def test_the_features_are_the_satisfaction_contracts_columns():

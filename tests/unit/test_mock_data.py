@@ -5,10 +5,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.finance import contract, mock_data
+from include.finance import contract
 from include.finance.contract import CONTRACTS
-from include.finance.reader import RowReader
-from include.finance.mock_data import BASE_AMOUNT, expected_avg_amount, generate_mock_data, r2_limit
+from include.finance.ingestion import mock_data
+from include.finance.ingestion.mock_data import BASE_AMOUNT, expected_avg_amount, generate_mock_data, r2_limit
+from include.finance.loading.reader import RowReader
 
 REFERENCE_CHARGE_COLUMNS = [
     "id", "amount", "amount_captured", "amount_refunded", "currency", "created", "customer_id", "description",

@@ -4,7 +4,8 @@ shifted one, and a champion whose R2 decays."""
 import numpy as np
 from model_tables import LINEAR, satisfaction_table
 
-from include.finance import ml, monitoring
+from include.finance.production import monitoring
+from include.finance.training import ml
 
 CHAMPION = {"version": "20260101T000000", "metrics": {"r2_test": 0.95}}
 

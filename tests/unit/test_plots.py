@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from model_tables import LINEAR, satisfaction_table, train
 
-from include.finance import ml, plots
+from include.finance.training import ml, plots
 
 TYPES = ("basic", "premium", "enterprise")
 

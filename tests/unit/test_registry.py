@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 from model_tables import Kept, satisfaction_table, train
 
-from include.finance import ml, registry
-from include.finance.registry import Decision, decide
+from include.finance.production import registry
+from include.finance.production.registry import Decision, decide
+from include.finance.training import ml
 
 
 def test_the_first_model_is_promoted():

@@ -1,4 +1,4 @@
-"""The Airflow 3 edition's event path in the shared tasks (include/finance/tasks.py): a run of finance_ml
+"""The Airflow 3 edition's event path in the shared tasks (include/finance/tasks.py, run_context.py): a run of finance_ml
 that finance_elt's asset events triggered gets them as Airflow 3.3's task runner hands them over, a
 `TriggeringAssetEventsAccessor` keyed by `Asset` (built here the way task_runner.py builds it, from the
 dag run's `consumed_asset_events`), and it has no logical date, only `run_after`."""
@@ -19,8 +19,9 @@ from airflow.sdk.api.datamodels._generated import DagRun  # noqa: E402
 from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult  # noqa: E402
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor  # noqa: E402
 
-from include.finance import artifacts, schema, tasks  # noqa: E402
+from include.finance import run_context, schema, tasks  # noqa: E402
 from include.finance.config import settings  # noqa: E402
+from include.finance.training import artifacts  # noqa: E402
 
 URI = settings.model_satisfaction_dataset_uri
 OTHER = "s3://elsewhere/other"  # an asset of another producer, also consumed
@@ -74,13 +75,13 @@ def test_the_accessor_is_keyed_by_assets_as_airflow_hands_it_over():
 
 
 def test_events_by_uri_keys_each_assets_events_by_its_uri():
-    by_uri = tasks.events_by_uri(triggering_asset_events(asset_triggered_run()))
+    by_uri = run_context.events_by_uri(triggering_asset_events(asset_triggered_run()))
     assert set(by_uri) == {URI, OTHER} and all(type(key) is str for key in by_uri)
     assert [(e.extra["ds"], e.timestamp.hour, e.source_dag_id) for e in by_uri[URI]] == [
         (DAY_2, 2, "finance_elt"), (DAY_1, 1, "finance_elt")]
     assert [e.extra["ds"] for e in by_uri[OTHER]] == ["2026-01-01"]
     assert isinstance(by_uri[URI], list)  # the accessor's lazy sequences, as a list
-    assert tasks.events_by_uri(None) == {} and tasks.events_by_uri(TriggeringAssetEventsAccessor.build([])) == {}
+    assert run_context.events_by_uri(None) == {} and run_context.events_by_uri(TriggeringAssetEventsAccessor.build([])) == {}
 
 
 def test_data_day_is_the_latest_events_day_and_names_the_day_it_leaves_out(no_table, caplog):
@@ -109,15 +110,15 @@ def test_a_manual_runs_conf_or_else_the_table_names_the_day(no_table):
 
 def test_the_published_model_names_the_finance_elt_run_of_the_latest_event():
     """publish_best_model's lineage (artifacts.source_of) from the same events, keyed by URI by events_by_uri."""
-    source = artifacts.source_of(tasks.events_by_uri(triggering_asset_events(asset_triggered_run())))
+    source = artifacts.source_of(run_context.events_by_uri(triggering_asset_events(asset_triggered_run())))
     assert source == {"built_by": f"finance_elt run scheduled__{DAY_2}T00:00:00+00:00", "ds": DAY_2, "rows": 102}
 
 
 def test_run_key_of_an_asset_triggered_run_is_its_run_after(monkeypatch):
     """An asset-triggered run has no logical date: Airflow 3 puts no ts_nodash into its context."""
     dag_run = asset_triggered_run()
-    monkeypatch.setattr(tasks, "get_current_context", lambda: {"dag_run": dag_run, "run_id": dag_run.run_id})
-    assert tasks.run_key() == "20261121T020005"
+    monkeypatch.setattr(run_context, "get_current_context", lambda: {"dag_run": dag_run, "run_id": dag_run.run_id})
+    assert run_context.run_key() == "20261121T020005"
     scheduled = dag_run.model_copy(update={"logical_date": dt.datetime(2026, 11, 20, tzinfo=dt.timezone.utc)})
-    monkeypatch.setattr(tasks, "get_current_context", lambda: {"dag_run": scheduled, "ts_nodash": "20261120T000000"})
-    assert tasks.run_key() == "20261120T000000"  # a run with a logical date keeps its ts_nodash
+    monkeypatch.setattr(run_context, "get_current_context", lambda: {"dag_run": scheduled, "ts_nodash": "20261120T000000"})
+    assert run_context.run_key() == "20261120T000000"  # a run with a logical date keeps its ts_nodash

@@ -4,12 +4,12 @@ logs it: MLflow's own save and load, no server (tests/db/test_mlflow.py has the 
 import hashlib
 import re
 
-import mlflow
 import numpy as np
 import pytest
 from model_tables import Kept, satisfaction_table, train
 
-from include.finance import ml, tracking
+import mlflow
+from include.finance.training import ml, tracking
 
 
 @pytest.fixture

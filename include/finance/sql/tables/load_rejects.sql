@@ -1,5 +1,5 @@
 -- Rows of the input files that broke the data contract, with the reason and the raw text: one day and
--- kind replaced per load (include/finance/load.py).
+-- kind replaced per load (include/finance/loading/load_day.py).
 CREATE TABLE IF NOT EXISTS {table} (
     ds date NOT NULL,
     kind text NOT NULL,

@@ -1,4 +1,4 @@
--- One row per finance_ml run and model (include/finance/metrics.py rewrites a retried run's rows).
+-- One row per finance_ml run and model (include/finance/training/metrics.py rewrites a retried run's rows).
 CREATE TABLE IF NOT EXISTS {table} (
     run_id text NOT NULL,
     model text NOT NULL,

@@ -34,7 +34,7 @@ def manifest_key(kind: str, ds: str) -> str:
 
 
 def ml_run_prefix(prefix: str, run_key: str) -> str:
-    """Where one finance_ml run keeps its model card, training rows and plots (`run_key`: the run's key, `tasks.run_key`)."""
+    """Where one finance_ml run keeps its model card, training rows and plots (`run_key`: the run's key, `run_context.run_key`)."""
     return f"{prefix}/{run_key}/"
 
 

@@ -44,7 +44,7 @@ import pandas as pd
 
 from include.finance.config import or_settings
 from include.finance.contract import CONTRACTS, KINDS
-from include.finance.storage import part_name
+from include.finance.ingestion.bucket import part_name
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,12 @@ from __future__ import annotations
 import logging
 
 import pandas as pd
-from include.finance import drift, ml, sql
-from include.finance.registry import score_on
+
+from include.finance import sql
+from include.finance.production import drift
+from include.finance.production.registry import score_on
 from include.finance.schema import MODEL_MONITORING, insert_statement
+from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ Per kind and logical date, in ONE transaction:
 1. the day's new partition `<table>_<yyyymmdd>_new` is created with the contract as constraints
    (NOT NULL, value ranges, allowed values; `schema.new_partition_statement`);
 2. every part file goes into it by `COPY`, or row by row when `COPY` refuses it
-   (`include/finance/load_files.py`); rejected rows are kept for `load_rejects`;
+   (`include/finance/loading/load_file.py`); rejected rows are kept for `load_rejects`;
 3. a key seen twice keeps its first row (by file name and line) and counts the others as duplicates;
 4. the old partition of that day is dropped and the new one attached; the day's rows in
    `load_rejects` and `load_audit` are replaced.
@@ -28,13 +28,14 @@ from dataclasses import asdict
 import psycopg2.errors
 from psycopg2 import sql as pgsql
 
-from include.finance import load_files, sql
+from include.finance import sql
 from include.finance.contract import Contract, ContractError
-from include.finance.load_files import ChunkSource, CopyBuffer, FileAudit
-from include.finance.reader import RowReader
+from include.finance.loading import load_file
+from include.finance.loading.load_file import ChunkSource, CopyBuffer, FileAudit
+from include.finance.loading.reader import RowReader
 from include.finance.report import text_table
-from include.finance.schema import (LOAD_AUDIT, LOAD_REJECTS, analyze_statement, insert_statement, new_partition_statement,
-                                    partition_name, primary_key)
+from include.finance.schema import (LOAD_AUDIT, LOAD_REJECTS, analyze_statement, insert_statement,
+                                    new_partition_statement, partition_name, primary_key)
 
 log = logging.getLogger(__name__)
 
@@ -110,8 +111,8 @@ def _load_files(cur, new: pgsql.Composable, contract: Contract, files: dict[str,
     for file, open_file in sorted(files.items()):
         audit = FileAudit(ds=ds, kind=contract.kind, file=file, run_id=run_id)
         file_started = time.monotonic()
-        if not load_files.copy_file(cur, new, contract, file, open_file, audit, ignored):
-            load_files.read_file(cur, new, contract, file, open_file, audit, rejects)
+        if not load_file.copy_file(cur, new, contract, file, open_file, audit, ignored):
+            load_file.read_file(cur, new, contract, file, open_file, audit, rejects)
         if expected_lines is not None and audit.lines != expected_lines[file]:
             raise ContractError(f"{file}: {audit.lines} lines after the header, but its manifest lists "
                                 f"{expected_lines[file]}: not the file that was uploaded; nothing was loaded")

@@ -16,8 +16,10 @@ import logging
 
 import numpy as np
 import pandas as pd
-from include.finance import ml, sql
+
+from include.finance import sql
 from include.finance.schema import CUSTOMER_PREDICTIONS, MODEL_SATISFACTION, PREDICTION_SUMMARY, day_partition
+from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 

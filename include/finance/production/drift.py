@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from include.finance import ml
+from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 

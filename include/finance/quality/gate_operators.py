@@ -11,7 +11,7 @@ from include.finance.edition import AirflowException, AirflowFailException
 
 class GateFailed(AirflowFailException):
     """A quality gate that failed: the message says what it measured against what is allowed, in the data's
-    words (include/finance/gates.py builds it). The task fails at once, without its retries: a data check
+    words (include/finance/quality/gates.py builds it). The task fails at once, without its retries: a data check
     gives the same answer on the same rows. A database that cannot be reached raises something else, and
     the gate is retried like any task."""
 
@@ -87,7 +87,7 @@ class RowsColumnCheckOperator(_Explained, SQLColumnCheckOperator):
         self.more = more
 
     def execute(self, context):
-        from include.finance import gates
+        from include.finance.quality import gates
 
         where = f" WHERE {self.partition_clause}" if self.partition_clause else ""
         (rows,) = self.get_db_hook().get_first(sql.text("gates/count_rows.sql", table=self.table, where=where))
@@ -118,8 +118,9 @@ def _settings(settings):
 
 def loaded_checks(settings=None) -> list:
     """check_loaded's gates on the day's rows of each kind: columns, a row count, the share of rejected rows."""
-    from include.finance import gates, schema
+    from include.finance import schema
     from include.finance.contract import CONTRACTS, KINDS
+    from include.finance.quality import gates
 
     settings = _settings(settings)
     checks = []
@@ -141,7 +142,8 @@ def loaded_checks(settings=None) -> list:
 
 def model_input_check(settings=None):
     """check_model_input: what the day's model table leaves out stays under its limits."""
-    from include.finance import gates, schema
+    from include.finance import schema
+    from include.finance.quality import gates
 
     settings = _settings(settings)
     return TableGateOperator(task_id="check_model_input", conn_id=settings.db_conn_id,
@@ -151,7 +153,8 @@ def model_input_check(settings=None):
 
 def model_satisfaction_checks(settings=None) -> list:
     """check_model_satisfaction's gates on the staging table, before it is published."""
-    from include.finance import gates, schema
+    from include.finance import schema
+    from include.finance.quality import gates
 
     settings = _settings(settings)
     table = _qualified(schema.MODEL_SATISFACTION_STAGING, settings)
@@ -180,6 +183,6 @@ def ingest_sensors() -> list:
     from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
     from include.finance.contract import KINDS
-    from include.finance.storage import manifest_key
+    from include.finance.ingestion.bucket import manifest_key
 
     return [S3KeySensor(task_id=f"wait_for_ingest_{kind}", bucket_key=manifest_key(kind, "{{ ds }}")) for kind in KINDS]

@@ -1,16 +1,18 @@
-"""Models in production, finance_ml's steps after training: each is one task of the DAG.
+"""Models in production, finance_ml's steps after training: each function is one task of both editions' DAG
+files, which make it a task as it is (its keyword arguments named like the context's keys are Airflow's).
 
-1. `monitor`: the champion serving when the day's data came (the registry's, `registry.incumbent`) is
+1. `publish_best_model`: the run's best model, its model card and training rows (`artifacts.publish_best_model`).
+2. `monitor_model`: the champion serving when the day's data came (the registry's, `registry.incumbent`) is
    measured on it (`monitoring.py`: its R2, each feature's drift against its training rows); alerts
    go through `alerts.notify_model_alert`; the figures are also metrics of the day's MLflow run.
-2. `choose_champion`: the run's best model (the candidate) and the champion are scored on the day's
+3. `choose_champion`: the run's best model (the candidate) and the champion are scored on the day's
    held-out rows; the candidate replaces the champion only if it is better by `PROMOTION_MARGIN`
    (`registry.py`). The decision is recorded on the version in MLflow's model registry, the aliases
    `champion` and `challenger` moved, and it is printed in the task's log and kept in `model_decisions` (for the
    dashboard, beside the day's other tables).
-3. `predict_customers`: the model serving after that decision (`models:/<name>@champion`) scores every
+4. `predict_customers`: the model serving after that decision (`models:/<name>@champion`) scores every
    customer of the day into `customer_predictions` (`predictions.py`), with its version.
-4. `plot_monitoring`: the champion's R2 and the features' drift over the days, as
+5. `plot_monitoring`: the champion's R2 and the features' drift over the days, as
    `plots/monitoring.png` of the run (in the bucket and on the day's MLflow run).
 
 Every model is loaded from MLflow after the SHA-256 of its model.pkl is checked against its version's tag;
@@ -24,9 +26,13 @@ import logging
 
 import pandas as pd
 
-from include.finance import alerts, artifacts, ml, monitoring, plots, predictions, registry, schema, sql, tracking
+from include.finance import alerts, schema, sql
 from include.finance.config import settings
-from include.finance.hooks import db_connection
+from include.finance.connections import db_connection
+from include.finance.edition import get_current_context
+from include.finance.production import monitoring, predictions, registry
+from include.finance.run_context import events_by_uri, run_key
+from include.finance.training import artifacts, ml, plots, tracking
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +41,14 @@ DECISION_COLUMNS = ("ds", "run_id", "model", "version", "decision", "reason", "c
                     "incumbent_version", "serving_version", "mlflow_run_id", "mlflow_experiment_id")
 
 
-def publish_candidate(features: dict, results: list[dict], run_id: str, run_key: str, ds: str, day_run: dict,
-                      dataset_events: dict | None) -> dict:
+def publish_best_model(features: dict, results: list[dict], day: str, day_run: dict, run_id: str, events) -> dict:
     """`artifacts.publish_best_model`, which a rerun may not use to replace the training rows of a registered
-    model; the model card also goes onto the day's MLflow run."""
+    model; the model card also goes onto the day's MLflow run. `events`: the triggering dataset (asset) events."""
+    key = run_key()
     client = tracking.client()
     with tracking.reaching(client):
-        registered = registry.of_run(client, run_key)
-    card = artifacts.publish_best_model(features, results, run_id, run_key, ds, day_run, dataset_events,
+        registered = registry.of_run(client, key)
+    card = artifacts.publish_best_model(features, list(results), run_id, key, day, day_run, events_by_uri(events),
                                         registered_rows_sha256=registered and registered["training_rows_sha256"])
     tracking.log_file(day_run["run_id"], json.dumps(card, indent=2).encode(), "model_card.json")
     return card
@@ -54,9 +60,10 @@ def load(client, entry: dict, uri: str | None = None):
                                f"version {entry['version']} of registered model {settings.mlflow_registered_model}")
 
 
-def monitor(features: dict, card: dict, ds: str, run_id: str, context: dict) -> list[dict]:
+def monitor_model(features: dict, card: dict, run_id=None) -> list[dict]:
     """The day's model_monitoring rows (none before the first champion), stored, alerted on, and logged as metrics
     of the day's MLflow run."""
+    ds = card["data"]["ds"]
     client = tracking.client()
     with tracking.reaching(client):
         champion = registry.incumbent(client, card["version"])
@@ -73,7 +80,7 @@ def monitor(features: dict, card: dict, ds: str, run_id: str, context: dict) -> 
     lines = monitoring.alert_lines(ds, rows)
     tracking.log_monitoring(card["mlflow"]["day_run_id"], rows, len(lines))
     for line in lines:
-        alerts.notify_model_alert(context, line)
+        alerts.notify_model_alert(get_current_context(), line)
     print(f"monitoring {ds}: {len(rows)} measures, {len(lines)} alerts" + "".join(f"\n  {line}" for line in lines))
     return rows
 
@@ -124,9 +131,9 @@ def predict_customers(decided: dict) -> dict:
                 **predictions.write_predictions(conn, settings.db_schema, decided["ds"], model, serving["version"])}
 
 
-def plot_monitoring(card: dict, run_key: str) -> str:
+def plot_monitoring(card: dict) -> str:
     with db_connection() as conn:
         rows = monitoring.history(conn, settings.db_schema, card["data"]["ds"])
     png = plots.save(plots.monitoring_history(rows))
     tracking.log_file(card["mlflow"]["day_run_id"], png, "monitoring.png", "plots")
-    return artifacts.upload(png, f"{artifacts.run_prefix(run_key)}plots/monitoring.png")
+    return artifacts.upload(png, f"{artifacts.run_prefix(run_key())}plots/monitoring.png")

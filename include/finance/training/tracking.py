@@ -145,9 +145,10 @@ def log_model_run(day_run: dict, result: dict, pipeline, example) -> dict:
     """The nested run of one trained model (`ml.train_model`'s result and fitted `pipeline`): params, metrics,
     the model. A retried task finds its run; the model is logged again only if it is another one (its SHA-256).
     Returns the run's id, its model's artifact URI and SHA-256, for the result the task hands on."""
-    import mlflow
     from mlflow.entities import Metric, Param
     from mlflow.models import infer_signature
+
+    import mlflow
 
     mlflow_client = client()
     with reaching(mlflow_client), tempfile.TemporaryDirectory() as folder:
@@ -209,8 +210,7 @@ def load_model(mlflow_client, model_uri: str, sha256: str | None, name: str):
     model.pkl has the SHA-256 `sha256` (the registered version's tag): unpickling can run any code, and anyone who
     can write to the artifact store could have replaced it. The files go to a temporary folder, removed after."""
     import mlflow
-
-    from include.finance import ml
+    from include.finance.training import ml
 
     client_settings()
     mlflow.set_tracking_uri(mlflow_client.tracking_uri)

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from botocore.exceptions import ClientError
 
+from include.finance import connections
 from include.finance.contract import CONTRACTS, MAX_LINE_BYTES, ContractError
-from include.finance import hooks, load
-from include.finance.load import check_headers
+from include.finance.loading import load_day
+from include.finance.loading.load_day import check_headers
 
 # What the header check reads of a file: a header is a line, of MAX_LINE_BYTES at most; one byte more shows a
 # header that is longer (no line break in the first MAX_LINE_BYTES + 1 bytes), as the load would find it.
@@ -138,7 +139,7 @@ def check_input_files(s3_hook: S3Hook, paths: dict[str, str], manifests: dict[st
 
 def day_inputs(bucket: str, ds: str, kinds: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     """kind -> (the s3:// prefix of its files of day `ds`, the s3:// key of its manifest)."""
-    from include.finance.storage import manifest_key, partition_prefix
+    from include.finance.ingestion.bucket import manifest_key, partition_prefix
 
     return {kind: (f"s3://{bucket}/{partition_prefix(kind, ds)}", f"s3://{bucket}/{manifest_key(kind, ds)}")
             for kind in kinds}
@@ -158,7 +159,7 @@ def load_input_files(s3_hook: S3Hook, conn, kind: str, path: str, manifest: str 
 
     files = day_files(s3_hook, path, manifest)
     log.info("loading %d files from %s into %s (%d ignored)", len(files.load), path, contract.table, len(files.ignored))
-    load.load_day(
+    load_day.load_day(
         conn,
         contract,
         {name(key): (lambda key=key: stream(s3_hook, bucket, key)) for key in files.load},
@@ -175,12 +176,11 @@ def checked_day_inputs(ds: str, settings) -> dict[str, tuple[str, str]]:
     """`day_inputs` of the day, once every file its manifests list is in the bucket and every header passed
     the contract; otherwise AirflowFailException (no retry: the files will not change by themselves)
     naming every file that breaks it."""
+    from include.finance.contract import KINDS
     from include.finance.edition import AirflowFailException
 
-    from include.finance.contract import KINDS
-
     inputs = day_inputs(settings.data_bucket_name, ds, KINDS)
-    errors = check_input_files(hooks.s3_hook(settings.aws_conn_id), {kind: path for kind, (path, _) in inputs.items()},
+    errors = check_input_files(connections.s3_hook(settings.aws_conn_id), {kind: path for kind, (path, _) in inputs.items()},
                                {kind: manifest for kind, (_, manifest) in inputs.items()})
     if errors:
         raise AirflowFailException("input files break the data contract, nothing was loaded:\n" + "\n".join(errors))

@@ -23,7 +23,7 @@ from psycopg2 import sql as pgsql
 
 from include.finance import sql
 from include.finance.contract import MAX_LINE_BYTES, Contract
-from include.finance.reader import Header, RowReader
+from include.finance.loading.reader import Header, RowReader
 from include.finance.schema import file_defaults_statement
 
 log = logging.getLogger(__name__)

@@ -23,15 +23,17 @@ import json
 import logging
 import platform
 
-from include.finance import ml, report, schema, storage
+from include.finance import report, schema
 from include.finance.config import settings
-from include.finance.hooks import s3_hook
+from include.finance.connections import s3_hook
+from include.finance.ingestion import bucket
+from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 
 
 def run_prefix(run_key: str) -> str:
-    return storage.ml_run_prefix(settings.ml_artifacts_prefix, run_key)
+    return bucket.ml_run_prefix(settings.ml_artifacts_prefix, run_key)
 
 
 def upload(data: bytes, key: str, s3=None) -> str:
@@ -42,16 +44,16 @@ def upload(data: bytes, key: str, s3=None) -> str:
 
 def read(uri: str, s3=None) -> bytes:
     """The bytes of an object of the data bucket, by its s3:// URI."""
-    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    bucket_name, _, key = uri.removeprefix("s3://").partition("/")
     try:
-        return (s3 or s3_hook()).get_key(key, bucket_name=bucket).get()["Body"].read()
+        return (s3 or s3_hook()).get_key(key, bucket_name=bucket_name).get()["Body"].read()
     except Exception as error:  # botocore's errors do not say which object
         raise OSError(f"cannot read {uri}: {error}") from error
 
 
 def upload_plot(figure, name: str, run_key: str, s3=None, mlflow_run_id: str | None = None) -> str:
-    """A plot of `include.finance.plots` as `plots/<name>.png` of the run, and of MLflow run `mlflow_run_id`."""
-    from include.finance import plots, tracking
+    """A plot of `include.finance.training.plots` as `plots/<name>.png` of the run, and of MLflow run `mlflow_run_id`."""
+    from include.finance.training import plots, tracking
 
     png = plots.save(figure)
     if mlflow_run_id:

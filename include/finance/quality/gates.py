@@ -1,6 +1,6 @@
 """What finance_elt's quality gates assert, and what a failing one says.
 
-Each gate is checked in the database by a common-sql check operator (`include/finance/checks.py`):
+Each gate is checked in the database by a common-sql check operator (`include/finance/quality/gate_operators.py`):
 
 - a `Gate` is one table check (`SQLTableCheckOperator`): the figures it measures on the checked rows (SQL
   aggregates), the condition on them that passes (SQL, with its limit, a setting), and the sentence a

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pandas as pd
 
-from include.finance import ml
+from include.finance.training import ml
 
 DPI = 80  # small PNGs, sharp enough to read in a browser and in the README
 BEST = "tab:green"
