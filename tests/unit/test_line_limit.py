@@ -14,12 +14,12 @@ import psycopg2
 import pytest
 from psycopg2 import sql as pgsql
 
-from include.finance import input_files, load_files
 from include.finance.contract import MAX_LINE_BYTES, SATISFACTION, ContractError
-from include.finance.load_files import FileAudit, Stream
-from include.finance.reader import RowReader
+from include.finance.loading import day_files, load_file
+from include.finance.loading.load_file import FileAudit, Stream
+from include.finance.loading.reader import RowReader
 from tests.unit.input_fixtures import DS, put
-from tests.unit.test_schema import text
+from tests.unit.sql_text import text
 
 # the contract's columns and one it does not know (ignored, on both paths), which pads a line to its length
 HEADER = (b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,"
@@ -52,7 +52,7 @@ def chunkings(data: bytes, end: int) -> dict[str, list[bytes]]:
     return {
         "one chunk": [data],
         "64 KiB chunks": in_chunks(data, 1 << 16),
-        "1 MiB chunks (the S3 stream's)": in_chunks(data, input_files.CHUNK_BYTES),
+        "1 MiB chunks (the S3 stream's)": in_chunks(data, day_files.CHUNK_BYTES),
         "cut just before the line break": [data[:end], data[end:]],
         "cut just after the line break": [data[:end + 1], data[end + 1:]],
         "cut inside the line": [data[:end - 1000], data[end - 1000:]],
@@ -92,7 +92,7 @@ def test_the_copy_stream_passes_a_line_of_the_limit_and_stops_at_one_byte_more(s
             data += chunk
         assert data == file(size, last)[0] and stream.lines == 2 + (not last)
     else:
-        with pytest.raises(load_files.LineTooLong, match="f.csv: a line longer than"):
+        with pytest.raises(load_file.LineTooLong, match="f.csv: a line longer than"):
             while stream.read():
                 pass
 
@@ -121,8 +121,8 @@ class CopyCursor:
 @pytest.mark.parametrize("size", SIZES.values(), ids=SIZES.keys())
 def test_copy_file_loads_a_line_of_the_limit_and_gives_one_byte_more_to_the_row_reader(size, last):
     cur, audit = CopyCursor(), FileAudit(DS, "satisfaction", "f.csv")
-    chunks = in_chunks(file(size, last)[0], input_files.CHUNK_BYTES)
-    copied = load_files.copy_file(cur, pgsql.Identifier("new"), SATISFACTION, "f.csv", lambda: chunks, audit, set())
+    chunks = in_chunks(file(size, last)[0], day_files.CHUNK_BYTES)
+    copied = load_file.copy_file(cur, pgsql.Identifier("new"), SATISFACTION, "f.csv", lambda: chunks, audit, set())
     assert copied == (size <= MAX_LINE_BYTES)
     assert cur.statements[-1] == ('RELEASE SAVEPOINT "copy_file"' if copied else 'ROLLBACK TO SAVEPOINT "copy_file"')
     assert (audit.loaded_by, audit.rows_read) == (("copy", 1 + (not last)) if copied else ("", 0))
@@ -137,7 +137,7 @@ def test_the_header_check_passes_a_header_of_the_limit_and_names_one_byte_more(s
     body = header + b"\n" + PREFIX + b"n,\n"
     assert len(header) == size
     put(client, f"satisfaction/dt={DS}/f.csv" + (".gz" if gz else ""), gzip.compress(body) if gz else body)
-    errors = input_files.check_input_files(hook, {"satisfaction": f"s3://bucket/satisfaction/dt={DS}/"})
+    errors = day_files.check_input_files(hook, {"satisfaction": f"s3://bucket/satisfaction/dt={DS}/"})
     name = f"s3://bucket/satisfaction/dt={DS}/f.csv" + (".gz" if gz else "")
     too_long = f"{name}: line 1: the header is longer than {MAX_LINE_BYTES} bytes"
     assert errors == ([] if size <= MAX_LINE_BYTES else [too_long])

@@ -5,10 +5,10 @@ import psycopg2
 import pytest
 from psycopg2 import sql as pgsql
 
-from include.finance import load, load_files
 from include.finance.contract import MAX_LINE_BYTES, SATISFACTION, ContractError
-from include.finance.load_files import FileAudit, Stream
-from tests.unit.test_schema import text
+from include.finance.loading import load_day, load_file
+from include.finance.loading.load_file import FileAudit, Stream
+from tests.unit.sql_text import text
 
 SAT_HEADER = b"customer_id,customer_satisfaction_speed,customer_satisfaction_product,customer_satisfaction_service,product_type\n"
 NEW = pgsql.Identifier("s", "in_satisfaction_20261120_new")
@@ -49,14 +49,14 @@ def test_the_stream_counts_lines_and_stops_at_a_line_too_long():
     assert stream.lines == 3  # the last line has no line break
     stream = Stream([b"a\n" + b"x" * MAX_LINE_BYTES, b"x\n"], "f.csv")
     stream.read()
-    with pytest.raises(load_files.LineTooLong, match="f.csv: a line longer than"):
+    with pytest.raises(load_file.LineTooLong, match="f.csv: a line longer than"):
         stream.read()
 
 
 def test_a_clean_file_goes_by_copy_and_its_rows_are_counted():
     cur, audit = Cursor(), FileAudit("2026-11-20", "satisfaction", "f.csv")
     body = SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,4,5,6,premium\n"
-    assert load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, set())
+    assert load_file.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, set())
     assert (audit.rows_read, audit.lines, audit.loaded_by, audit.note) == (2, 2, "copy", "")
     [(statement, data)] = cur.copied
     assert data == body and "HEADER true" in statement
@@ -66,7 +66,7 @@ def test_a_clean_file_goes_by_copy_and_its_rows_are_counted():
 @pytest.mark.parametrize("refusal", [psycopg2.DataError("invalid input syntax"), psycopg2.IntegrityError("check")])
 def test_a_file_copy_refuses_is_rolled_back_and_read_row_by_row(refusal):
     cur, audit = Cursor(refuse=refusal), FileAudit("2026-11-20", "satisfaction", "f.csv")
-    assert not load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,x,2,3,basic\n"],
+    assert not load_file.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,x,2,3,basic\n"],
                                     audit, set())
     assert cur.statements[-1] == 'ROLLBACK TO SAVEPOINT "copy_file"' and audit.loaded_by == ""
     # the day's load then reads the same file row by row: the bad score is a reject, the good row is copied
@@ -83,7 +83,7 @@ def test_a_file_copy_refuses_is_rolled_back_and_read_row_by_row(refusal):
 
     conn.copy_expert = copy_expert
     body = SAT_HEADER + b"cus_1,x,2,3,basic\ncus_2,1,2,3,basic\n"
-    (audit,) = load.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [body]}, "2026-11-20", "r1", "s")
+    (audit,) = load_day.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [body]}, "2026-11-20", "r1", "s")
     assert (audit.loaded_by, audit.rows_read, audit.rows_rejected) == ("row reader", 2, 1)
 
 
@@ -91,7 +91,7 @@ def test_a_record_over_two_lines_is_read_row_by_row_for_its_line_numbers():
     cur, audit = Cursor(), FileAudit("2026-11-20", "satisfaction", "f.csv")
     body = SAT_HEADER + b'cus_1,1,2,3,"basic\nplan"\n'
     cur.copy_expert = lambda statement, stream: (stream.read(), stream.read(), setattr(cur, "rowcount", 1))
-    assert not load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, set())
+    assert not load_file.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, set())
     assert cur.statements[-1] == 'ROLLBACK TO SAVEPOINT "copy_file"'
 
 
@@ -99,7 +99,7 @@ def test_unknown_columns_are_copied_into_ignored_columns_of_the_partition():
     cur, ignored = Cursor(), set()
     body = b"vendor," + SAT_HEADER.replace(b"\n", b",note\n") + b"v,cus_1,1,2,3,basic,n\n"
     audit = FileAudit("2026-11-20", "satisfaction", "f.csv")
-    assert load_files.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, ignored)
+    assert load_file.copy_file(cur, NEW, SATISFACTION, "f.csv", lambda: [body], audit, ignored)
     assert ignored == {"_ignored_0", "_ignored_1"}
     assert 'ALTER TABLE "s"."in_satisfaction_20261120_new" ADD COLUMN "_ignored_0" text' in cur.statements
     assert audit.note == "ignored columns: vendor, note"
@@ -107,8 +107,8 @@ def test_unknown_columns_are_copied_into_ignored_columns_of_the_partition():
 
 def test_the_row_reader_path_copies_good_rows_and_stages_the_rejected_ones():
     cur, audit = Cursor(), FileAudit("2026-11-20", "satisfaction", "f.csv")
-    rejects = load_files.CopyBuffer(cur, pgsql.Identifier("stage_rejects"), ["file", "line", "reason", "raw_line"])
-    load_files.read_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,11,2,3,basic\n"],
+    rejects = load_file.CopyBuffer(cur, pgsql.Identifier("stage_rejects"), ["file", "line", "reason", "raw_line"])
+    load_file.read_file(cur, NEW, SATISFACTION, "f.csv", lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\ncus_2,11,2,3,basic\n"],
                          audit, rejects)
     rejects.flush()
     (good_statement, good), (_, bad) = cur.copied
@@ -118,23 +118,23 @@ def test_the_row_reader_path_copies_good_rows_and_stages_the_rejected_ones():
 
 
 def test_notes_name_empty_files_header_only_files_and_columns():
-    assert load_files.note(None, 0) == "empty file"
-    from include.finance.reader import match_header
+    assert load_file.note(None, 0) == "empty file"
+    from include.finance.loading.reader import match_header
 
     header = match_header(SATISFACTION, ["customer_id", "customer_satisfaction_speed", "customer_satisfaction_product",
                                          "customer_satisfaction_service", "product_type", "extra"], "f.csv")
-    assert load_files.note(header, 0) == "header only; ignored columns: extra"
+    assert load_file.note(header, 0) == "header only; ignored columns: extra"
 
 
 def test_check_headers_lists_the_error_of_each_file():
-    errors = load.check_headers(SATISFACTION, {"b.csv": b"customer_id\n", "a.csv": SAT_HEADER, "c.csv": b""})
+    errors = load_day.check_headers(SATISFACTION, {"b.csv": b"customer_id\n", "a.csv": SAT_HEADER, "c.csv": b""})
     assert len(errors) == 1 and errors[0].startswith("b.csv: required columns customer_satisfaction_speed")
 
 
 def test_a_day_is_built_aside_keyed_and_swapped_in_before_its_audit_is_written():
     conn = Cursor(fetched=[])
     conn.cursor = lambda: conn
-    audits = load.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]},
+    audits = load_day.load_day(conn, SATISFACTION, {"s3://b/f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]},
                            "2026-11-20", "r1", "s", ignored_files={"s3://b/README": "ignored: not a .csv file"})
     assert [(a.file, a.loaded_by) for a in audits] == [("s3://b/f.csv", "copy"), ("s3://b/README", "ignored")]
     order = [next(i for i, s in enumerate(conn.statements) if prefix in s) for prefix in (
@@ -152,6 +152,6 @@ def test_a_file_that_is_not_its_manifests_stops_the_day():
     conn = Cursor()
     conn.cursor = lambda: conn
     with pytest.raises(ContractError, match="f.csv: 1 lines after the header, but its manifest lists 2"):
-        load.load_day(conn, SATISFACTION, {"f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]}, "2026-11-20", "r1", "s",
+        load_day.load_day(conn, SATISFACTION, {"f.csv": lambda: [SAT_HEADER + b"cus_1,1,2,3,basic\n"]}, "2026-11-20", "r1", "s",
                       expected_lines={"f.csv": 2})
     assert not any(s.startswith("INSERT") for s in conn.statements)
