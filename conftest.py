@@ -23,5 +23,6 @@ else:
     os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(edition_dags if edition_dags.is_dir() else ROOT / "dags"))
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
-# Under CI=true a database or end-to-end test may not skip for a missing service (tests/ci_skips.py).
-pytest_plugins = ("tests.ci_skips",)
+# Under CI=true a database or end-to-end test may not skip for a missing service (tests/ci_skips.py); at the end
+# of a session, the minutes per layer (tests/layer_times.py).
+pytest_plugins = ("tests.ci_skips", "tests.layer_times")
