@@ -24,7 +24,7 @@ def fastest_round(stack: Stack, rounds: int, prepare, copy, tables: list[str]) -
         started = time.perf_counter()
         copy()
         fastest = min(fastest, time.perf_counter() - started)
-        stack.psql("-c", sql.text("stack/drop_tables.sql", tables=", ".join(tables)))
+        stack.psql("-c", sql.text("schema/drop_table.sql", table=", ".join(tables)))  # DROP TABLE takes a list
     return fastest
 
 
