@@ -1,7 +1,8 @@
 """The tasks both editions' DAGs share, as plain functions: each DAG file makes them tasks with its own
 Airflow's `@task` (`airflow.decorators` on Airflow 2, `airflow.sdk` on Airflow 3) and wires them. Their
 keyword arguments named like the context's keys (`ds`, `run_id`, ...) are filled in by Airflow. Everything
-is imported when a task runs, not when a DAG file is parsed.
+is imported when a task runs, not when a DAG file is parsed. finance_ml's steps after training are the
+functions of `include/finance/production/steps.py`, which the DAG files make tasks in the same way.
 
 What differs between the editions stays in their DAG files: the Astro SDK's or the plain operators, the
 dataset (Airflow 2) or asset (Airflow 3) a task emits, and the name of the triggering events.
