@@ -45,7 +45,7 @@ from include.finance.dag_defaults import DAG_DEFAULTS, DAILY, default_args
 from include.finance.operators import CleanupOperator, ContractLoadOperator, day_loads
 from include.finance.quality import gate_operators
 
-model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
+model_satisfaction_dataset = Dataset(schema.model_satisfaction_uri())
 IN_CHARGE, IN_SATISFACTION = CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table
 
 

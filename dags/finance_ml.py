@@ -63,7 +63,7 @@ from include.finance.operators import CleanupOperator
 from include.finance.production import steps
 from include.finance.training.ml import split_train_test
 
-model_satisfaction_dataset = Dataset(settings.model_satisfaction_dataset_uri)
+model_satisfaction_dataset = Dataset(schema.model_satisfaction_uri())
 
 
 train_model_task = tasks.training_task()

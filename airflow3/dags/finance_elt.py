@@ -23,7 +23,7 @@ from include.finance.operators_airflow3 import (AVG_PER_CUSTOMER, SUCCESSFUL_CHA
                                                 day_loads, transform)
 from include.finance.quality import gate_operators
 
-model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
+model_satisfaction_asset = Asset(schema.model_satisfaction_uri())
 IN_CHARGE, IN_SATISFACTION = CONTRACTS["charge"].table, CONTRACTS["satisfaction"].table
 
 

@@ -17,7 +17,7 @@ from include.finance.dag_defaults import DAG_DEFAULTS, default_args
 from include.finance.production import steps
 from include.finance.training.ml import split_train_test
 
-model_satisfaction_asset = Asset(settings.model_satisfaction_dataset_uri)
+model_satisfaction_asset = Asset(schema.model_satisfaction_uri())
 
 train_model_task = tasks.training_task()
 store_metrics = task(tasks.store_metrics)

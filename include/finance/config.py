@@ -207,14 +207,6 @@ class Settings:
         return PROFILES[self.environment].train_in_pods
 
     @property
-    def model_satisfaction_dataset_uri(self) -> str:
-        """The dataset finance_elt emits when model_satisfaction is rebuilt and finance_ml is scheduled on:
-        Airflow's postgres URI of the real table (without user@: an astro Table URI does not fire on 2.11)."""
-        from include.finance.schema import MODEL_SATISFACTION
-
-        return f"postgres://{self.db_host}:{self.db_port}/{self.db_name}/{self.db_schema}/{MODEL_SATISFACTION}"
-
-    @property
     def xcom_storage_url(self) -> str:
         """Where the Astro SDK keeps XCom values too large for the metadata database (dataframes)."""
         return f"s3://{self.data_bucket_name}/xcom"

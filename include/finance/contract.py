@@ -191,3 +191,13 @@ SATISFACTION = Contract(
 
 CONTRACTS = {c.kind: c for c in (CHARGE, SATISFACTION)}
 KINDS = tuple(CONTRACTS)  # the kinds of input file, each in its own folder of the bucket and its own table
+
+# The model table, model_satisfaction, which finance_elt builds from both kinds: a paying customer's survey
+# answers, as the satisfaction contract declares them, are the features (its scores numbers, its text answers,
+# product_type, categories); the target is the customer's average captured amount.
+MODEL_KEY = SATISFACTION.key
+NUMERIC_FEATURES = [c.name for c in SATISFACTION.columns if c.name != MODEL_KEY and c.sql_type != "text"]
+CATEGORICAL_FEATURES = [c.name for c in SATISFACTION.columns if c.name != MODEL_KEY and c.sql_type == "text"]
+FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
+TARGET = "avg_amount_captured"
+TARGET_UNIT = "cents"

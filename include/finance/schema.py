@@ -17,9 +17,9 @@ import psycopg2
 from psycopg2 import sql as pgsql
 
 from include.finance import sql
-from include.finance.contract import CONTRACTS, Contract, text
+from include.finance.config import Settings, settings
+from include.finance.contract import CONTRACTS, FEATURES, MODEL_KEY, TARGET, Contract, text
 from include.finance.sql import quoted
-from include.finance.training import ml
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,14 @@ FIXED_TABLES = (LOAD_REJECTS, LOAD_AUDIT, MODEL_INPUT_AUDIT, MODEL_METRICS, MODE
                 PREDICTION_SUMMARY, MODEL_DECISIONS)
 # model_satisfaction: a paying customer's survey answers (the satisfaction contract's columns, NULL for a
 # customer who gave none), the models' target and the day; what join_charge_satisfaction.sql selects
-MODEL_SATISFACTION_COLUMNS = (ml.KEY, *ml.FEATURES, ml.TARGET, "ds")
+MODEL_SATISFACTION_COLUMNS = (MODEL_KEY, *FEATURES, TARGET, "ds")
+
+
+def model_satisfaction_uri(of: Settings = settings) -> str:
+    """The dataset (asset) finance_elt emits when it publishes a day of model_satisfaction, which finance_ml is
+    scheduled on: Airflow's postgres URI of the real table, where the settings `of` put it (without user@: an astro
+    Table URI does not fire on 2.11)."""
+    return f"postgres://{of.db_host}:{of.db_port}/{of.db_name}/{of.db_schema}/{MODEL_SATISFACTION}"
 
 
 def primary_key(key: str) -> pgsql.Composed:
@@ -60,11 +67,11 @@ def raw_table_statement(contract: Contract, schema: str) -> pgsql.Composed:
 def model_satisfaction_statement(schema: str) -> pgsql.Composed:
     """model_satisfaction, every day of it: the survey's columns as the contract types them (nullable)."""
     survey = {c.name: c.sql_type for c in CONTRACTS["satisfaction"].columns}
-    columns = [pgsql.SQL("{} text NOT NULL").format(pgsql.Identifier(ml.KEY))]
-    columns += [pgsql.SQL("{} {}").format(pgsql.Identifier(f), pgsql.SQL(survey[f])) for f in ml.FEATURES]
-    columns += [pgsql.SQL("{} double precision NOT NULL").format(pgsql.Identifier(ml.TARGET))]
+    columns = [pgsql.SQL("{} text NOT NULL").format(pgsql.Identifier(MODEL_KEY))]
+    columns += [pgsql.SQL("{} {}").format(pgsql.Identifier(f), pgsql.SQL(survey[f])) for f in FEATURES]
+    columns += [pgsql.SQL("{} double precision NOT NULL").format(pgsql.Identifier(TARGET))]
     return sql.compose("schema/model_satisfaction.sql", table=(schema, MODEL_SATISFACTION),
-                       columns=pgsql.SQL(", ").join(columns), key=ml.KEY)
+                       columns=pgsql.SQL(", ").join(columns), key=MODEL_KEY)
 
 
 def ensure_role(cur, role: str) -> None:

@@ -265,7 +265,7 @@ def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_ret
     from include.finance.edition import AirflowFailException
     from include.finance.training import ml
 
-    table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.KEY, *ml.FEATURES, ml.TARGET]})
+    table = pd.DataFrame({c: ["premium" if c == "product_type" else 1] * rows for c in [ml.MODEL_KEY, *ml.FEATURES, ml.TARGET]})
     split_train_test = dagbag.dags["finance_ml"].get_task("split_train_test").python_callable
     with pytest.raises(AirflowFailException, match=rf"2026-11-30: model_satisfaction has {rows} usable rows .* at least 50"):
         split_train_test(table, day="2026-11-30")

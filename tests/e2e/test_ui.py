@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from include.finance import schema
 from include.finance.config import Settings
 from scripts.stack import AIRFLOW_3, DAG_IDS
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(scope="module")
 def dataset(stack) -> str:
     """The dataset URI the stack's Airflow processes build: their settings name the stack's database."""
-    return Settings.from_env(stack.env()).model_satisfaction_dataset_uri
+    return schema.model_satisfaction_uri(Settings.from_env(stack.env()))
 
 
 def test_the_user_logs_in_and_sees_the_three_dags_without_import_errors(browser):

@@ -1,5 +1,5 @@
 """docs/architecture.md draws the core's packages and layers: every import between include/finance's modules points
-to the same layer or one below, but for the exceptions the page names; every package says what it holds."""
+to the same layer or one below; every package says what it holds."""
 
 import ast
 import inspect
@@ -9,7 +9,6 @@ from include.finance.config import PROJECT_ROOT
 
 CORE = PROJECT_ROOT / "include" / "finance"
 PAGE = PROJECT_ROOT / "docs" / "architecture.md"
-UPWARD = {("config", "schema"), ("schema", "training.ml")}  # the page names them: "Two arrows still point up"
 
 
 def modules() -> set[str]:
@@ -51,13 +50,15 @@ def test_every_module_of_the_core_is_in_one_layer_of_the_page():
     assert sorted(placed) == sorted(modules())
 
 
-def test_imports_point_down_the_layers_but_for_the_ones_the_page_names():
+def test_imports_point_down_the_layers():
     rank = {name: depth for depth, layer in enumerate(layers()) for name in layer}  # 0: the top
     upward = {(name, imported) for name in modules() - {"sql"}
               for imported in imports(path_of(name)) if rank[imported] < rank[name]}
-    assert upward == UPWARD
-    assert "`config` takes a table name from\n`schema`, and `schema` takes the model table's columns from `training.ml`" in (
-        PAGE.read_text())
+    assert upward == set()
+
+
+def test_settings_import_nothing_of_the_project():
+    assert imports(path_of("config")) == set()
 
 
 def test_the_core_is_a_few_packages_each_saying_what_it_holds():

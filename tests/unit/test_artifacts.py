@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from model_tables import BOOSTING, LINEAR, Kept, satisfaction_table, train
 
+from include.finance import schema
 from include.finance.config import settings
 from include.finance.training import artifacts, ml, plots, tracking
 
@@ -67,7 +68,7 @@ def test_publish_uploads_only_the_best_models_card_and_training_rows_under_the_r
     s3 = FakeS3()
     monkeypatch.setattr(ml, "build_pipeline", lambda *args, **kwargs: pytest.fail("a model was fitted again"))
     card = artifacts.publish_best_model(features, results, "run_1", "20261121T000000", "2026-11-20", DAY_RUN,
-                                        {settings.model_satisfaction_dataset_uri: [event, older]}, s3=s3)
+                                        {schema.model_satisfaction_uri(): [event, older]}, s3=s3)
     prefix = f"{settings.ml_artifacts_prefix}/20261121T000000/"
     assert set(s3.objects) == {(BUCKET, prefix + name) for name in ("model_card.json", "training_rows.csv.gz")}
     assert json.loads(s3.objects[(BUCKET, prefix + "model_card.json")]) == card
@@ -127,7 +128,7 @@ def event(ds, hour):
 
 
 def test_the_day_is_the_dataset_events_or_for_a_manual_run_its_conf_or_the_newest_in_the_table(caplog):
-    uri = settings.model_satisfaction_dataset_uri
+    uri = schema.model_satisfaction_uri()
     newest = lambda: "2026-11-30"  # noqa: E731
     assert artifacts.day_of({uri: [event("2026-11-20", 1)]}, {}, newest) == "2026-11-20"
     assert artifacts.day_of(None, {"ds": "2026-11-25"}, newest) == "2026-11-25"
@@ -139,7 +140,7 @@ def test_the_day_is_the_dataset_events_or_for_a_manual_run_its_conf_or_the_newes
 
 
 def test_a_run_triggered_for_several_days_says_which_it_leaves_out(caplog):
-    events = {settings.model_satisfaction_dataset_uri: [event("2026-11-21", 2), event("2026-11-20", 1)]}
+    events = {schema.model_satisfaction_uri(): [event("2026-11-21", 2), event("2026-11-20", 1)]}
     assert artifacts.day_of(events, None, lambda: "2026-11-30") == "2026-11-21"
     assert "works on 2026-11-21 and leaves out 2026-11-20; trigger finance_ml" in caplog.text
 

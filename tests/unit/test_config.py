@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from include.finance.config import Settings
+from include.finance.schema import model_satisfaction_uri
 
 
 def test_defaults_are_the_local_profile():
@@ -12,17 +13,17 @@ def test_defaults_are_the_local_profile():
     assert (s.environment, s.aws_conn_id, s.db_conn_id, s.db_schema) == ("local", "aws_default", "postgres_default", "public")
     assert s.input_data_dir is None and not s.train_in_pods
     # the dataset names the real database of the profile, without user@ (an astro-style URI never fires on 2.11)
-    assert s.model_satisfaction_dataset_uri == "postgres://127.0.0.1:25432/finance/public/model_satisfaction"
+    assert model_satisfaction_uri(s) == "postgres://127.0.0.1:25432/finance/public/model_satisfaction"
     assert s.astro_sdk_env() == {"AIRFLOW__ASTRO_SDK__XCOM_STORAGE_CONN_ID": "aws_default",
                                  "AIRFLOW__ASTRO_SDK__XCOM_STORAGE_URL": "s3://finance-elt-ml-data/xcom"}
 
 
 def test_each_profile_names_its_own_database_and_the_schema_is_honoured():
     docker = Settings.from_env({"ENVIRONMENT": "docker", "DB_SCHEMA": "finance"})
-    assert docker.model_satisfaction_dataset_uri == "postgres://postgres_data:5432/postgres/finance/model_satisfaction"
+    assert model_satisfaction_uri(docker) == "postgres://postgres_data:5432/postgres/finance/model_satisfaction"
     prod = Settings.from_env({"ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "warehouse",
                               "TRAINING_IMAGE": "registry/img:1"})
-    assert prod.train_in_pods and prod.model_satisfaction_dataset_uri.startswith("postgres://db.internal:5432/warehouse/")
+    assert prod.train_in_pods and model_satisfaction_uri(prod).startswith("postgres://db.internal:5432/warehouse/")
 
 
 def test_env_overrides_are_cast():

@@ -13,7 +13,7 @@ from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, edition_only
 def test_the_features_are_the_satisfaction_contracts_columns():
     """Scores are numeric features, text answers categorical ones; nothing but the contract names them."""
     survey = CONTRACTS["satisfaction"]
-    assert ml.KEY == survey.key
+    assert ml.MODEL_KEY == survey.key
     assert ml.NUMERIC_FEATURES == [c.name for c in survey.columns if c.sql_type == "smallint"]
     assert ml.CATEGORICAL_FEATURES == ["product_type"]
     assert sorted(ml.FEATURES) == sorted(set(survey.names) - {survey.key})
@@ -25,8 +25,8 @@ def test_features_are_split_with_key_features_and_target():
     features = ml.engineer_features(satisfaction_table(), test_size=0.25, seed=1)
     train_set, test_set = features["train"], features["test"]
     assert (len(train_set), len(test_set)) == (300, 100)
-    assert list(train_set.columns) == [ml.KEY, *ml.FEATURES, ml.TARGET]
-    assert set(train_set[ml.KEY]).isdisjoint(test_set[ml.KEY])
+    assert list(train_set.columns) == [ml.MODEL_KEY, *ml.FEATURES, ml.TARGET]
+    assert set(train_set[ml.MODEL_KEY]).isdisjoint(test_set[ml.MODEL_KEY])
     assert features["rows"] == {"model_satisfaction": 400, "sampled": 400, "without_survey": 0, "without_target": 0,
                                 "used": 400, "train": 300, "test": 100}
 
@@ -128,7 +128,7 @@ def test_the_result_carries_each_test_rows_truth_prediction_and_product_type_onl
     kept = Kept()
     result = train(features, keep=kept)
     predictions = result["test_predictions"]
-    test = features["test"].sort_values(ml.KEY)
+    test = features["test"].sort_values(ml.MODEL_KEY)
     assert set(predictions) == {ml.TARGET, "predicted", "product_type"}
     assert predictions[ml.TARGET] == test[ml.TARGET].tolist()
     assert predictions["product_type"] == test["product_type"].tolist()
@@ -164,7 +164,7 @@ def test_keep_is_handed_the_fitted_pipeline_and_five_test_rows_and_what_it_retur
     assert result == {**kept.result, "mlflow_run_id": "nested-run", "model_uri": "runs:/nested-run/model",
                       "model_sha256": "0" * 64}
     assert set(kept.result) == set(train(features))
-    test = features["test"].sort_values(ml.KEY).reset_index(drop=True)
+    test = features["test"].sort_values(ml.MODEL_KEY).reset_index(drop=True)
     assert kept.example.reset_index(drop=True).equals(test[ml.FEATURES].head(5))  # no key, no target
     assert np.allclose(kept.pipeline.predict(test[ml.FEATURES]), result["test_predictions"]["predicted"])
     assert kept.pipeline.score(test[ml.FEATURES], test[ml.TARGET]) == pytest.approx(result["r2_test"], abs=1e-12)
@@ -174,7 +174,7 @@ def test_the_kept_pipeline_serves_raw_features():
     features = ml.engineer_features(satisfaction_table(), seed=2)
     kept = Kept()
     train(features, ("sklearn.ensemble.RandomForestRegressor", {"n_estimators": 10, "random_state": 0}), keep=kept)
-    raw = features["test"].sort_values(ml.KEY)[ml.FEATURES]
+    raw = features["test"].sort_values(ml.MODEL_KEY)[ml.FEATURES]
     assert [name for name, _ in kept.pipeline.steps] == ["preprocess", "model"]
     assert kept.pipeline.predict(raw).shape == (len(raw),)
     with pytest.warns(UserWarning, match="unknown categories"):  # a new product type: encoded as all zeros

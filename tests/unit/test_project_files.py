@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from include.finance import edition
+from include.finance import edition, schema
 from include.finance.config import PROJECT_ROOT
 
 # Astro Runtime tag -> the Apache Airflow version it ships.
@@ -298,7 +298,7 @@ def test_env_example_values_are_valid_for_config():
     assert settings.poke_interval == int(active["POKE_INTERVAL"])
     # the dataset names the database the connection points at
     conn = parse_connection(active[f"AIRFLOW_CONN_{settings.db_conn_id.upper()}"])
-    assert settings.model_satisfaction_dataset_uri.startswith(
+    assert schema.model_satisfaction_uri(settings).startswith(
         f"postgres://{conn['host']}:{conn['port']}/{conn['schema']}/")
 
 

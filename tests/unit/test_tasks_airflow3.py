@@ -20,10 +20,9 @@ from airflow.sdk.execution_time.comms import AssetEventDagRunReferenceResult  # 
 from airflow.sdk.execution_time.context import TriggeringAssetEventsAccessor  # noqa: E402
 
 from include.finance import run_context, schema, tasks  # noqa: E402
-from include.finance.config import settings  # noqa: E402
 from include.finance.training import artifacts  # noqa: E402
 
-URI = settings.model_satisfaction_dataset_uri
+URI = schema.model_satisfaction_uri()
 OTHER = "s3://elsewhere/other"  # an asset of another producer, also consumed
 DAY_1, DAY_2 = "2026-11-20", "2026-11-21"
 RUN_AFTER = dt.datetime(2026, 11, 21, 2, 0, 5, tzinfo=dt.timezone.utc)

@@ -34,7 +34,7 @@ def predict_chunk(model, frame: pd.DataFrame, ds: str, version: str) -> pd.DataF
     if answered.any():
         predicted[answered] = np.maximum(np.round(model.predict(frame.loc[answered, ml.FEATURES])), 0)
     return pd.DataFrame({
-        "customer_id": frame[ml.KEY].to_numpy(), "ds": ds,
+        "customer_id": frame[ml.MODEL_KEY].to_numpy(), "ds": ds,
         "predicted_amount_cents": pd.array(np.where(answered, predicted, np.nan), dtype="Int64"),
         "model_version": version, "reason": np.where(answered, None, NO_SURVEY),
     })
@@ -42,7 +42,7 @@ def predict_chunk(model, frame: pd.DataFrame, ds: str, version: str) -> pd.DataF
 
 def write_predictions(conn, schema: str, ds: str, model, version: str, chunk_rows: int = CHUNK_ROWS) -> dict:
     """Replace day `ds` of customer_predictions by `model`'s (registry `version`) predictions; returns the counts."""
-    columns = [ml.KEY] + ml.FEATURES
+    columns = [ml.MODEL_KEY] + ml.FEATURES
     counts = {"customers": 0, "predicted": 0, NO_SURVEY: 0}
     with conn:
         with conn.cursor() as cur:
@@ -50,7 +50,7 @@ def write_predictions(conn, schema: str, ds: str, model, version: str, chunk_row
             cur.execute(sql.compose("ml/clear_partition.sql", partition=partition))
         with conn.cursor(name="model_satisfaction_day") as rows, conn.cursor() as out:  # server side: chunk by chunk
             rows.execute(sql.compose("ml/model_rows_of_day.sql", columns=sql.identifiers(columns),
-                                     table=(schema, MODEL_SATISFACTION), key=ml.KEY), (ds,))
+                                     table=(schema, MODEL_SATISFACTION), key=ml.MODEL_KEY), (ds,))
             while chunk := rows.fetchmany(chunk_rows):
                 frame = predict_chunk(model, pd.DataFrame(chunk, columns=columns), ds, version)
                 buffer = io.StringIO()

@@ -100,7 +100,7 @@ def model_card(best: dict, results: list[dict], rows: dict, data: dict, artifact
 
 def source_of(dataset_events: dict | None) -> dict:
     """Which finance_elt run built model_satisfaction, from the dataset events that triggered this run."""
-    events = (dataset_events or {}).get(settings.model_satisfaction_dataset_uri, [])
+    events = (dataset_events or {}).get(schema.model_satisfaction_uri(), [])
     if not events:
         return {"built_by": "unknown (manual run)"}
     latest = max(events, key=lambda event: event.timestamp)
@@ -117,7 +117,7 @@ def day_of(dataset_events: dict | None, conf: dict | None, latest_day) -> str:
             return dt.date.fromisoformat(str(conf["ds"])).isoformat()
         except ValueError:
             raise ValueError(f"the run's conf ds must be a day like 2026-11-30, got {conf['ds']!r}") from None
-    events = sorted((dataset_events or {}).get(settings.model_satisfaction_dataset_uri, []), key=lambda e: e.timestamp)
+    events = sorted((dataset_events or {}).get(schema.model_satisfaction_uri(), []), key=lambda e: e.timestamp)
     days = [(event.extra or {}).get("ds") for event in events]
     left_out = sorted(set(days[:-1]) - {days[-1], None}) if days else []
     if left_out:

@@ -14,19 +14,11 @@ import time
 import pandas as pd
 
 from include.finance.config import or_settings
-from include.finance.contract import CONTRACTS
+# the model table's columns, which the models' code names as ml.FEATURES, ml.TARGET, ...
+from include.finance.contract import (CATEGORICAL_FEATURES, FEATURES, MODEL_KEY, NUMERIC_FEATURES, TARGET,
+                                      TARGET_UNIT)
 
 log = logging.getLogger(__name__)
-
-# The features are the survey's answers as the satisfaction contract declares them: its scores are
-# numbers, its text answers (product_type) categories. The target is built by finance_elt.
-SURVEY = CONTRACTS["satisfaction"]
-KEY = SURVEY.key
-NUMERIC_FEATURES = [c.name for c in SURVEY.columns if c.name != KEY and c.sql_type != "text"]
-CATEGORICAL_FEATURES = [c.name for c in SURVEY.columns if c.name != KEY and c.sql_type == "text"]
-FEATURES = NUMERIC_FEATURES + CATEGORICAL_FEATURES
-TARGET = "avg_amount_captured"
-TARGET_UNIT = "cents"
 
 
 class NotEnoughData(ValueError):
@@ -58,13 +50,13 @@ def engineer_features(df: pd.DataFrame, test_size: float | None = None, seed: in
 
     test_size, seed, min_rows = or_settings(ml_test_size=test_size, ml_seed=seed, min_model_rows=min_rows)
 
-    columns = [KEY] + FEATURES + [TARGET]
+    columns = [MODEL_KEY] + FEATURES + [TARGET]
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise ValueError(f"model_satisfaction lacks column(s) {missing}; it has {list(df.columns)}")
     without_survey = ~answered(df)
     without_target = df[TARGET].isna()
-    usable = df.loc[~without_survey & ~without_target, columns].sort_values(KEY, kind="stable")
+    usable = df.loc[~without_survey & ~without_target, columns].sort_values(MODEL_KEY, kind="stable")
     rows = {
         # all the day's rows when df is a sample of them (sql/select_model_rows.sql)
         "model_satisfaction": int(df["table_rows"].iloc[0]) if "table_rows" in df and len(df) else len(df),
@@ -137,7 +129,7 @@ def build_pipeline(model_class: str, hyper_parameters: dict | None = None):
 
 
 def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(KEY, kind="stable").reset_index(drop=True)
+    return frame.sort_values(MODEL_KEY, kind="stable").reset_index(drop=True)
 
 
 def cv_splitter(folds: int, seed: int):
