@@ -10,14 +10,7 @@ from scripts.stack.pipeline import forget_models, run_days
 from tests.e2e.faults import dag_run, finished_state, one_value
 
 BACKFILL_DAYS = 4
-
-
 SHIFTED_FROM = 3  # the first shifted day of the backfill (1-based)
-# Gains of a day's model over the champion on unshifted or on shifted days alike are noise (below 0.01 in
-# every run measured); the shift's gain is about 0.18: with this margin the decision of each day is the same
-# on every date the test runs (the data of each day depends on its date).
-
-
 # Gains of a day's model over the champion on unshifted or on shifted days alike are noise (below 0.01 in
 # every run measured); the shift's gain is about 0.18: with this margin the decision of each day is the same
 # on every date the test runs (the data of each day depends on its date).
