@@ -15,11 +15,17 @@ SAMPLING = 5  # seconds the sampling of pg_stat_activity may lag behind the serv
 
 
 def test_the_supervisor_restarted_the_hung_scheduler_once(run):
+    """The supervisor's first restart after the hang is for the hang ("used no CPU time"), and it is the one
+    restart that stops the hung scheduler (its PID in the supervisor's "stopping ...: PIDs" line)."""
     hang = run["hang"]
     assert hang, "no task of the run was seen running: the scheduler never hung"
-    restarts = [line for line in hang["supervisor"] if "restarting" in line]
-    assert len(restarts) == 1 and "used no CPU time meanwhile: hung" in restarts[0], hang["supervisor"]
-    assert hang.get("restarted_at"), f"no new scheduler started after the hang at {hang['at']}: {hang['supervisor']}"
+    lines, hung_pid = hang["supervisor"], str(hang["tree"][0]["pid"])
+    restarts = [line for line in lines if "restarting" in line]
+    assert restarts and "used no CPU time meanwhile: hung" in restarts[0], lines
+    stopped_it = [line for line in lines if line.startswith("[supervise] stopping")
+                  and hung_pid in line.rpartition("PIDs ")[2].split()]
+    assert len(stopped_it) == 1, (hung_pid, lines)
+    assert hang.get("restarted_at"), f"no new scheduler started after the hang at {hang['at']}: {lines}"
 
 
 def test_no_process_of_the_hung_schedulers_tree_is_left(run):
