@@ -39,7 +39,7 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
     for each before they are switched on, so the scheduler adds no run of its own and a run that crosses
     midnight neither waits for another day's files nor reports another day's runs. They run a day at a
     time, oldest first (one active run per DAG), and each finance_elt run's dataset event triggers the
-    finance_ml run of its day; the next day's finance_elt waits for it (`hold_for_ml`). Prints each task's
+    finance_ml run of its day; the next day's finance_elt waits for it (`DayWatch`). Prints each task's
     state changes while it waits.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
@@ -70,12 +70,8 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
             (switch_on or unpause)(stack, dag_id)
         log(f"switched on {', '.join(DAG_IDS)} for {', '.join(f'{d:%Y-%m-%d}' for d in dates)}; waiting for the"
             " dataset-triggered finance_ml runs")
-        held: dict = {}
-        each_day = wait_for(lambda: watch.poll() or hold_for_ml(stack, dates, held) or all_finished(stack, dates),
-                            timeout, "the pipeline", every=2)
-        # the last day's finance_ml may have finished between the hold's look and all_finished's in that poll:
-        # finance_elt is switched on again whatever the scenarios and reruns after this need
-        hold_for_ml(stack, dates, held)
+        days = DayWatch(stack, dates)
+        each_day = wait_for(lambda: watch.poll() or days.poll(), timeout, "the pipeline", every=2)
         runs = each_day[-1]
         summary = run_summary(stack, runs, summary_path.parent / "plots", each_day)
         if after is not None:
@@ -116,38 +112,47 @@ def forget_models(stack) -> None:
     conn.close()
 
 
-def hold_for_ml(stack, dates: list[dt.datetime], held: dict) -> None:
-    """A backfill's days one at a time through finance_ml: finance_elt is paused from when a day's run has emitted
-    its dataset event until that day's finance_ml run succeeded. Otherwise a finance_ml run slower than finance_elt
-    would be running when the next days' events come, and one run would take them all (it works on the latest
-    day, `artifacts.day_of`). A paused DAG's run schedules no further task: the next day waits where it is."""
-    hold = False
-    for day in dates:
-        if finished_runs(stack, day) is None:  # the first day not through finance_ml yet
-            elt = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": ["finance_elt"],
-                                                             f"{LOGICAL_DATE}_gte": day.isoformat(),
-                                                             f"{LOGICAL_DATE}_lte": day.isoformat()})["dag_runs"]
-            hold = bool(elt) and elt[0]["state"] == "success"
-            break
-    if held.get("finance_elt", False) != hold:
-        stack.api("PATCH", "dags/finance_elt?update_mask=is_paused", {"is_paused": hold})
-        held["finance_elt"] = hold
+class DayWatch:
+    """Each day's runs as the pipeline waits for them, asking the REST API only what can still change: a day whose
+    runs all succeeded, and which finance_elt run triggered a finance_ml run, are asked once. On Airflow 2 every
+    request checks the admin's password (basic auth: about 0.1 s of the web server's CPU), so asking again for
+    what is settled took a core of a two-core machine while a backfill ran.
+
+    It also holds a backfill's days one at a time through finance_ml: finance_elt is paused from when a day's
+    run has emitted its dataset event until that day's finance_ml run succeeded. Otherwise a finance_ml run
+    slower than finance_elt would be running when the next days' events come, and one run would take them all
+    (it works on the latest day, `artifacts.day_of`). A paused DAG's run schedules no further task: the next day
+    waits where it is."""
+
+    def __init__(self, stack, dates: list[dt.datetime]):
+        self.stack, self.dates = stack, dates
+        self.done: dict[dt.datetime, dict] = {}  # day -> its runs, once they all succeeded
+        self.sources: dict[str, set[str]] = {}  # finance_ml run -> the runs whose dataset events triggered it
+        self.held = False
+
+    def poll(self) -> list[dict] | None:
+        """Each day's runs (`day_runs`), once every day's have succeeded; raises on a failed run."""
+        for day in self.dates:
+            if day not in self.done:
+                runs = day_runs(self.stack, day, self.sources)
+                if not all(run and run["state"] == "success" for run in runs.values()):
+                    elt = runs["finance_elt"]
+                    self.hold(elt is not None and elt["state"] == "success")
+                    return None
+                self.done[day] = runs
+        self.hold(False)  # finance_elt switched on again for whatever the scenarios and reruns after this need
+        return [self.done[day] for day in self.dates]
+
+    def hold(self, hold: bool) -> None:
+        if hold != self.held:
+            self.stack.api("PATCH", "dags/finance_elt?update_mask=is_paused", {"is_paused": hold})
+            self.held = hold
 
 
-def all_finished(stack, dates: list[dt.datetime]) -> list[dict] | None:
-    """Each day's runs (`finished_runs`), once every day's have succeeded."""
-    each_day = []
-    for day in dates:
-        runs = finished_runs(stack, day)
-        if runs is None:
-            return None
-        each_day.append(runs)
-    return each_day
-
-
-def finished_runs(stack, day: dt.datetime) -> dict | None:
-    """The runs of `day`, once they succeeded: in_finance_data's and finance_elt's with that logical date,
-    and the finance_ml run that finance_elt's dataset event triggered; raises on a failed run."""
+def day_runs(stack, day: dt.datetime, sources: dict[str, set[str]]) -> dict:
+    """The runs of `day`: in_finance_data's and finance_elt's with that logical date, and the finance_ml run that
+    finance_elt's dataset event triggered (None where there is none yet); raises on a failed run. `sources`
+    keeps the triggering runs of each finance_ml run seen (they do not change)."""
     of_day = stack.api("POST", "dags/~/dagRuns/list", {"dag_ids": list(DAG_IDS[:2]), f"{LOGICAL_DATE}_gte": day.isoformat(),
                                                       f"{LOGICAL_DATE}_lte": day.isoformat()})["dag_runs"]
     runs = {dag_id: next((run for run in of_day if run["dag_id"] == dag_id), None) for dag_id in DAG_IDS[:2]}
@@ -156,14 +161,16 @@ def finished_runs(stack, day: dt.datetime) -> dict | None:
     if elt and elt["state"] == "success":
         endpoint, events = UPSTREAM_EVENTS
         for run in stack.api("GET", f"dags/finance_ml/dagRuns?order_by={NEWEST_FIRST}&limit=100")["dag_runs"]:
-            path = f"dags/finance_ml/dagRuns/{quote(run['dag_run_id'])}/{endpoint}"
-            if any(event["source_run_id"] == elt["dag_run_id"] for event in stack.api("GET", path)[events]):
+            if run["dag_run_id"] not in sources:
+                path = f"dags/finance_ml/dagRuns/{quote(run['dag_run_id'])}/{endpoint}"
+                sources[run["dag_run_id"]] = {event["source_run_id"] for event in stack.api("GET", path)[events]}
+            if elt["dag_run_id"] in sources[run["dag_run_id"]]:
                 runs["finance_ml"] = run
                 break
     for dag_id, run in runs.items():
         if run and run["state"] == "failed":
             raise StackError(f"{dag_id} run {run['dag_run_id']} failed\n" + failed_task_logs(stack, run))
-    return runs if all(run and run["state"] == "success" for run in runs.values()) else None
+    return runs
 
 
 def failed_task_logs(stack, run: dict, lines: int = 40) -> str:

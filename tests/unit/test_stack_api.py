@@ -77,6 +77,40 @@ def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(
     assert switched_on == [f"dags/{dag_id}?update_mask=is_paused" for dag_id in reversed(DAG_IDS)]
 
 
+def test_the_waiter_asks_once_for_what_is_settled(tmp_path, monkeypatch):
+    """A day whose runs all succeeded, and the finance_elt run that triggered a finance_ml run, are asked for once
+    however often the pipeline's waiter looks (on Airflow 2 every request is a password check)."""
+    utc = dt.timezone.utc
+    day, next_day = dt.datetime(2026, 11, 28, tzinfo=utc), dt.datetime(2026, 11, 29, tzinfo=utc)
+    fake = FakeAirflow(day, next_day)
+    stack = Stack(state_dir=tmp_path)
+    monkeypatch.setattr(stack, "api", fake.api)
+    days = pipeline.DayWatch(stack, [day, next_day])
+
+    each_day = days.poll()
+    asked = len(fake.calls)
+    assert [runs["finance_ml"]["dag_run_id"] for runs in each_day] == ["finance_ml__2026-11-28", "finance_ml__2026-11-29"]
+    assert days.poll() == each_day and len(fake.calls) == asked
+    events = [path for _, path, _ in fake.calls if path.endswith(f"/{api.UPSTREAM_EVENTS[0]}")]
+    assert len(events) == len(set(events)) == 2  # each finance_ml run's events, once
+
+
+def test_the_waiter_holds_finance_elt_while_the_days_finance_ml_runs(tmp_path, monkeypatch):
+    utc = dt.timezone.utc
+    day, next_day = dt.datetime(2026, 11, 28, tzinfo=utc), dt.datetime(2026, 11, 29, tzinfo=utc)
+    fake = FakeAirflow(day, next_day)
+    ml_runs, fake.runs["finance_ml"] = fake.runs["finance_ml"], []  # the first day's dataset event is out, no run yet
+    stack = Stack(state_dir=tmp_path)
+    monkeypatch.setattr(stack, "api", fake.api)
+    days = pipeline.DayWatch(stack, [day, next_day])
+
+    assert days.poll() is None and days.poll() is None
+    fake.runs["finance_ml"] = ml_runs
+    assert days.poll() is not None
+    paused = [body["is_paused"] for method, path, body in fake.calls if method == "PATCH"]
+    assert paused == [True, False]  # paused once while it waited, switched on again once
+
+
 def test_a_backfill_runs_the_last_complete_days_oldest_first():
     utc = dt.timezone.utc
     assert pipeline.run_days(dt.datetime(2026, 12, 1, 10, tzinfo=utc), 3) == [
