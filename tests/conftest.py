@@ -1,6 +1,7 @@
 """Fixtures the database and end-to-end layers share: the local stack on free loopback ports, of which
 the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connection to its database."""
 
+import os
 import shutil
 import socket
 
@@ -28,12 +29,19 @@ def _timeline(request):
     TIMELINE.append((process_clock(), request.node.nodeid))
 
 
+# Every process this session starts inherits its environment, and with it this mark: a process of the other
+# edition's session, running at the same time (`.ci/run`), carries that session's
+SESSION_MARK = "FINANCE_TEST_SESSION"
+os.environ[SESSION_MARK] = str(os.getpid())
+
+
 def clone_processes(with_start: bool = False) -> list[str]:
     """Every process whose command line or working folder is inside the project and that this test session
-    started: it began after this process did, and its ancestors, up to this process or to init (an orphan), are
+    started: it began after this process did, its ancestors, up to this process or to init (an orphan), are
     all inside the project too (a shell that merely works in the project belongs to a terminal; an orphan of an
-    earlier session, `make test AIRFLOW=3` after `make test`, is that session's). "pid cwd: command line", with
-    `with_start` also when it started and the test running then."""
+    earlier session, `make test AIRFLOW=3` after `make test`, is that session's), and its environment carries no
+    other session's mark (`SESSION_MARK`: the other edition's session, side by side with this one in `.ci/run`).
+    "pid cwd: command line", with `with_start` also when it started and the test running then."""
     import datetime as dt
 
     import psutil
@@ -48,6 +56,8 @@ def clone_processes(with_start: bool = False) -> list[str]:
     for proc in psutil.process_iter():
         try:
             if proc.pid in mine or proc.create_time() < me.create_time() or not inside(proc):
+                continue
+            if proc.environ().get(SESSION_MARK, os.environ[SESSION_MARK]) != os.environ[SESSION_MARK]:
                 continue
             ancestor = proc.parent()
             while ancestor is not None and ancestor.pid not in mine and ancestor.pid != 1 and inside(ancestor):

@@ -101,6 +101,9 @@ class Airflow:
             "AIRFLOW__CORE__PARALLELISM": str(len(CELERY_WORKERS) * CELERY_CONCURRENCY if celery else 16),
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "120",
             "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT_CHECK_INTERVAL": "15",
+            # a task the scheduler restarted under (the database went away, the probe found it hung) is left
+            # running by the old scheduler's job, which only this check resets for a retry: every 30 s, not 300
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "30",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri(METADATA_DB, "postgresql+psycopg2"),
             "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
             "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
