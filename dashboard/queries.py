@@ -146,7 +146,7 @@ def airflow_api(env=os.environ) -> AirflowAPI | None:
 def airflow_runs(api: AirflowAPI, ds: str, finance_ml_run: str | None) -> pd.DataFrame:
     """Each DAG's run for the day as Airflow has it: the newest run of the day's logical date of the daily DAGs,
     and the finance_ml run that decided on the day (`finance_ml_run`, from model_decisions), if any. The DAGs are
-    asked at once: each call is a round trip in which Airflow 2 checks the password."""
+    asked at once: each call is a round trip."""
     day = "logical_date" if api.airflow_3 else "execution_date"
 
     def runs_of(dag_id: str) -> list[dict]:

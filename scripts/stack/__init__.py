@@ -10,7 +10,7 @@ listener is on 127.0.0.1. DAG code sees only Airflow connections, exactly as und
     postgres   the cluster            s3        moto's endpoint, saved and restored
     redis      Celery's broker        airflow   Airflow's environment and processes
     services   `Stack`: all of them, up and down
-    api        the REST API client (v1 and basic auth, v2 and a token), triggering and watching task states
+    api        the REST API client (v1 and a session, v2 and a token), triggering and watching task states
     pipeline   `make run`             summary   what a run produced
     parse      `make parse`           __main__  the command line
 """

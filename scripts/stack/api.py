@@ -1,6 +1,6 @@
 """What the stack asks of Airflow's REST API as its admin user (`include/finance/airflow_api.py`'s client: on
-Airflow 2 /api/v1 with HTTP basic auth, on Airflow 3 /api/v2 with a token). The few names that differ between the
-two are below."""
+Airflow 2 /api/v1 with the web server's session, on Airflow 3 /api/v2 with a token). The few names that differ
+between the two are below."""
 
 from __future__ import annotations
 

@@ -114,8 +114,8 @@ def forget_models(stack) -> None:
 
 class DayWatch:
     """Each day's runs as the pipeline waits for them, asking the REST API only what can still change: a day whose
-    runs all succeeded, and which finance_elt run triggered a finance_ml run, are asked once. On Airflow 2 every
-    request checks the admin's password (basic auth: about 0.1 s of the web server's CPU), so asking again for
+    runs all succeeded, and which finance_elt run triggered a finance_ml run, are asked once. Every request costs the
+    web server CPU (on Airflow 2 with basic auth a password check, about 0.1 s), and asking again every 2 s for
     what is settled took a core of a two-core machine while a backfill ran.
 
     It also holds a backfill's days one at a time through finance_ml: finance_elt is paused from when a day's

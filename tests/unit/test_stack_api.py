@@ -7,6 +7,7 @@ import http.server
 import json
 import threading
 import urllib.error
+import urllib.parse
 
 import pytest
 
@@ -79,7 +80,7 @@ def test_run_pipeline_drives_every_dag_for_the_one_day_it_chose_before_midnight(
 
 def test_the_waiter_asks_once_for_what_is_settled(tmp_path, monkeypatch):
     """A day whose runs all succeeded, and the finance_elt run that triggered a finance_ml run, are asked for once
-    however often the pipeline's waiter looks (on Airflow 2 every request is a password check)."""
+    however often the pipeline's waiter looks."""
     utc = dt.timezone.utc
     day, next_day = dt.datetime(2026, 11, 28, tzinfo=utc), dt.datetime(2026, 11, 29, tzinfo=utc)
     fake = FakeAirflow(day, next_day)
@@ -201,18 +202,37 @@ def test_the_watch_reads_every_page_of_task_instances():
 
 
 class FakeWebserver(http.server.BaseHTTPRequestHandler):
-    """Airflow 2's /api/v1/... answers the admin's basic auth, Airflow 3's /api/v2/... the token its /auth/token
-    gives the admin (401 otherwise); both echo what they were sent. `tokens` counts the tokens given."""
+    """Airflow 2's /api/v1/... answers the admin's session (its login form: a CSRF token and a cookie, then a redirect
+    to the start page) or basic auth, Airflow 3's /api/v2/... the token its /auth/token gives the admin (401
+    otherwise); both echo what they were sent. `logins` counts the passwords taken (form or token), `sessions`
+    switches Airflow 2's session backend."""
 
-    tokens = 0
+    logins = 0
+    sessions = True
 
     def do_GET(self):
+        if self.path == "/login/":
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=anonymous; HttpOnly; Path=/")
+            self.end_headers()
+            self.wfile.write(b'<form><input id="csrf_token" name="csrf_token" type="hidden" value="c5rf"></form>')
+            return
         self.answer()
 
     def do_PATCH(self):
         self.answer()
 
     def do_POST(self):
+        if self.path == "/login/":
+            form = urllib.parse.parse_qs(self.rfile.read(int(self.headers["Content-Length"])).decode())
+            right = (form == {"username": ["admin"], "password": ["admin"], "csrf_token": ["c5rf"]}
+                     and self.headers.get("Cookie") == "session=anonymous")
+            FakeWebserver.logins += right
+            self.send_response(302)
+            self.send_header("Location", "/home" if right else "/login/")
+            self.send_header("Set-Cookie", f"session={'s3ss' if right else 'anonymous'}; HttpOnly; Path=/")
+            self.end_headers()
+            return
         self.answer()
 
     def reply(self, status: int, answer: dict) -> None:
@@ -226,19 +246,22 @@ class FakeWebserver(http.server.BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(length)) if length else None
         if self.path == "/auth/token":
             if body == {"username": "admin", "password": "admin"}:
-                FakeWebserver.tokens += 1
+                FakeWebserver.logins += 1
                 return self.reply(201, {"access_token": "t0k"})
             return self.reply(401, {})
         authorized = {"/api/v1/": "Basic " + base64.b64encode(b"admin:admin").decode(), "/api/v2/": "Bearer t0k"}
-        ok = self.headers.get("Authorization") == authorized.get(self.path[:8])
-        self.reply(200 if ok else 401, {"method": self.command, "path": self.path, "body": body} if ok else {})
+        ok = (self.headers.get("Authorization") == authorized.get(self.path[:8])
+              or (self.path.startswith("/api/v1/") and self.sessions and self.headers.get("Cookie") == "session=s3ss"))
+        self.reply(200 if ok else 401, {"method": self.command, "path": self.path, "body": body,
+                                        "basic": self.headers.get("Authorization", "").startswith("Basic ")} if ok else {})
 
     def log_message(self, *args):
         pass
 
 
 @pytest.fixture
-def webserver():
+def webserver(monkeypatch):
+    monkeypatch.setattr(FakeWebserver, "sessions", True)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeWebserver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -247,25 +270,39 @@ def webserver():
     server.server_close()
 
 
-@pytest.mark.parametrize("airflow_3", [False, True], ids=["basic auth, api/v1", "token, api/v2"])
-def test_the_api_client_authenticates_and_sends_json(webserver, airflow_3):
+EDITIONS = pytest.mark.parametrize("airflow_3", [False, True], ids=["session, api/v1", "token, api/v2"])
+
+
+@EDITIONS
+def test_the_api_client_logs_in_once_and_sends_json(webserver, airflow_3):
+    """Airflow 2 as Airflow 3: the password is taken once (Airflow 2 checks it on every basic-auth call)."""
     client, version = AirflowAPI(webserver + "/", "admin", "admin", airflow_3), "v2" if airflow_3 else "v1"
-    tokens = FakeWebserver.tokens
-    assert client("GET", "dags/finance_ml") == {"method": "GET", "path": f"/api/{version}/dags/finance_ml", "body": None}
+    logins = FakeWebserver.logins
+    assert client("GET", "dags/finance_ml") == {"method": "GET", "path": f"/api/{version}/dags/finance_ml", "body": None,
+                                                "basic": False}
     assert client("PATCH", "dags/finance_ml?update_mask=is_paused", {"is_paused": False}) == {
-        "method": "PATCH", "path": f"/api/{version}/dags/finance_ml?update_mask=is_paused", "body": {"is_paused": False}}
-    assert FakeWebserver.tokens - tokens == (1 if airflow_3 else 0)  # one token for every call
+        "method": "PATCH", "path": f"/api/{version}/dags/finance_ml?update_mask=is_paused", "body": {"is_paused": False},
+        "basic": False}
+    assert FakeWebserver.logins - logins == 1  # one login for every call
     with pytest.raises(urllib.error.HTTPError) as refused:
         AirflowAPI(webserver, "admin", "wrong", airflow_3)("GET", "dags")
     assert refused.value.code == 401
 
 
-def test_an_expired_token_is_replaced_once(webserver, monkeypatch):
-    client = AirflowAPI(webserver, "admin", "admin", airflow_3=True)
-    monkeypatch.setitem(airflow_api._tokens, (webserver, "admin", "admin"), "expired")
-    tokens = FakeWebserver.tokens
-    assert client("GET", "dags")["path"] == "/api/v2/dags"
-    assert FakeWebserver.tokens - tokens == 1
+@EDITIONS
+def test_an_expired_login_is_replaced_once(webserver, monkeypatch, airflow_3):
+    client = AirflowAPI(webserver, "admin", "admin", airflow_3=airflow_3)
+    expired = {"Authorization": "Bearer expired"} if airflow_3 else {"Cookie": "session=expired"}
+    monkeypatch.setitem(airflow_api._logins, (webserver, "admin", "admin"), expired)
+    logins = FakeWebserver.logins
+    assert client("GET", "dags")["path"] == ("/api/v2/dags" if airflow_3 else "/api/v1/dags")
+    assert FakeWebserver.logins - logins == 1
+
+
+def test_without_the_session_backend_airflow_2_is_asked_with_basic_auth(webserver, monkeypatch):
+    monkeypatch.setattr(FakeWebserver, "sessions", False)
+    client = AirflowAPI(webserver, "admin", "admin", airflow_3=False)
+    assert [client("GET", "dags")["basic"] for _ in range(2)] == [True, True]
 
 
 def test_the_stack_calls_the_api_of_its_edition_on_its_web_port(webserver):
