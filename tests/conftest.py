@@ -35,12 +35,27 @@ SESSION_MARK = "FINANCE_TEST_SESSION"
 os.environ[SESSION_MARK] = str(os.getpid())
 
 
+def other_session(proc) -> bool:
+    """Whether the process, or the nearest of its ancestors whose environment says, is another session's. A child
+    of PostgreSQL's postmaster writes its title over its environment: its postmaster says."""
+    import psutil
+
+    for each in (proc, *proc.parents()):
+        try:
+            mark = each.environ().get(SESSION_MARK)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if mark is not None:
+            return mark != os.environ[SESSION_MARK]
+    return False
+
+
 def clone_processes(with_start: bool = False) -> list[str]:
     """Every process whose command line or working folder is inside the project and that this test session
     started: it began after this process did, its ancestors, up to this process or to init (an orphan), are
     all inside the project too (a shell that merely works in the project belongs to a terminal; an orphan of an
-    earlier session, `make test AIRFLOW=3` after `make test`, is that session's), and its environment carries no
-    other session's mark (`SESSION_MARK`: the other edition's session, side by side with this one in `.ci/run`).
+    earlier session, `make test AIRFLOW=3` after `make test`, is that session's), and it is not `other_session`'s
+    (`SESSION_MARK`: the other edition's session, side by side with this one in `.ci/run`).
     "pid cwd: command line", with `with_start` also when it started and the test running then."""
     import datetime as dt
 
@@ -57,7 +72,7 @@ def clone_processes(with_start: bool = False) -> list[str]:
         try:
             if proc.pid in mine or proc.create_time() < me.create_time() or not inside(proc):
                 continue
-            if proc.environ().get(SESSION_MARK, os.environ[SESSION_MARK]) != os.environ[SESSION_MARK]:
+            if other_session(proc):
                 continue
             ancestor = proc.parent()
             while ancestor is not None and ancestor.pid not in mine and ancestor.pid != 1 and inside(ancestor):
