@@ -34,16 +34,18 @@ DASHBOARD_LOCK := requirements-dashboard.lock
 
 .PHONY: venv run up down reset airflow parse test lock lock-mlflow lock-dashboard pictures bench bench-dashboard bench-busy astro-project
 
-# The venv is built from its edition's lock alone; uv comes from the lock too. Its bytecode is compiled
-# once here: every Airflow task is a new process importing Airflow, the Astro SDK and pandas, which takes
-# about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines, every time).
+# The venv is built from its edition's lock alone; uv comes from the lock too (the edition's venv only has to
+# exist before the MLflow server's and the dashboard's, which both editions share and sync from their own locks).
+# Its bytecode is compiled once here: every Airflow task is a new process importing Airflow, the Astro SDK and
+# pandas, which takes about 3x as long from source (where PYTHONDONTWRITEBYTECODE is set, as on many CI machines,
+# every time).
 venv: $(VENV)/.synced $(MLFLOW_VENV)/.synced $(DASHBOARD_VENV)/.synced
-$(DASHBOARD_VENV)/.synced: $(DASHBOARD_LOCK) $(VENV)/.synced
+$(DASHBOARD_VENV)/.synced: $(DASHBOARD_LOCK) | $(VENV)/.synced
 	@test -x $(DASHBOARD_VENV)/bin/python || { echo "venv: creating $(DASHBOARD_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(DASHBOARD_VENV); }
 	@echo "venv: installing $(DASHBOARD_LOCK) (the dashboard)"
 	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(DASHBOARD_VENV)/bin/python $(DASHBOARD_LOCK)
 	@touch $@
-$(MLFLOW_VENV)/.synced: $(MLFLOW_LOCK) $(VENV)/.synced
+$(MLFLOW_VENV)/.synced: $(MLFLOW_LOCK) | $(VENV)/.synced
 	@test -x $(MLFLOW_VENV)/bin/python || { echo "venv: creating $(MLFLOW_VENV) with $(PYTHON)"; $(PYTHON) -m venv $(MLFLOW_VENV); }
 	@echo "venv: installing $(MLFLOW_LOCK) (the MLflow server)"
 	$(VENV)/bin/uv pip sync --quiet --compile-bytecode --python $(MLFLOW_VENV)/bin/python $(MLFLOW_LOCK)
