@@ -78,9 +78,10 @@ class AirflowAPI:
         try:
             return self._send(method, self.url + path, body, self.login())
         except urllib.error.HTTPError as error:
-            if error.code != 401:
+            if error.code not in (401, 403):
                 raise
-        # an expired token or session, or one of a server that was started again with a new secret or database
+        # an expired token or session, or one of a server that was started again with a new secret or database (Airflow
+        # 2 answers a session its new metadata database does not know with 403); a refusal of the user is refused again
         login = self.login(fresh=True)
         try:
             return self._send(method, self.url + path, body, login)

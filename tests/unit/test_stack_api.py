@@ -252,7 +252,8 @@ class FakeWebserver(http.server.BaseHTTPRequestHandler):
         authorized = {"/api/v1/": "Basic " + base64.b64encode(b"admin:admin").decode(), "/api/v2/": "Bearer t0k"}
         ok = (self.headers.get("Authorization") == authorized.get(self.path[:8])
               or (self.path.startswith("/api/v1/") and self.sessions and self.headers.get("Cookie") == "session=s3ss"))
-        self.reply(200 if ok else 401, {"method": self.command, "path": self.path, "body": body,
+        unknown = "unknown" in (self.headers.get("Authorization", "") + self.headers.get("Cookie", ""))
+        self.reply(200 if ok else 403 if unknown else 401, {"method": self.command, "path": self.path, "body": body,
                                         "basic": self.headers.get("Authorization", "").startswith("Basic ")} if ok else {})
 
     def log_message(self, *args):
@@ -290,10 +291,12 @@ def test_the_api_client_logs_in_once_and_sends_json(webserver, airflow_3):
 
 
 @EDITIONS
-def test_an_expired_login_is_replaced_once(webserver, monkeypatch, airflow_3):
+@pytest.mark.parametrize("expired", ["expired", "unknown"])
+def test_an_expired_login_is_replaced_once(webserver, monkeypatch, airflow_3, expired):
+    """An expired login is refused with 401; Airflow 2 answers a session of an earlier metadata database with 403."""
     client = AirflowAPI(webserver, "admin", "admin", airflow_3=airflow_3)
-    expired = {"Authorization": "Bearer expired"} if airflow_3 else {"Cookie": "session=expired"}
-    monkeypatch.setitem(airflow_api._logins, (webserver, "admin", "admin"), expired)
+    login = {"Authorization": f"Bearer {expired}"} if airflow_3 else {"Cookie": f"session={expired}"}
+    monkeypatch.setitem(airflow_api._logins, (webserver, "admin", "admin"), login)
     logins = FakeWebserver.logins
     assert client("GET", "dags")["path"] == ("/api/v2/dags" if airflow_3 else "/api/v1/dags")
     assert FakeWebserver.logins - logins == 1
