@@ -54,6 +54,8 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
             raise StackError(f"DATA={data_dir} is not a folder (expected charge/*.csv and satisfaction/*.csv"
                              " in it, or *.csv.gz)")
         stack.extra_env["INPUT_DATA_DIR"] = str(data_dir)
+    else:  # a folder an earlier run of this stack was given is not this run's: in_finance_data generates the days
+        stack.extra_env.pop("INPUT_DATA_DIR", None)
     stack.up(fresh_metadata=True)
     try:
         wait_for(lambda: dags_loaded(stack), 180, "the three DAGs in the scheduler", stack.log_dir / "scheduler.log")

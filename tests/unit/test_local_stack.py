@@ -300,3 +300,27 @@ def test_a_service_is_not_started_where_something_listens_on_its_port_already(tm
         with pytest.raises(StackError, match=rf"s3 cannot start: 127.0.0.1:{stack.s3_port} is taken by pid {os.getpid()}: "):
             stack.start_s3()
     assert not stack.pid_file("s3").exists()  # nothing was started
+
+
+def test_a_run_without_a_data_folder_does_not_keep_the_one_an_earlier_run_of_the_stack_was_given(tmp_path):
+    from scripts.stack.pipeline import run_pipeline
+
+    class NotStarted(Exception):
+        pass
+
+    class Recorder:  # what in_finance_data would be given when `up` starts the stack
+        def __init__(self):
+            self.extra_env, self.seen = {}, []
+
+        def up(self, fresh_metadata):
+            self.seen.append(self.extra_env.get("INPUT_DATA_DIR"))
+            raise NotStarted
+
+        def down(self):
+            pass
+
+    stack = Recorder()
+    for data_dir in (tmp_path, None):
+        with pytest.raises(NotStarted):
+            run_pipeline(stack, data_dir=data_dir)
+    assert stack.seen == [str(tmp_path), None]
