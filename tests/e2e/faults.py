@@ -14,17 +14,41 @@ from pathlib import Path
 from scripts.stack import AIRFLOW_3, group_alive, reap
 from tests.conftest import clone_processes
 
-S3_OUTAGE_SECONDS = 60
+S3_OUTAGE_LIMIT = 180  # seconds: the outage ends once a try of each sensor failed on it, or after this long
+SENSORS = ("wait_for_ingest.wait_for_ingest_charge", "wait_for_ingest.wait_for_ingest_satisfaction")
+S3_UNREACHABLE = "Could not connect to the endpoint URL"  # what botocore says of an endpoint that is not there
+# How a try's end shows in its log: Airflow 2 says the state it set, Airflow 3's task log the exception
+FAILED_TRY = "Task failed with exception" if AIRFLOW_3 else "Marking task as UP_FOR_RETRY"
 
 
 def s3_outage(stack, outage: dict) -> None:
-    """The S3 endpoint goes away while finance_elt's sensors wait, and comes back with what it held
-    (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
+    """The S3 endpoint goes away while finance_elt's sensors wait, until a try of each has failed on it (a log of
+    the sensor written since says the endpoint could not be reached and the try failed), and comes back with what
+    it held (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when.
+    (A fixed 60 s outage did the same, and left the session waiting for the rest of the minute.)"""
     from include.finance.ingestion.bucket import MANIFESTS_PREFIX
 
+    logs = stack.airflow_home / "logs" / "dag_id=finance_elt"
+
+    def sensor_logs() -> dict[Path, int]:  # the day's run id is an earlier run's too: its logs are appended to
+        return {log: log.stat().st_size for task in SENSORS for log in logs.glob(f"run_id=*/task_id={task}/attempt=*.log")}
+
+    def each_sensor_failed_on_it(written_before: dict[Path, int]) -> bool:
+        failed = set()
+        for log in sensor_logs():
+            with open(log, "rb") as text:
+                text.seek(written_before.get(log, 0))
+                since = text.read().decode(errors="replace")
+            if S3_UNREACHABLE in since and FAILED_TRY in since:
+                failed.add(log.parent.name)
+        return failed == {f"task_id={task}" for task in SENSORS}
+
+    written_before = sensor_logs()
     stack.stop_s3()
     outage["from"] = dt.datetime.now(dt.timezone.utc)
-    time.sleep(S3_OUTAGE_SECONDS)
+    deadline = time.monotonic() + S3_OUTAGE_LIMIT
+    while not each_sensor_failed_on_it(written_before) and time.monotonic() < deadline:
+        time.sleep(1)
     outage["to"] = dt.datetime.now(dt.timezone.utc)
     stack.start_s3()
     stack.restore_s3(skip=(MANIFESTS_PREFIX,))

@@ -13,6 +13,7 @@ from include.finance.config import PROJECT_ROOT, settings
 from include.finance.ingestion import mock_data
 from include.finance.training import ml
 from scripts.stack import AIRFLOW_3, AIRFLOW_PROCESSES
+from tests.e2e.faults import FAILED_TRY, S3_UNREACHABLE
 
 pytestmark = pytest.mark.integration
 
@@ -274,12 +275,7 @@ def _try_sections(stack, run: dict, dag_id: str, task: str,
     return found
 
 
-# How a try's end shows in its log: Airflow 2 says the state it set, Airflow 3's task log the exception (the
-# state is the task instance's, read from the metadata above)
-FAILED_TRY = "Task failed with exception" if AIRFLOW_3 else "Marking task as UP_FOR_RETRY"
-
-
-def test_the_sensors_outlived_a_60_second_s3_outage(stack, local_run):
+def test_the_sensors_outlived_an_s3_outage(stack, local_run):
     """The endpoint was down while both sensors waited in the triggerer: a try of each failed on it during
     the outage (its log says the endpoint could not be reached), and a later retry succeeded.
 
@@ -289,7 +285,6 @@ def test_the_sensors_outlived_a_60_second_s3_outage(stack, local_run):
     success, but the task instance's state attribute is queued" in the scheduler log); the try after it then
     meets the outage."""
     outage = local_run["outage"]
-    assert outage["to"] - outage["from"] >= dt.timedelta(seconds=55)
     sensors = _tries(local_run, "finance_elt", "wait_for_ingest.")
     assert len(sensors) == 2
     for task, tries in sensors.items():
@@ -301,7 +296,7 @@ def test_the_sensors_outlived_a_60_second_s3_outage(stack, local_run):
                                                                 hit_try["try_number"])
                if start < hit_try["end_date"] <= end + dt.timedelta(seconds=1)]
         assert len(hit) == 1, f"{task}: no log of its try {hit_try['try_number']} ends with it"
-        assert "Could not connect to the endpoint URL" in hit[0] and FAILED_TRY in hit[0], task
+        assert S3_UNREACHABLE in hit[0] and FAILED_TRY in hit[0], task
 
 
 def test_the_load_outlived_a_database_restart_and_counted_right(stack, local_run, input_dir, extra_files):
