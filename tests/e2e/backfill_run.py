@@ -63,19 +63,21 @@ def choose_champion_tries(stack, run_id: str) -> list[dict]:
 def run_backfill(stack) -> dict:
     """`make run DAYS=4` with MOCK_DATA_SHIFT_FROM on the third day, from an empty registry (as a new
     deployment starts): the model registry, the predictions and the monitoring day by day. The MLflow server
-    is down for a while as the last day's model is registered."""
+    is down for a while as the last day's model is registered; then the last day is trained again with a worse
+    model."""
     now = dt.datetime.now(dt.timezone.utc)  # the days are chosen once
     days = [day.date().isoformat() for day in run_days(now, BACKFILL_DAYS)]
     forget_models(stack)
     env = {"MOCK_DATA_SHIFT_FROM": days[SHIFTED_FROM - 1], "PROMOTION_MARGIN": BACKFILL_MARGIN}
     stack.extra_env.update(env)
-    outage, tries, done = {}, {}, threading.Event()
+    outage, recorded, done = {}, {}, threading.Event()
     fault = threading.Thread(target=mlflow_outage_while_registering, args=(stack, done, outage), daemon=True)
     fault.start()
 
-    def after(stack, runs):
+    def after(stack, runs):  # the stack still up: the tries the outage hit, then the last day with a worse model
         if outage.get("run_id"):
-            tries["choose_champion"] = choose_champion_tries(stack, outage["run_id"])
+            recorded["choose_champion"] = choose_champion_tries(stack, outage["run_id"])
+        recorded["worse"] = retrain_with(stack, days[-1], {"ML_MODELS": WORSE_MODEL})
 
     try:
         summary = run_pipeline(stack, timeout=1500, days=BACKFILL_DAYS, clock=lambda: now, after=after,
@@ -90,10 +92,8 @@ def run_backfill(stack) -> dict:
         log = (stack.airflow_home / "logs" / "dag_id=finance_ml" / f"run_id={run_id}" / "task_id=monitor_model"
                / "attempt=1.log")
         logs[ds] = log.read_text()
-    worse = retrain_with(stack, days[-1], {**env, "ML_MODELS": WORSE_MODEL})
     return {"days": days, "summary": summary, "monitor_logs": logs, "shifted_from": SHIFTED_FROM,
-            "margin": float(BACKFILL_MARGIN), "worse": worse, "mlflow_outage": outage, "mlflow_port": stack.mlflow_port,
-            **tries}
+            "margin": float(BACKFILL_MARGIN), "mlflow_outage": outage, "mlflow_port": stack.mlflow_port, **recorded}
 
 
 # A model far below the others on this data (cross-validated R2 about 0.66 against 0.73 on a shifted day)
@@ -101,21 +101,26 @@ WORSE_MODEL = "RandomForest"
 
 
 def retrain_with(stack, ds: str, env: dict) -> dict:
-    """A manual finance_ml run for day `ds` (conf {"ds": ...}) with `env` set: its registry entry (MLflow's), the
-    registered model's aliases, and the day's predictions by model version, read after it succeeded."""
+    """A manual finance_ml run for day `ds` (conf {"ds": ...}) with `env` set, on the backfill's running stack:
+    Airflow's processes start again with it (ML_MODELS is the training's mapping: the DAG file is parsed again,
+    and the run waits for finance_ml's new serialized DAG), the metadata, PostgreSQL, S3 and MLflow stay. Its
+    registry entry (MLflow's), the registered model's aliases, and the day's predictions by model version, read
+    after it succeeded."""
     import psycopg2
 
     from include.finance.production import registry
-    from scripts.stack import unpause, wait_for
+    from scripts.stack import AIRFLOW_PROCESSES, wait_for
     from scripts.stack.api import trigger_with_conf
-    from scripts.stack.pipeline import dags_loaded
     from scripts.stack.summary import ml_version
 
+    parsed = "SELECT dag_hash FROM serialized_dag WHERE dag_id = 'finance_ml' ORDER BY last_updated DESC LIMIT 1"
+    before = one_value(stack, "airflow", parsed)
     stack.extra_env.update(env)
-    stack.up(fresh_metadata=True)
     try:
-        wait_for(lambda: dags_loaded(stack), 180, "the DAGs in the scheduler")
-        unpause(stack, "finance_ml")
+        stack._stop(*AIRFLOW_PROCESSES)
+        stack.start_airflow(migrate=False)
+        wait_for(lambda: one_value(stack, "airflow", parsed) not in (None, before), 180,
+                 f"finance_ml parsed again with {env}", stack.log_dir / "scheduler.log")
         run = trigger_with_conf(stack, "finance_ml", {"ds": ds})
         state = wait_for(lambda: finished_state(stack, "finance_ml", run["dag_run_id"]), 600, "the manual finance_ml run",
                          every=2)
@@ -128,7 +133,6 @@ def retrain_with(stack, ds: str, env: dict) -> dict:
             predictions = dict(cur.fetchall())
         conn.close()
     finally:
-        stack.down()
         for name in env:
             stack.extra_env.pop(name)
     return {"state": state, "entry": entry, "aliases": aliases, "predictions": predictions}
