@@ -24,14 +24,13 @@ FAILED_TRY = "Task failed with exception" if AIRFLOW_3 else "Marking task as UP_
 def s3_outage(stack, outage: dict) -> None:
     """The S3 endpoint goes away while finance_elt's sensors wait, until a try of each has failed on it (a log of
     the sensor written since says the endpoint could not be reached and the try failed), and comes back with what
-    it held (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when.
-    (A fixed 60 s outage did the same, and left the session waiting for the rest of the minute.)"""
+    it held (moto keeps objects in memory: they are put back, as a real object store keeps them). Records when."""
     from include.finance.ingestion.bucket import MANIFESTS_PREFIX
 
     logs = stack.airflow_home / "logs" / "dag_id=finance_elt"
 
-    def sensor_logs() -> dict[Path, int]:  # the day's run id is an earlier run's too: its logs are appended to
-        return {log: log.stat().st_size for task in SENSORS for log in logs.glob(f"run_id=*/task_id={task}/attempt=*.log")}
+    def sensor_logs() -> list[Path]:  # the day's run id is an earlier run's too: its logs are appended to
+        return [log for task in SENSORS for log in logs.glob(f"run_id=*/task_id={task}/attempt=*.log")]
 
     def each_sensor_failed_on_it(written_before: dict[Path, int]) -> bool:
         failed = set()
@@ -43,7 +42,7 @@ def s3_outage(stack, outage: dict) -> None:
                 failed.add(log.parent.name)
         return failed == {f"task_id={task}" for task in SENSORS}
 
-    written_before = sensor_logs()
+    written_before = {log: log.stat().st_size for log in sensor_logs()}
     stack.stop_s3()
     outage["from"] = dt.datetime.now(dt.timezone.utc)
     deadline = time.monotonic() + S3_OUTAGE_LIMIT
