@@ -113,7 +113,11 @@ def stack():
         extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45",
                    # Airflow 3's name of the setting, and Airflow 2's (each ignores the other's)
                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-                   "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30"},
+                   "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
+                   # the tasks of a scheduler that went away are reset within 10 s of their job being found dead
+                   "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10"},
+        # a hung scheduler is found by probes 5 s apart (from 30 s after its start) and killed 10 s after its SIGTERM
+        scheduler_probe=("--start-grace", "30", "--probe-every", "5", "--stop-grace", "10"),
     )
     stack.redis_port = free_port()
     stack.mlflow_port = free_port()

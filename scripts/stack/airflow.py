@@ -75,6 +75,7 @@ class Airflow:
     state_dir: Path
     executor: str
     extra_env: dict[str, str]
+    scheduler_probe: tuple[str, ...]
 
     @property
     def airflow_home(self) -> Path:
@@ -196,7 +197,8 @@ class Airflow:
                     "dag-processor": [AIRFLOW, "dag-processor"], "api-server": [AIRFLOW, "api-server"]}
         for name in AIRFLOW_PROCESSES:
             # restarted when they exit (and the scheduler when its health check fails), as on a deployment
-            probe = ["--health", f"http://127.0.0.1:{self.health_port}/health"] if name == "scheduler" else []
+            probe = ["--health", f"http://127.0.0.1:{self.health_port}/health", *self.scheduler_probe] if (
+                name == "scheduler") else []
             port = {"scheduler": self.health_port, "webserver": self.web_port, "api-server": self.web_port}.get(name)
             self._spawn(name, [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), *probe, "--", *commands[name]],
                         port=port)

@@ -71,6 +71,8 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow, Dashboard):
     dashboard_port: int = int(os.environ.get("DASHBOARD_PORT", "8501"))  # the results dashboard (Streamlit)
     executor: str = os.environ.get("EXECUTOR", "local")
     extra_env: dict[str, str] = field(default_factory=dict)
+    # scripts/supervise.py's options for the scheduler's liveness probe and stop (default: a deployment's timings)
+    scheduler_probe: tuple[str, ...] = ()
 
     @property
     def log_dir(self) -> Path:

@@ -1,6 +1,7 @@
 """The scheduler hangs while a run is in flight: its main process is SIGSTOPped once a task of the run is
 running, and left stopped. Its liveness probe fails, the supervisor finds it used no CPU time, restarts it
-(SIGTERM, and SIGKILL 20 s later: a stopped process does not act on SIGTERM), and the run must finish.
+(SIGTERM, and SIGKILL 10 s later in the tests' stack, `scheduler_probe`: a stopped process does not act on
+SIGTERM), and the run must finish.
 
 What is recorded proves the fault and its recovery: the PIDs and start times of every process of the old
 scheduler's tree (Airflow 2's DagFileProcessorManager, in a process group of its own, among them), the
@@ -15,7 +16,7 @@ import time
 
 import psutil
 
-RESTART_TIMEOUT = 300  # the probe's grace (90 s), three failed probes, SIGTERM's 20 s, the 5 s restart delay
+RESTART_TIMEOUT = 300  # the health check's 30 s, the probe's start grace, three failed probes, SIGTERM's grace, the restart
 
 
 def _one_row(stack, database: str, query: str):

@@ -324,3 +324,19 @@ def test_a_run_without_a_data_folder_does_not_keep_the_one_an_earlier_run_of_the
         with pytest.raises(NotStarted):
             run_pipeline(stack, data_dir=data_dir)
     assert stack.seen == [str(tmp_path), None]
+
+
+def test_the_scheduler_is_supervised_with_the_stacks_probe_options_and_the_other_processes_without(tmp_path, monkeypatch):
+    from scripts.stack import airflow
+
+    spawned = {}
+    stack = Stack(state_dir=tmp_path, health_port=25974, scheduler_probe=("--probe-every", "5", "--stop-grace", "10"))
+    monkeypatch.setattr(Stack, "_spawn", lambda self, name, argv, **_: spawned.setdefault(name, argv))
+    monkeypatch.setattr(Stack, "airflow", lambda self, *args, **kwargs: None)
+    monkeypatch.setattr(Stack, "ensure_dashboard_airflow_user", lambda self: None)
+    monkeypatch.setattr(airflow, "http_ok", lambda url: True)
+    stack.start_airflow(migrate=False)
+    supervise = spawned["scheduler"][: spawned["scheduler"].index("--")]
+    assert supervise[2:] == ["--health", "http://127.0.0.1:25974/health", "--probe-every", "5", "--stop-grace", "10"]
+    others = [argv for name, argv in spawned.items() if name != "scheduler"]
+    assert others and all(argv[2] == "--" for argv in others)
