@@ -98,6 +98,8 @@ class Settings:
     sensor_timeout: int = 6 * 60 * 60
     sensor_retries: int = 5
     sensor_retry_delay: int = 15  # seconds before the first retry, doubling after
+    # Every other task (the quality gates have none): two retries, this many seconds apart.
+    task_retry_delay: int = 30
     # Quality gates of finance_elt: a failing check stops the run before model_satisfaction is replaced
     # (and before the dataset that triggers finance_ml is emitted).
     min_input_rows: int = 1  # loaded rows per kind and day

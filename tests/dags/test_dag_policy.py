@@ -4,12 +4,13 @@ import json
 import os
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from include.finance import alerts
-from include.finance.config import DAG_IDS, PROJECT_ROOT
+from include.finance.config import DAG_IDS, PROJECT_ROOT, settings
 from tests import editions
 from tests.editions import AIRFLOW_3, ASTRO_SDK_ONLY, DAGS_FOLDER, MappedOperator
 
@@ -71,6 +72,8 @@ def test_a_quality_gate_fails_at_once_and_every_task_keeps_its_retries(dagbag, d
     assert issubclass(GateFailed, AirflowFailException)
     for task in dag.tasks:
         assert task.retries >= 2, f"{dag_id}.{task.task_id} has retries={task.retries}"
+        if not task.task_id.startswith("wait_for_ingest."):  # the sensors' own: SENSOR_RETRY_DELAY, doubling
+            assert task.retry_delay == timedelta(seconds=settings.task_retry_delay), (task.task_id, task.retry_delay)
         if task.task_id in GATES[dag_id]:  # the operators whose failure is a GateFailed
             assert isinstance(task, (RowsColumnCheckOperator, TableGateOperator)), task
 
@@ -159,7 +162,6 @@ def test_prod_trains_in_a_pod_of_the_deployments_image_with_only_what_it_has():
     env = {**os.environ, "ENVIRONMENT": "prod", "DB_HOST": "db.internal", "DB_NAME": "finance", "PYTHONPATH": str(PROJECT_ROOT),
            "ASTRONOMER_AIRFLOW_IMAGE": "images.astronomer.cloud/org/deployment:deploy-1",
            "AIRFLOW__KUBERNETES_EXECUTOR__NAMESPACE": "astronomer-deployment-1"}
-    from include.finance.config import settings
 
     out = subprocess.run([sys.executable, "-c", RENDER_POD, str(DAGS_FOLDER), json.dumps(settings.models[0])],
                          env=env, capture_output=True, text=True, cwd=PROJECT_ROOT)
@@ -274,7 +276,6 @@ def test_finance_ml_stops_on_a_tiny_model_satisfaction_with_a_message_and_no_ret
 @pytest.mark.skipif(AIRFLOW_3, reason=f"{ASTRO_SDK_ONLY}: test_operators_airflow3.py tests that edition's select_rows")
 def test_finance_ml_selects_its_rows_with_the_sql_file_from_the_configured_schema(dagbag):
     from include.finance import sql
-    from include.finance.config import settings
 
     select = dagbag.dags["finance_ml"].get_task("select_model_rows")
     assert select.sql == (sql.FOLDER / "select_model_rows.sql").read_text()  # read from the file at parse time

@@ -84,3 +84,13 @@ def test_models_are_declared_once_and_reproducible():
         first, second = (ml.build_pipeline(spec["model_class"], spec["hyper_parameters"]).fit(X, y).predict(X)
                          for _ in range(2))
         assert np.array_equal(first, second), f"{spec['name']} is not reproducible: set its random_state"
+
+
+def test_tasks_are_retried_task_retry_delay_apart(monkeypatch):
+    from datetime import timedelta
+
+    from include.finance import dag_defaults
+
+    assert Settings.from_env({}).task_retry_delay == 30
+    monkeypatch.setattr(dag_defaults, "settings", Settings.from_env({"TASK_RETRY_DELAY": "7"}))
+    assert dag_defaults.default_args("owner")["retry_delay"] == timedelta(seconds=7)
