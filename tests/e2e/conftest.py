@@ -27,6 +27,7 @@ from tests.e2e.backfill_run import run_backfill  # noqa: E402
 from tests.e2e.faults import (finished_state, kill_a_worker_while_it_trains, probe_worker_isolation,  # noqa: E402
                               restart_postgres_during_the_load, s3_outage)
 from tests.e2e.gate_days import run_gate_days  # noqa: E402
+from tests.e2e.mlflow_view import mlflow_view  # noqa: E402
 from tests.e2e.scheduler_hang import hang_the_scheduler  # noqa: E402
 
 # Where each run's scheduler hangs (tests/e2e/scheduler_hang.py): under Celery while finance_elt loads (the
@@ -300,6 +301,7 @@ def record_while_up(stack, runs, record: dict) -> None:
     record["task_tries"] = task_tries(stack, runs)
     record["xcoms"] = xcom_values(stack, runs)
     download_ml_artifacts(stack, runs, record["artifacts"])
+    record.scenario("mlflow", mlflow_view, stack, runs)
 
 
 def run_local(stack, input_dir) -> dict:
@@ -388,8 +390,6 @@ def pipeline_run(stack, input_dir, executor: str) -> dict:
     if reason:
         pytest.skip(f"the {executor} executor's stack cannot start here: {reason}")
     if executor not in RUNS:
-        if stack._alive("mlflow"):  # started for a test that read a finished run's MLflow (`mlflow_server`)
-            stack.down()
         stack.executor = "local" if executor == "backfill" else executor
         try:
             if executor == "backfill":
