@@ -93,7 +93,8 @@ class MLflow:
                 # no job runner: its dozen consumer processes (about 230 MB each) serve GenAI features we do not use
                 "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
 
-    def start_mlflow(self) -> None:
+    def start_mlflow(self, wait: bool = True) -> None:
+        """Start the server; without `wait`, `wait_for_mlflow` waits for it (`up` starts Airflow meanwhile)."""
         reason = mlflow_unavailable()
         if reason:
             raise StackError(reason)
@@ -111,5 +112,9 @@ class MLflow:
                   "--artifacts-destination", f"s3://{settings.data_bucket_name}/{MLFLOW_ARTIFACTS_PREFIX}"]
         self._spawn("mlflow", [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), "--", *server], env=env,
                     port=self.mlflow_port)
+        if wait:
+            self.wait_for_mlflow()
+
+    def wait_for_mlflow(self) -> None:
         wait_for(lambda: http_ok(f"{self.mlflow_url}/health"), 120, "the MLflow server", self.log_dir / "mlflow.log")
         log(f"MLflow on {self.mlflow_url} (login {MLFLOW_USER} / the password in {self.state_dir / 'mlflow_password'})")

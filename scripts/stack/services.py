@@ -164,11 +164,12 @@ class Stack(Postgres, S3, Redis, MLflow, Airflow, Dashboard):
             # complete) would let finance_elt load the files in_finance_data is about to replace.
             self.restore_s3(skip=(MANIFESTS_PREFIX,) if fresh_metadata else ())
             restored = True
-            self.start_mlflow()
+            self.start_mlflow(wait=False)  # it starts while Airflow does: the tasks need it once a DAG runs
             if self.executor == "celery":
                 self.start_redis()
             self.start_airflow(migrate=not fresh_metadata)
             self.start_dashboard()
+            self.wait_for_mlflow()
         except BaseException:
             self.down(save=restored)  # an S3 endpoint that never got the saved objects back has nothing to save
             raise

@@ -149,8 +149,8 @@ def run_stopping_days(stack) -> dict:
 
     from include.finance.ingestion.bucket import manifest_key, partition_prefix
 
-    client, bucket, found = s3_client(stack), settings.data_bucket_name, {}
-    for day, (files, absent, _) in STOPPING_DAYS.items():
+    client, bucket, found, runs = s3_client(stack), settings.data_bucket_name, {}, {}
+    for day, (files, absent, _) in STOPPING_DAYS.items():  # every day's files and run first: the runs wait their turn
         listed = {kind: [] for kind in ("charge", "satisfaction")}
         for (kind, name), body in files.items():
             client.put_object(Bucket=bucket, Key=partition_prefix(kind, day) + name, Body=body)
@@ -161,7 +161,8 @@ def run_stopping_days(stack) -> dict:
         for kind, entries in listed.items():
             client.put_object(Bucket=bucket, Key=manifest_key(kind, day), Body=json.dumps(
                 {"kind": kind, "ds": day, "keys": [e["key"] for e in entries], "files": entries}).encode())
-        run = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
+        runs[day] = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
+    for day, run in runs.items():
         state = wait_for(lambda: finished_state(stack, "finance_elt", run["dag_run_id"]), 300, f"finance_elt for {day}", every=2)
         tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
         log = (stack.airflow_home / "logs" / "dag_id=finance_elt" / f"run_id={run['dag_run_id']}"

@@ -128,8 +128,8 @@ def run_gate_days(stack) -> dict:
     from include.finance.ingestion.bucket import manifest_key, partition_prefix
     from scripts.stack import s3_client, settings, trigger, wait_for
 
-    client, bucket, found = s3_client(stack), settings.data_bucket_name, {}
-    for day, scenario in GATE_DAYS.items():
+    client, bucket, found, runs = s3_client(stack), settings.data_bucket_name, {}, {}
+    for day, scenario in GATE_DAYS.items():  # every day's files and run first: the runs wait their turn (one at a time)
         listed = {"charge": [], "satisfaction": []}
         for (kind, name), body in scenario["files"].items():
             key = partition_prefix(kind, day) + name
@@ -138,7 +138,8 @@ def run_gate_days(stack) -> dict:
         for kind, entries in listed.items():
             client.put_object(Bucket=bucket, Key=manifest_key(kind, day), Body=json.dumps(
                 {"kind": kind, "ds": day, "keys": [e["key"] for e in entries], "files": entries}).encode())
-        run = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
+        runs[day] = trigger(stack, "finance_elt", dt.datetime.fromisoformat(f"{day}T00:00:00+00:00"))
+    for day, run in runs.items():
         state = wait_for(lambda: _finished(stack, run["dag_run_id"]), 600, f"finance_elt for {day}", every=2)
         tis = stack.api("GET", f"dags/finance_elt/dagRuns/{urllib.parse.quote(run['dag_run_id'])}/taskInstances?limit=100")
         logs = {}
