@@ -295,14 +295,14 @@ class Record(dict):
             self[name] = ScenarioFailed(f"scenario {name!r} failed: {error!r}\n{traceback.format_exc()}")
 
 
-def record_while_up(stack, runs, record: dict) -> None:
+def record_while_up(stack, runs, record: Record) -> None:
     """What the tests read of a finished run while its stack is still up."""
     record["pids"] = stack.pids()
     record["listeners"] = listeners(stack)
     record["task_tries"] = task_tries(stack, runs)
     record["xcoms"] = xcom_values(stack, runs)
     download_ml_artifacts(stack, runs, record["artifacts"])
-    record.scenario("mlflow", mlflow_view, stack, runs)
+    record.scenario("mlflow", mlflow_view, stack)
 
 
 def run_local(stack, input_dir) -> dict:

@@ -4,16 +4,12 @@ tests read it from the run's record: no server started again after the stack wen
 from include.finance.config import settings
 
 
-def mlflow_view(stack, runs: dict) -> dict:
+def mlflow_view(stack) -> dict:
     """Every run of the experiment (tags, metrics, the files under its `plots`), the registry's entry of each
-    finance_ml run that registered a version (by run key), the champion, and the champion loaded through
-    models:/<name>@champion (its SHA-256 checked first) scoring the answered rows of the run's day (R2)."""
-    import pandas as pd
-    import psycopg2
-    from sklearn.metrics import r2_score
-
+    finance_ml run that registered a version (by run key), the champion, and the champion's model loaded through
+    models:/<name>@champion (its SHA-256 checked first)."""
     from include.finance.production import registry
-    from include.finance.training import ml, tracking
+    from include.finance.training import tracking
 
     client = stack.mlflow_client()
     experiment = client.get_experiment_by_name(settings.mlflow_experiment).experiment_id
@@ -22,12 +18,6 @@ def mlflow_view(stack, runs: dict) -> dict:
              for run in client.search_runs([experiment], max_results=1000)}
     keys = {run["tags"][tracking.RUN_KEY] for run in found.values() if tracking.RUN_KEY in run["tags"]}
     serving = registry.champion(client)
-    champion = tracking.load_model(client, f"models:/{settings.mlflow_registered_model}@champion",
-                                   serving["model_sha256"], "the champion")  # the whole Pipeline: raw columns in, cents out
-    with psycopg2.connect(stack.db_uri(settings.db_name)) as conn:
-        day = pd.read_sql("SELECT * FROM public.model_satisfaction WHERE ds = %(ds)s", conn,
-                          params={"ds": runs["finance_elt"]["logical_date"][:10]})
-    conn.close()
-    answered = day.dropna()
     return {"runs": found, "entries": {key: registry.of_run(client, key) for key in keys}, "champion": serving,
-            "champion_r2_on_day": r2_score(answered[ml.TARGET], champion.predict(answered[ml.FEATURES]))}
+            "champion_model": tracking.load_model(client, f"models:/{settings.mlflow_registered_model}@champion",
+                                                  serving["model_sha256"], "the champion")}
