@@ -89,10 +89,21 @@ def clone_processes(with_start: bool = False) -> list[str]:
     return found
 
 
+def free_ports(count: int) -> list[int]:
+    """`count` loopback ports free now, all different: each is held until the last is found (a port given back
+    at once can be the next one handed out)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
 
 
 @pytest.fixture(scope="session")
@@ -102,12 +113,16 @@ def stack():
         pytest.skip(f"local services cannot start here: {reason}")
     state = LOCAL / "e2e"
     shutil.rmtree(state, ignore_errors=True)
+    pg_port, s3_port, web_port, health_port, redis_port, mlflow_port, dashboard_port = free_ports(7)
     stack = Stack(
         state_dir=state,
-        pg_port=free_port(),
-        s3_port=free_port(),
-        web_port=free_port(),
-        health_port=free_port(),
+        pg_port=pg_port,
+        s3_port=s3_port,
+        web_port=web_port,
+        health_port=health_port,
+        redis_port=redis_port,
+        mlflow_port=mlflow_port,
+        dashboard_port=dashboard_port,
         # a task whose worker died is failed (and retried) 30 s after its last heartbeat, one it had taken
         # but not started is sent again 45 s after it was queued
         extra_env={"POKE_INTERVAL": "3", "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "45",
@@ -115,13 +130,12 @@ def stack():
                    "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
                    "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "30",
                    # the tasks of a scheduler that went away are reset within 10 s of their job being found dead
-                   "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10"},
+                   "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
+                   # the scheduler's health check fails 15 s after its last heartbeat (5 s apart), not 30 s
+                   "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15"},
         # a hung scheduler is found by probes 5 s apart (from 30 s after its start) and killed 10 s after its SIGTERM
         scheduler_probe=("--start-grace", "30", "--probe-every", "5", "--stop-grace", "10"),
     )
-    stack.redis_port = free_port()
-    stack.mlflow_port = free_port()
-    stack.dashboard_port = free_port()
     stack.start_postgres()
     yield stack
     stack.down()

@@ -179,9 +179,10 @@ class Airflow:
                 raise
             self.api("PATCH", f"users/{DASHBOARD_USER}?update_mask=password", user)
 
-    def airflow(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        """`airflow ARGS...` with the stack's environment, its output captured."""
-        proc = subprocess.run([AIRFLOW, *args], env=self.env(), cwd=PROJECT_ROOT, capture_output=True, text=True)
+    def airflow(self, *args: str, check: bool = True, database: str = METADATA_DB) -> subprocess.CompletedProcess:
+        """`airflow ARGS...` with the stack's environment (on the metadata database `database`), its output captured."""
+        env = {**self.env(), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": self.db_uri(database, "postgresql+psycopg2")}
+        proc = subprocess.run([AIRFLOW, *args], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True)
         if check and proc.returncode != 0:
             raise StackError(f"`airflow {' '.join(args)}` failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}")
         return proc
@@ -220,18 +221,16 @@ class Airflow:
 
     def fresh_metadata(self) -> None:
         """Replace Airflow's metadata database by an empty, migrated one: a copy of a template migrated
-        once per requirements.lock (`CREATE DATABASE ... TEMPLATE` takes 0.1 s, `airflow db migrate` 5 s)."""
+        once per requirements.lock (`CREATE DATABASE ... TEMPLATE` takes 0.1 s, `airflow db migrate` 5 s). The
+        template itself is migrated, not copied from the metadata database: a copy's source must have no other
+        session, and a session on the metadata database (a psql, a test's probe) may come at any time."""
         key = metadata_template_key()
         self.drop_database(METADATA_DB)
-        made_for = self.admin(sql.read("stack/database_comment.sql"), METADATA_TEMPLATE)
-        if made_for == (key,):
-            self.admin(sql.compose("stack/copy_database.sql", database=METADATA_DB, template=METADATA_TEMPLATE))
-            self.configure_metadata_database()
-            return
-        self.drop_database(METADATA_TEMPLATE)
-        self._ensure_database(METADATA_DB)
+        if self.admin(sql.read("stack/database_comment.sql"), METADATA_TEMPLATE) != (key,):
+            self.drop_database(METADATA_TEMPLATE)
+            self._ensure_database(METADATA_TEMPLATE)
+            log("airflow db migrate")
+            self.airflow("db", "migrate", database=METADATA_TEMPLATE)
+            self.admin(sql.compose("stack/comment_database.sql", database=METADATA_TEMPLATE, comment=pgsql.Literal(key)))
+        self.admin(sql.compose("stack/copy_database.sql", database=METADATA_DB, template=METADATA_TEMPLATE))
         self.configure_metadata_database()
-        log("airflow db migrate")
-        self.airflow("db", "migrate")
-        self.admin(sql.compose("stack/copy_database.sql", database=METADATA_TEMPLATE, template=METADATA_DB))
-        self.admin(sql.compose("stack/comment_database.sql", database=METADATA_TEMPLATE, comment=pgsql.Literal(key)))

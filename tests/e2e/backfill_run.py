@@ -7,7 +7,7 @@ import time
 
 from scripts.stack import run_pipeline
 from scripts.stack.pipeline import forget_models, run_days
-from tests.e2e.faults import dag_run, finished_state, one_value
+from tests.e2e.faults import Poll, dag_run, finished_state, one_value
 
 BACKFILL_DAYS = 4
 SHIFTED_FROM = 3  # the first shifted day of the backfill (1-based)
@@ -24,21 +24,25 @@ MLFLOW_OUTAGE_SECONDS = 15  # longer than a try of a task that logs (MLflow's cl
 def mlflow_outage_while_registering(stack, done: threading.Event, outage: dict) -> None:
     """Once the last day's finance_ml run's `choose_champion` runs (it registers the day's model version in MLflow),
     stop the MLflow server for MLFLOW_OUTAGE_SECONDS, then start it again. Records when, and the server's PIDs.
-    The last day's: a finance_ml run slowed down on an earlier day would still run when the next days' dataset
-    events come, and one run would take them all (it works on the latest day, `artifacts.day_of`)."""
-    while not done.is_set():
-        running = one_value(stack, "airflow", "SELECT run_id FROM task_instance WHERE dag_id = 'finance_ml' AND"
-                                               " task_id = 'choose_champion' AND state = 'running' AND (SELECT count(*)"
-                                               f" FROM dag_run WHERE dag_id = 'finance_ml') = {BACKFILL_DAYS}")
-        if running:
-            outage.update(run_id=running, pid_before=stack.pids()["mlflow"], **{"from": dt.datetime.now(dt.timezone.utc)})
-            stack._stop("mlflow")
-            time.sleep(MLFLOW_OUTAGE_SECONDS)
-            outage["to"] = dt.datetime.now(dt.timezone.utc)
-            stack.start_mlflow()
-            outage["pid_after"] = stack.pids()["mlflow"]
+    The last day's run: the newest of BACKFILL_DAYS finance_ml runs (the next day's run exists while a day's still
+    trains, `DayWatch`)."""
+    with Poll(stack, "airflow") as airflow:
+        while not done.is_set():
+            running = airflow.value(
+                "SELECT run_id FROM task_instance WHERE dag_id = 'finance_ml' AND task_id = 'choose_champion' AND"
+                f" state = 'running' AND (SELECT count(*) FROM dag_run WHERE dag_id = 'finance_ml') = {BACKFILL_DAYS}"
+                " AND run_id = (SELECT run_id FROM dag_run WHERE dag_id = 'finance_ml' ORDER BY id DESC LIMIT 1)")
+            if running:
+                break
+            time.sleep(0.2)
+        else:
             return
-        time.sleep(0.2)
+    outage.update(run_id=running, pid_before=stack.pids()["mlflow"], **{"from": dt.datetime.now(dt.timezone.utc)})
+    stack._stop("mlflow")
+    time.sleep(MLFLOW_OUTAGE_SECONDS)
+    outage["to"] = dt.datetime.now(dt.timezone.utc)
+    stack.start_mlflow()
+    outage["pid_after"] = stack.pids()["mlflow"]
 
 
 def choose_champion_tries(stack, run_id: str) -> list[dict]:

@@ -16,20 +16,9 @@ import time
 
 import psutil
 
-RESTART_TIMEOUT = 300  # the health check's 30 s, the probe's start grace, three failed probes, SIGTERM's grace, the restart
+from tests.e2e.faults import Poll
 
-
-def _one_row(stack, database: str, query: str):
-    import psycopg2
-
-    try:
-        with psycopg2.connect(stack.db_uri(database), connect_timeout=3) as conn, conn.cursor() as cur:
-            cur.execute(query)
-            row = cur.fetchone()
-        conn.close()
-    except psycopg2.Error:  # not there yet, or restarting
-        return None
-    return row
+RESTART_TIMEOUT = 300  # the health check's 15 s (tests/conftest.py), the probe's start grace, three failed probes, SIGTERM's grace, the restart
 
 
 def _scheduler(stack, started_after: float = 0.0) -> psutil.Process | None:
@@ -71,10 +60,10 @@ def _still_running(procs: list[dict]) -> list[dict]:
     return left
 
 
-def _idle_in_transaction(stack, seen: dict) -> None:
-    row = _one_row(stack, "airflow", "SELECT pid, extract(epoch FROM now() - state_change), left(query, 200)"
-                   " FROM pg_stat_activity WHERE datname = 'airflow' AND state = 'idle in transaction'"
-                   " ORDER BY state_change LIMIT 1")
+def _idle_in_transaction(airflow: Poll, seen: dict) -> None:
+    row = airflow.row("SELECT pid, extract(epoch FROM now() - state_change), left(query, 200)"
+                      " FROM pg_stat_activity WHERE datname = 'airflow' AND state = 'idle in transaction'"
+                      " ORDER BY state_change LIMIT 1")
     if row and row[1] > seen.get("longest_idle_in_transaction", (None, 0.0))[1]:
         seen["longest_idle_in_transaction"] = (row[0], float(row[1]), row[2])
 
@@ -84,36 +73,37 @@ def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, ta
     running = (f"SELECT count(*) FROM task_instance WHERE dag_id = '{dag_id}' AND task_id = '{task_id}'"
                " AND state = 'running'")
     log = stack.log_dir / "scheduler.log"
-    while not done.is_set():
-        if (_one_row(stack, "airflow", running) or (0,))[0] and (scheduler := _scheduler(stack)) is not None:
-            offset, tree = log.stat().st_size, _tree(scheduler)
-            try:
-                scheduler.send_signal(signal.SIGSTOP)  # psutil: the same process, checked by its start time
-                hang["tree"] = tree
+    with Poll(stack, "airflow") as airflow:
+        while not done.is_set():
+            if airflow.value(running) and (scheduler := _scheduler(stack)) is not None:
+                offset, tree = log.stat().st_size, _tree(scheduler)
+                try:
+                    scheduler.send_signal(signal.SIGSTOP)  # psutil: the same process, checked by its start time
+                    hang["tree"] = tree
+                    break
+                except psutil.NoSuchProcess:  # it exited as it was found (its supervisor starts it again): next one
+                    continue
+            time.sleep(0.2)
+        else:
+            return
+        hang["timeout"] = airflow.value("SHOW idle_in_transaction_session_timeout")
+        stopped = time.time()
+        hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
+        deadline = time.monotonic() + RESTART_TIMEOUT
+        while not done.is_set() and time.monotonic() < deadline:
+            _idle_in_transaction(airflow, hang)
+            if _scheduler(stack, started_after=stopped) is not None:  # the new scheduler
+                hang["left_at_restart"] = _still_running(hang["tree"])
+                hang["restarted_at"] = dt.datetime.now(dt.timezone.utc)
                 break
-            except psutil.NoSuchProcess:  # it exited as it was found (its supervisor starts it again): next one
-                continue
-        time.sleep(0.2)
-    else:
-        return
-    hang["timeout"] = (_one_row(stack, "airflow", "SHOW idle_in_transaction_session_timeout") or (None,))[0]
-    stopped = time.time()
-    hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
-    deadline = time.monotonic() + RESTART_TIMEOUT
-    while not done.is_set() and time.monotonic() < deadline:
-        _idle_in_transaction(stack, hang)
-        if _scheduler(stack, started_after=stopped) is not None:  # the new scheduler
-            hang["left_at_restart"] = _still_running(hang["tree"])
-            hang["restarted_at"] = dt.datetime.now(dt.timezone.utc)
-            break
-        time.sleep(1)
-    checked_later = time.monotonic() + 40
-    while not done.is_set():
-        _idle_in_transaction(stack, hang)
-        if "left_40s_later" not in hang and time.monotonic() > checked_later:
-            hang["left_40s_later"] = _still_running(hang["tree"])
-        time.sleep(2)
-    hang.setdefault("left_40s_later", _still_running(hang["tree"]))
-    with open(log, errors="replace") as out:
-        out.seek(offset)
-        hang["supervisor"] = [line.strip() for line in out if line.startswith("[supervise]")]
+            time.sleep(1)
+        checked_later = time.monotonic() + 40
+        while not done.is_set():
+            _idle_in_transaction(airflow, hang)
+            if "left_40s_later" not in hang and time.monotonic() > checked_later:
+                hang["left_40s_later"] = _still_running(hang["tree"])
+            time.sleep(2)
+        hang.setdefault("left_40s_later", _still_running(hang["tree"]))
+        with open(log, errors="replace") as out:
+            out.seek(offset)
+            hang["supervisor"] = [line.strip() for line in out if line.startswith("[supervise]")]
