@@ -39,7 +39,7 @@ def run_pipeline(stack, data_dir: Path | None = None, timeout: float = 900, summ
     for each before they are switched on, so the scheduler adds no run of its own and a run that crosses
     midnight neither waits for another day's files nor reports another day's runs. They run a day at a
     time, oldest first (one active run per DAG), and each finance_elt run's dataset event triggers the
-    finance_ml run of its day; the next day's finance_elt waits for it (`DayWatch`). Prints each task's
+    finance_ml run of its day; the next day's finance_elt waits until that run exists (`DayWatch`). Prints each task's
     state changes while it waits.
 
     Starts the stack with fresh Airflow metadata (so every run starts from the same place), stops it
@@ -120,11 +120,11 @@ class DayWatch:
     web server CPU (on Airflow 2 with basic auth a password check, about 0.1 s), and asking again every 2 s for
     what is settled took a core of a two-core machine while a backfill ran.
 
-    It also holds a backfill's days one at a time through finance_ml: finance_elt is paused from when a day's
-    run has emitted its dataset event until that day's finance_ml run succeeded. Otherwise a finance_ml run
-    slower than finance_elt would be running when the next days' events come, and one run would take them all
-    (it works on the latest day, `artifacts.day_of`). A paused DAG's run schedules no further task: the next day
-    waits where it is."""
+    It also keeps a backfill's days apart: finance_elt is paused from when a day's run has emitted its dataset
+    event until a finance_ml run of that day exists. Otherwise the next day's event could come before it (a
+    finance_ml run still running: one active run per DAG), and one run would take both days' events (it works on
+    the latest day, `artifacts.day_of`). A paused DAG's run schedules no further task: the next day waits where
+    it is. Once the day's finance_ml run exists, the next day's finance_elt runs while it trains."""
 
     def __init__(self, stack, dates: list[dt.datetime]):
         self.stack, self.dates = stack, dates
@@ -134,16 +134,23 @@ class DayWatch:
 
     def poll(self) -> list[dict] | None:
         """Each day's runs (`day_runs`), once every day's have succeeded; raises on a failed run."""
+        hold = False
         for day in self.dates:
-            if day not in self.done:
-                runs = day_runs(self.stack, day, self.sources)
-                if not all(run and run["state"] == "success" for run in runs.values()):
-                    elt = runs["finance_elt"]
-                    self.hold(elt is not None and elt["state"] == "success")
-                    return None
+            if day in self.done:
+                continue
+            runs = day_runs(self.stack, day, self.sources)
+            if all(run and run["state"] == "success" for run in runs.values()):
                 self.done[day] = runs
-        self.hold(False)  # finance_elt switched on again for whatever the scenarios and reruns after this need
-        return [self.done[day] for day in self.dates]
+                continue
+            elt = runs["finance_elt"]
+            if elt is None or elt["state"] != "success":  # the later days' finance_elt runs come after this one
+                break
+            if runs["finance_ml"] is None:  # its event is out, no finance_ml run has taken it yet
+                hold = True
+                break
+        # switched on again once every day is done, for whatever the scenarios and reruns after this need
+        self.hold(hold)
+        return [self.done[day] for day in self.dates] if len(self.done) == len(self.dates) else None
 
     def hold(self, hold: bool) -> None:
         if hold != self.held:

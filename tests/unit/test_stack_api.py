@@ -96,7 +96,7 @@ def test_the_waiter_asks_once_for_what_is_settled(tmp_path, monkeypatch):
     assert len(events) == len(set(events)) == 2  # each finance_ml run's events, once
 
 
-def test_the_waiter_holds_finance_elt_while_the_days_finance_ml_runs(tmp_path, monkeypatch):
+def test_the_waiter_holds_finance_elt_until_the_days_finance_ml_run_exists(tmp_path, monkeypatch):
     utc = dt.timezone.utc
     day, next_day = dt.datetime(2026, 11, 28, tzinfo=utc), dt.datetime(2026, 11, 29, tzinfo=utc)
     fake = FakeAirflow(day, next_day)
@@ -105,11 +105,18 @@ def test_the_waiter_holds_finance_elt_while_the_days_finance_ml_runs(tmp_path, m
     monkeypatch.setattr(stack, "api", fake.api)
     days = pipeline.DayWatch(stack, [day, next_day])
 
+    def paused():
+        return [body["is_paused"] for method, path, body in fake.calls if method == "PATCH"]
+
     assert days.poll() is None and days.poll() is None
+    assert paused() == [True]  # paused once while it waited
+    fake.runs["finance_ml"] = [ml_runs[1] | {"state": "running"}]  # the first day's finance_ml run trains
+    fake.runs["finance_elt"][0]["state"] = "running"  # and the next day's finance_elt runs meanwhile
+    assert days.poll() is None and paused() == [True, False]
+    fake.runs["finance_elt"][0]["state"] = "success"  # the next day's event is out before its finance_ml run
+    assert days.poll() is None and paused() == [True, False, True]
     fake.runs["finance_ml"] = ml_runs
-    assert days.poll() is not None
-    paused = [body["is_paused"] for method, path, body in fake.calls if method == "PATCH"]
-    assert paused == [True, False]  # paused once while it waited, switched on again once
+    assert days.poll() is not None and paused() == [True, False, True, False]
 
 
 def test_a_backfill_runs_the_last_complete_days_oldest_first():
