@@ -132,7 +132,11 @@ def stack():
                    # the tasks of a scheduler that went away are reset within 10 s of their job being found dead
                    "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "10",
                    # the scheduler's health check fails 15 s after its last heartbeat (5 s apart), not 30 s
-                   "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15"},
+                   "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "15",
+                   # a DAG file is parsed when its processor starts, and again after 10 minutes, not every 30 s:
+                   # no test changes a DAG file while the stack runs (Airflow 2's name, then Airflow 3's)
+                   "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
+                   "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600"},
         # a hung scheduler is found by probes 5 s apart (from 30 s after its start) and killed 10 s after its SIGTERM
         scheduler_probe=("--start-grace", "30", "--probe-every", "5", "--stop-grace", "10"),
     )

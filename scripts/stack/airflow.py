@@ -32,8 +32,9 @@ PRELOAD = [sys.executable, str(PROJECT_ROOT / "scripts" / "preload.py")]  # task
 
 
 def metadata_template_key() -> str:
-    """What the metadata template was migrated for (its database comment): the lock that pins Airflow."""
-    return f"{LOCK.name} " + hashlib.sha1(LOCK.read_bytes()).hexdigest()
+    """What the metadata template was migrated for (its database comment): the lock that pins Airflow (and, on
+    Airflow 2, the UI's login made in it)."""
+    return f"{LOCK.name} " + hashlib.sha1(LOCK.read_bytes()).hexdigest() + ("" if AIRFLOW_3 else f" {UI_USER}")
 
 
 def isolated(hostname: str) -> list[str]:
@@ -206,9 +207,8 @@ class Airflow:
         if self.executor == "celery":
             for name in CELERY_WORKERS:  # not restarted: a lost worker stays lost, as a lost machine
                 self._spawn(name, [*isolated(name), *PRELOAD, "celery", "worker", "--skip-serve-logs"])
-        if not AIRFLOW_3:  # the login, while they start (an existing user is left as it is); Airflow 3: passwords_file
-            self.airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
-                         "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost")
+        if migrate:  # the login, while they start; a copy of the metadata template has it (`fresh_metadata`)
+            self.create_ui_user()
         server = AIRFLOW_PROCESSES[-1]
         wait_for(lambda: http_ok(self.health_url), 180, f"the Airflow {server}", self.log_dir / f"{server}.log")
         if not AIRFLOW_3:  # Airflow 3: passwords_file
@@ -218,6 +218,12 @@ class Airflow:
     @property
     def health_url(self) -> str:
         return f"{self.web_url}/api/v2/monitor/health" if AIRFLOW_3 else f"{self.web_url}/health"
+
+    def create_ui_user(self, database: str = METADATA_DB) -> None:
+        """Airflow 2: the UI's login (an existing user is left as it is; 5 s of CPU); Airflow 3: `passwords_file`."""
+        if not AIRFLOW_3:
+            self.airflow("users", "create", "--username", UI_USER, "--password", UI_PASSWORD, "--role", "Admin",
+                         "--firstname", "Local", "--lastname", "Admin", "--email", "admin@localhost", database=database)
 
     def fresh_metadata(self) -> None:
         """Replace Airflow's metadata database by an empty, migrated one: a copy of a template migrated
@@ -231,6 +237,7 @@ class Airflow:
             self._ensure_database(METADATA_TEMPLATE)
             log("airflow db migrate")
             self.airflow("db", "migrate", database=METADATA_TEMPLATE)
+            self.create_ui_user(METADATA_TEMPLATE)
             self.admin(sql.compose("stack/comment_database.sql", database=METADATA_TEMPLATE, comment=pgsql.Literal(key)))
         self.admin(sql.compose("stack/copy_database.sql", database=METADATA_DB, template=METADATA_TEMPLATE))
         self.configure_metadata_database()

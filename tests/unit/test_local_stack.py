@@ -340,3 +340,20 @@ def test_the_scheduler_is_supervised_with_the_stacks_probe_options_and_the_other
     assert supervise[2:] == ["--health", "http://127.0.0.1:25974/health", "--probe-every", "5", "--stop-grace", "10"]
     others = [argv for name, argv in spawned.items() if name != "scheduler"]
     assert others and all(argv[2] == "--" for argv in others)
+
+
+def test_a_copy_of_the_metadata_template_starts_with_its_login_and_a_migrated_database_makes_it(tmp_path, monkeypatch):
+    """`fresh_metadata`'s copy has the UI's login from its template (Airflow 2's `airflow users create`, 5 s of CPU);
+    `make up` on the database it keeps migrates it and makes the login where it is missing."""
+    from scripts.stack import airflow
+
+    calls = []
+    stack = Stack(state_dir=tmp_path, health_port=25974)
+    monkeypatch.setattr(Stack, "_spawn", lambda self, name, argv, **_: None)
+    monkeypatch.setattr(Stack, "airflow", lambda self, *args, **kwargs: calls.append(args[:2]))
+    monkeypatch.setattr(Stack, "ensure_dashboard_airflow_user", lambda self: None)
+    monkeypatch.setattr(airflow, "http_ok", lambda url: True)
+    stack.start_airflow(migrate=False)
+    assert calls == []
+    stack.start_airflow(migrate=True)
+    assert calls == [("db", "migrate")] + ([] if AIRFLOW_3 else [("users", "create")])
