@@ -25,11 +25,11 @@ def test_by_default_the_order_is_the_collected_one(monkeypatch):
     assert ordered({}, monkeypatch) == SESSION
 
 
-def test_last_moves_the_backfills_tests_after_every_other_end_to_end_test_and_before_the_next_layer(monkeypatch):
+def test_last_moves_the_backfills_tests_to_the_end_of_the_session(monkeypatch):
     assert ordered({run_order.BACKFILL_ORDER: "last"}, monkeypatch) == [
         "tests/dags/test_policy.py::test_a", "tests/db/test_load.py::test_b",
         "tests/e2e/test_celery.py::test_e", "tests/e2e/test_pipeline.py::test_f[local]", "tests/e2e/test_ui.py::test_g",
-        "tests/e2e/test_backfill.py::test_c", "tests/e2e/test_backfill.py::test_d", "tests/unit/test_sql.py::test_h"]
+        "tests/unit/test_sql.py::test_h", "tests/e2e/test_backfill.py::test_c", "tests/e2e/test_backfill.py::test_d"]
 
 
 def test_an_unknown_order_is_a_usage_error_naming_it(monkeypatch):
