@@ -2,8 +2,10 @@
 the database tests use PostgreSQL (and moto's S3 endpoint) only, and a connection to its database."""
 
 import os
+import random
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -90,13 +92,23 @@ def clone_processes(with_start: bool = False) -> list[str]:
 
 
 def free_ports(count: int) -> list[int]:
-    """`count` loopback ports free now, all different: each is held until the last is found (a port given back
-    at once can be the next one handed out)."""
-    sockets = [socket.socket() for _ in range(count)]
+    """`count` loopback ports free now, all different, below Linux's ephemeral range (where a process that binds port
+    0, chromedriver for one, or an outgoing connection, takes its port: seen taking the dashboard's): each is held
+    until the last is found."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    sockets = []
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
+        for port in random.sample(range(max(1024, low - 20000), low), 200):
+            s = socket.socket()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:  # in use
+                s.close()
+                continue
+            sockets.append(s)
+            if len(sockets) == count:
+                return [s.getsockname()[1] for s in sockets]
+        raise RuntimeError(f"no {count} free loopback ports below {low}")
     finally:
         for s in sockets:
             s.close()
