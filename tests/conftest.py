@@ -95,7 +95,10 @@ def free_ports(count: int) -> list[int]:
     """`count` loopback ports free now, all different, below Linux's ephemeral range (where a process that binds port
     0, chromedriver for one, or an outgoing connection, takes its port: seen taking the dashboard's): each is held
     until the last is found."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except OSError:  # not Linux: below Linux's default range is below the IANA dynamic range (49152) too
+        low = 32768
     sockets = []
     try:
         for port in random.sample(range(max(1024, low - 20000), low), 200):
