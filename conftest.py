@@ -24,5 +24,5 @@ else:
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 
 # Under CI=true a database or end-to-end test may not skip for a missing service (tests/ci_skips.py); at the end
-# of a session, the minutes per layer (tests/layer_times.py); which tests run (tests/run_order.py: the backfill's in a session of its own).
+# of a session, the minutes per layer (tests/layer_times.py); the backfill first or last (tests/run_order.py).
 pytest_plugins = ("tests.ci_skips", "tests.layer_times", "tests.run_order")

@@ -11,7 +11,6 @@ import pytest
 
 from include.finance.config import PROJECT_ROOT
 from scripts.stack import LOCAL, Stack, services_unavailable, settings
-from tests import run_order
 
 
 def process_clock() -> float:
@@ -127,7 +126,7 @@ def stack():
     reason = services_unavailable()
     if reason:
         pytest.skip(f"local services cannot start here: {reason}")
-    state = LOCAL / run_order.state_folder()  # the backfill's session beside the others' has its own
+    state = LOCAL / "e2e"
     shutil.rmtree(state, ignore_errors=True)
     pg_port, s3_port, web_port, health_port, redis_port, mlflow_port, dashboard_port = free_ports(7)
     stack = Stack(

@@ -8,8 +8,8 @@ import pytest
 from tests.unit.input_fixtures import recorded_loads, s3  # noqa: F401
 
 # `mlflow.set_tracking_uri` and `set_registry_uri` write these into the environment, which every process started
-# later inherits: a stack started after this layer in the same session would hand a unit test's tracking URI to its
-# tasks (http://127.0.0.1:9, where nothing answers)
+# later inherits: with FINANCE_TEST_BACKFILL=last the backfill's stack runs after this layer in the same session,
+# and its tasks would log to a unit test's tracking URI (http://127.0.0.1:9, where nothing answers)
 MLFLOW_URIS = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 

@@ -433,9 +433,8 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert jobs["make-test"]["container"]["image"].startswith("python:3.11-")
     assert "--privileged" in jobs["make-test"]["container"]["options"]  # namespaces for the Celery workers
     ci_run = read(".ci/run").splitlines()  # both editions, each with the README's test command
-    assert {"edition airflow2 env FINANCE_TEST_BACKFILL=without make test &",
-            "edition airflow2-backfill env FINANCE_TEST_BACKFILL=only make test &",
-            "edition airflow3 make test AIRFLOW=3 &"} <= set(ci_run)
+    assert {"edition airflow2 env FINANCE_TEST_BACKFILL=last make test &", "edition airflow3 make test AIRFLOW=3 &"} <= set(
+        ci_run)
     assert runs["astro-dev-pytest"] == ["astro dev parse", "astro dev pytest"]
     assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev parse", "astro dev pytest"]
     assert [s.get("working-directory") for s in jobs["astro-dev-pytest-airflow3"]["steps"] if s.get("run")] == [
