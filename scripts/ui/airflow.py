@@ -96,6 +96,7 @@ class AirflowUI(DashboardWalk, MLflowWalk, Browser):
             switch.find_element(By.XPATH, "./..").click()  # the visible <label> around the hidden checkbox
         wait_for(lambda: not self.stack.api("GET", f"dags/{dag_id}")["is_paused"], 30, f"{dag_id} to be switched on")
         self.seen.setdefault("switched_on", []).append(dag_id)
+        self.rest()
 
     def after(self, runs: dict) -> None:
         """Once finance_ml succeeded: the DAG list, the Datasets view and each run's graph, with screenshots."""
@@ -112,6 +113,7 @@ class AirflowUI(DashboardWalk, MLflowWalk, Browser):
             self.open(f"/dags/{dag_id}/grid?dag_run_id={run_id}&tab=details")
             self.seen.setdefault("run_states", {})[dag_id] = self.run_state_shown()
         self.mlflow(runs)
+        self.rest()
 
     def run_state_shown(self) -> str | None:
         """The state the grid's details panel shows for the selected run."""
@@ -168,6 +170,7 @@ class Airflow3UI(AirflowUI):
             switch.click()
         wait_for(lambda: not self.stack.api("GET", f"dags/{dag_id}")["is_paused"], 30, f"{dag_id} to be switched on")
         self.seen.setdefault("switched_on", []).append(dag_id)
+        self.rest()
 
     def after(self, runs: dict) -> None:
         """Once finance_ml succeeded: the DAG list, the asset's graph and each run's graph, with screenshots."""
@@ -191,6 +194,7 @@ class Airflow3UI(AirflowUI):
             self.seen.setdefault("graphs", {})[dag_id] = self.graph()
             self.screenshot(f"graph_{dag_id}", graph=True)
         self.mlflow(runs)
+        self.rest()
 
     def run_state_shown(self, run_id: str = "") -> str | None:
         """The state the run's page shows next to its id (its header; the breadcrumb has the id too)."""

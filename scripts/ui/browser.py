@@ -78,6 +78,12 @@ class Browser:
     def open(self, path: str) -> None:
         self.driver.get(self.stack.web_url + path)
 
+    def rest(self) -> None:
+        """Leave the page for a blank one while the pipeline goes on without the browser: Airflow's pages ask their
+        server for the runs' states every few seconds while a run is active (Airflow 2's DAG list: four requests
+        every `auto_refresh_interval`, 3 s), which costs the cores the tasks need. The next step opens its page."""
+        self.driver.get("about:blank")
+
     def text(self) -> str:
         from selenium.webdriver.common.by import By
 

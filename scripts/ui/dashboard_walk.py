@@ -99,6 +99,7 @@ class DashboardWalk:
         target = self.downloads / f"customer_predictions_{ds}.csv"
         wait_for(lambda: target.exists() and not list(self.downloads.glob("*.crdownload")), 30, f"the download {target}")
         seen["download"] = target.read_text()
+        self.rest()
         return seen
 
     def search_customer(self, customer: str) -> dict:
