@@ -106,8 +106,10 @@ class MLflow:
         # the backend store's URI carries the database password: MLflow reads it from the environment
         # (MLFLOW_BACKEND_STORE_URI), not from the command line, which `ps` shows to every user
         env = {**self.mlflow_env(), "MLFLOW_BACKEND_STORE_URI": self.db_uri(MLFLOW_DB, "postgresql+psycopg2")}
+        # one uvicorn worker, in the server's own process (its requests in threads): each worker more is a process
+        # that imports the server's app, about 3 s of CPU and 280 MB at each start, for a stack that serves one user
         server = [str(MLFLOW_VENV / "bin" / "mlflow"), "server", "--app-name", "basic-auth",
-                  "--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "2",
+                  "--host", "127.0.0.1", "--port", str(self.mlflow_port), "--workers", "1",
                   "--serve-artifacts",
                   "--artifacts-destination", f"s3://{settings.data_bucket_name}/{MLFLOW_ARTIFACTS_PREFIX}"]
         self._spawn("mlflow", [sys.executable, str(PROJECT_ROOT / "scripts" / "supervise.py"), "--", *server], env=env,

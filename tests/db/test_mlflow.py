@@ -55,15 +55,16 @@ def test_the_server_refuses_a_request_without_the_password(mlflow_server):
     assert (mlflow_server.state_dir / "mlflow_auth.ini").stat().st_mode & 0o077 == 0
 
 
-def test_the_server_runs_its_web_workers_only_no_job_runner(mlflow_server):
+def test_the_server_is_uvicorn_in_one_process_and_no_job_runner(mlflow_server):
     """MLflow's job runner (a dozen consumer processes of about 230 MB each, for GenAI jobs the pipeline never
-    runs) is off: the server is the supervisor, the CLI, uvicorn and its two workers."""
+    runs) is off, and so are uvicorn's worker processes: the server is the supervisor, the CLI and uvicorn."""
     from scripts.stack.common import process_tree
 
     tree = process_tree(int(mlflow_server.pid_file("mlflow").read_text()))
     commands = [" ".join(proc.cmdline()) for proc in tree]
     assert not [command for command in commands if "huey" in command or "_job_runner" in command], commands
-    assert sum("spawn_main" in command for command in commands) == 2, commands  # uvicorn's --workers 2
+    assert sum("uvicorn" in command for command in commands) == 1, commands
+    assert not [command for command in commands if "spawn_main" in command], commands  # uvicorn's --workers 1
 
 
 def test_a_model_is_a_nested_run_with_params_metrics_and_an_mlflow_model_whose_sha256_is_its_tag(mlflow_env, features):
