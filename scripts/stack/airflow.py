@@ -134,6 +134,10 @@ class Airflow:
             # a task whose process died (e.g. with the database) is failed and retried after 60 s, not 300
             "AIRFLOW__SCHEDULER__SCHEDULER_ZOMBIE_TASK_THRESHOLD": "60",
             "AIRFLOW__WEBSERVER__WORKERS": "2",
+            # one DAG file parsed at a time: two processes saving finance_elt (the dataset's producer) and finance_ml
+            # (its consumer) at once both insert the new dataset, and one fails on idx_uri_unique, its DAG missing
+            # until the file's next parse (seen on a first start; Airflow 3's processors leave the saving to one)
+            "AIRFLOW__SCHEDULER__PARSING_PROCESSES": "1",
             "AIRFLOW__WEBSERVER__SECRET_KEY": local_secret(self.state_dir / "webserver_secret_key"),
             "AIRFLOW__API__AUTH_BACKENDS": "airflow.api.auth.backend.basic_auth,airflow.api.auth.backend.session",
         }

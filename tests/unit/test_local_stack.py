@@ -63,6 +63,13 @@ def test_airflow_3s_processes_share_their_secrets_and_the_login_and_listen_on_lo
     assert not [name for name in env if name.startswith(("AIRFLOW__WEBSERVER__", "AIRFLOW__ASTRO_SDK__"))]
 
 
+@pytest.mark.skipif(AIRFLOW_3, reason=edition_only("Airflow 2's processors only: Airflow 3's send the parsed DAGs to "
+                                                   "their manager, which saves them one after the other"))
+def test_airflow_2_parses_one_dag_file_at_a_time(tmp_path):
+    # two processors saving finance_elt and finance_ml at once both insert the new dataset: one fails (idx_uri_unique)
+    assert Stack(state_dir=tmp_path).env()["AIRFLOW__SCHEDULER__PARSING_PROCESSES"] == "1"
+
+
 def test_initdb_gets_the_state_folders_password_and_no_copy_of_it_is_left(tmp_path, monkeypatch):
     stack, seen = Stack(state_dir=tmp_path / "state"), {}
     stack.__dict__["pg_data"] = tmp_path / "state" / "postgres"  # not the /tmp folder a root run may pick
