@@ -16,7 +16,7 @@ import time
 
 import psutil
 
-from tests.e2e.faults import Poll
+from tests.e2e.faults import Poll, one_value
 
 RESTART_TIMEOUT = 300  # the health check's 15 s (tests/conftest.py), the probe's start grace, three failed probes, SIGTERM's grace, the restart
 
@@ -86,7 +86,9 @@ def hang_the_scheduler(stack, done: threading.Event, hang: dict, dag_id: str, ta
             time.sleep(0.2)
         else:
             return
-        hang["timeout"] = airflow.value("SHOW idle_in_transaction_session_timeout")
+        # On a session opened now, as Airflow's are: `airflow` may have connected to the fresh copy of the metadata
+        # template before the stack set the timeout on it, and a database's setting applies from a session's start
+        hang["timeout"] = one_value(stack, "airflow", "SHOW idle_in_transaction_session_timeout")
         stopped = time.time()
         hang.update(at=dt.datetime.now(dt.timezone.utc), task=f"{dag_id}.{task_id}")
         deadline = time.monotonic() + RESTART_TIMEOUT
