@@ -31,8 +31,8 @@ def _timeline(request):
     TIMELINE.append((process_clock(), request.node.nodeid))
 
 
-# Every process this session starts inherits its environment, and with it this mark: a process of the other
-# edition's session, running at the same time (`.ci/run`), carries that session's
+# Every process this session starts inherits its environment, and with it this mark: a process of another session
+# running at the same time (`.ci/run`: the other edition's, a unit layer's), carries that session's
 SESSION_MARK = "FINANCE_TEST_SESSION"
 os.environ[SESSION_MARK] = str(os.getpid())
 
@@ -57,7 +57,7 @@ def clone_processes(with_start: bool = False) -> list[str]:
     started: it began after this process did, its ancestors, up to this process or to init (an orphan), are
     all inside the project too (a shell that merely works in the project belongs to a terminal; an orphan of an
     earlier session, `make test AIRFLOW=3` after `make test`, is that session's), and it is not `other_session`'s
-    (`SESSION_MARK`: the other edition's session, side by side with this one in `.ci/run`).
+    (`SESSION_MARK`: another session, side by side with this one in `.ci/run`).
     "pid cwd: command line", with `with_start` also when it started and the test running then."""
     import datetime as dt
 

@@ -2,12 +2,12 @@
 tests/e2e), or, with FINANCE_TEST_BACKFILL=last in the environment, at the end of the session, after every other
 test (the unit layer included).
 
-`.ci/run` runs the two editions' sessions side by side on two cores and sets it for one of them. The backfill
-keeps both cores busy (four days of training), while the LocalExecutor run waits for much of its time (an S3
-outage, a hung scheduler's restart, the runs of the stopping and gate days one after the other): run in the same
-order, the two sessions' backfills share the cores and later both sessions mostly wait; in opposite orders each
-session's backfill runs while the other waits. At the very end, the longer session's last minutes are its
-backfill, which uses both cores once the other session has ended, instead of its unit layer, which uses one.
+`.ci/run` runs the two editions' end-to-end sessions side by side on two cores (their unit layers in sessions
+of their own) and sets it for one of them. The backfill keeps both cores busy (four days of training), while the
+LocalExecutor run waits for much of its time (an S3 outage, a hung scheduler's restart, the runs of the stopping
+and gate days one after the other): run in the same order, the two sessions' backfills share the cores and later
+both sessions mostly wait; in opposite orders each session's backfill runs while the other waits. At the very
+end, the longer session's last minutes are its backfill, which uses both cores once the other session has ended.
 Each run starts its stack from fresh metadata and its tests read what it recorded or what it left in the
 database right after it, so the order changes no result. The root conftest.py loads this plugin."""
 

@@ -432,9 +432,13 @@ def test_github_workflow_runs_make_test_on_python_3_11_and_astro_dev_pytest():
     assert runs["make-test"] == ["bash .ci/run"]
     assert jobs["make-test"]["container"]["image"].startswith("python:3.11-")
     assert "--privileged" in jobs["make-test"]["container"]["options"]  # namespaces for the Celery workers
-    ci_run = read(".ci/run").splitlines()  # both editions, each with the README's test command
-    assert {"edition airflow2 env FINANCE_TEST_BACKFILL=last make test &", "edition airflow3 make test AIRFLOW=3 &"} <= set(
-        ci_run)
+    # both editions, each with the README's test command: its unit layer in a session, its other layers in another
+    ci_run = [line.strip() for line in read(".ci/run").splitlines()]
+    assert {'unit="$PYTEST_ADDOPTS tests/unit"', 'others="$PYTEST_ADDOPTS --ignore=tests/unit"',
+            'edition airflow2 env FINANCE_TEST_BACKFILL=last PYTEST_ADDOPTS="$others" make test &',
+            'edition airflow2-unit env PYTEST_ADDOPTS="$unit" make test &',
+            'edition airflow3 env PYTEST_ADDOPTS="$others" make test AIRFLOW=3 &',
+            'edition airflow3-unit env PYTEST_ADDOPTS="$unit" make test AIRFLOW=3 || status=1'} <= set(ci_run)
     assert runs["astro-dev-pytest"] == ["astro dev parse", "astro dev pytest"]
     assert runs["astro-dev-pytest-airflow3"] == ["make astro-project AIRFLOW=3", "astro dev parse", "astro dev pytest"]
     assert [s.get("working-directory") for s in jobs["astro-dev-pytest-airflow3"]["steps"] if s.get("run")] == [
